@@ -1,0 +1,12 @@
+/** Jest projects: `unit` (fast, in-memory fakes and mocks), `integration` (real local servers on
+ * loopback), `e2e` (the whole embedded stack as a user runs it). */
+const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
+const base = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, moduleFileExtensions: ['ts', 'js', 'json'] };
+
+module.exports = {
+  projects: [
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    { ...base, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
+    { ...base, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+  ],
+};

@@ -1,0 +1,20 @@
+/** Writes the shared zod schemas as JSON Schema files under schemas/ (run: npm run schemas). */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { sharedSchemas } from '../shared/schemas';
+
+export function renderSchemas(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, schema] of Object.entries(sharedSchemas)) {
+    out[`${name}.schema.json`] = `${JSON.stringify(z.toJSONSchema(schema, { io: 'input' }), null, 2)}\n`;
+  }
+  return out;
+}
+
+if (require.main === module) {
+  const dir = join(__dirname, '..', 'schemas');
+  mkdirSync(dir, { recursive: true });
+  for (const [file, text] of Object.entries(renderSchemas())) writeFileSync(join(dir, file), text);
+  console.log(`wrote ${Object.keys(sharedSchemas).length} schemas to ${dir}`);
+}

@@ -1,0 +1,316 @@
+/**
+ * The embedded stack's vector index: one directory per index, each an append-only journal of
+ * full-state records (put: id, metadata, vector; delete: id) replayed into memory on open.
+ *
+ * Search is an exact scan (cosine distance on L2-normalised vectors) over one contiguous
+ * Float32Array, so recall is 1 by construction. Durable across restarts and crashes: a put or
+ * delete resolves only when its record is fsynced.
+ */
+import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { VectorMetadata } from '../schemas';
+import type { VectorIndex, VectorMatch, VectorQuery, VectorRecord, VectorStore } from '../ports/vector-index';
+import { AppendLog } from '../storage/append-log';
+
+const OP_PUT = 1;
+const OP_DELETE = 2;
+const INDEX_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const COMPACT_MIN_RECORDS = 10_000;
+
+export class LocalVectorIndex implements VectorIndex {
+  private ids: string[] = [];
+  private metas: VectorMetadata[] = [];
+  private readonly slotOf = new Map<string, number>();
+  private data: Float32Array;
+  private recordsSinceCompaction = 0;
+  private compacting: Promise<void> | undefined;
+  private log!: AppendLog;
+
+  private constructor(
+    readonly name: string,
+    readonly dimension: number,
+  ) {
+    this.data = new Float32Array(dimension * 1024);
+  }
+
+  static async open(dir: string, name: string, dimension: number): Promise<LocalVectorIndex> {
+    const index = new LocalVectorIndex(name, dimension);
+    let records = 0;
+    index.log = await AppendLog.open(join(dir, 'vectors.log'), (payload) => {
+      records += 1;
+      index.applyRecord(payload);
+    });
+    index.recordsSinceCompaction = records;
+    return index;
+  }
+
+  async put(records: VectorRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const payloads: Buffer[] = [];
+    for (const r of records) {
+      if (r.vector.length !== this.dimension) {
+        throw new Error(`vector for ${r.id} has dimension ${r.vector.length}; index ${this.name} has ${this.dimension}`);
+      }
+      this.setSlot(r.id, r.vector, r.metadata);
+      payloads.push(encodePut(r));
+    }
+    await this.journal(payloads);
+  }
+
+  async get(ids: string[]): Promise<VectorRecord[]> {
+    const out: VectorRecord[] = [];
+    for (const id of new Set(ids)) {
+      const slot = this.slotOf.get(id);
+      if (slot === undefined) continue;
+      out.push({ id, vector: this.data.slice(slot * this.dimension, (slot + 1) * this.dimension), metadata: { ...this.metas[slot]! } });
+    }
+    return out;
+  }
+
+  async delete(ids: string[]): Promise<void> {
+    const payloads: Buffer[] = [];
+    for (const id of ids) {
+      if (!this.slotOf.has(id)) continue;
+      this.removeSlot(id);
+      payloads.push(encodeDelete(id));
+    }
+    await this.journal(payloads);
+  }
+
+  async query(q: VectorQuery): Promise<VectorMatch[]> {
+    if (q.vector.length !== this.dimension) {
+      throw new Error(`query has dimension ${q.vector.length}; index ${this.name} has ${this.dimension}`);
+    }
+    const exclude = new Set(q.excludeIds ?? []);
+    const k = q.topK;
+    const bestSlots: number[] = [];
+    const bestScores: number[] = [];
+    const d = this.dimension;
+    const data = this.data;
+    const v = q.vector;
+    const n = this.ids.length;
+    for (let slot = 0; slot < n; slot += 1) {
+      if (q.label !== undefined) {
+        const m = this.metas[slot]!;
+        if (m.label !== q.label && m.pseudoLabel !== q.label) continue;
+      }
+      let dot = 0;
+      const base = slot * d;
+      for (let j = 0; j < d; j += 1) dot += data[base + j]! * v[j]!;
+      if (bestScores.length === k && dot <= bestScores[k - 1]!) continue;
+      if (exclude.size > 0 && exclude.has(this.ids[slot]!)) continue;
+      // Insert into the small sorted top-k list (descending similarity).
+      let pos = bestScores.length;
+      while (pos > 0 && bestScores[pos - 1]! < dot) pos -= 1;
+      bestScores.splice(pos, 0, dot);
+      bestSlots.splice(pos, 0, slot);
+      if (bestScores.length > k) {
+        bestScores.pop();
+        bestSlots.pop();
+      }
+    }
+    return bestSlots.map((slot, i) => ({ id: this.ids[slot]!, distance: 1 - bestScores[i]!, metadata: { ...this.metas[slot]! } }));
+  }
+
+  async *listIds(): AsyncIterable<string> {
+    for (const id of [...this.ids]) yield id;
+  }
+
+  async count(): Promise<number> {
+    return this.ids.length;
+  }
+
+  async close(): Promise<void> {
+    await this.compacting;
+    await this.log.close();
+  }
+
+  private applyRecord(payload: Buffer): void {
+    const op = payload.readUInt8(0);
+    const idLen = payload.readUInt16LE(1);
+    const id = payload.toString('utf8', 3, 3 + idLen);
+    if (op === OP_DELETE) {
+      this.removeSlot(id);
+      return;
+    }
+    let at = 3 + idLen;
+    const metaLen = payload.readUInt32LE(at);
+    at += 4;
+    const metadata = JSON.parse(payload.toString('utf8', at, at + metaLen)) as VectorMetadata;
+    at += metaLen;
+    const vector = new Float32Array(payload.buffer.slice(payload.byteOffset + at, payload.byteOffset + at + this.dimension * 4));
+    this.setSlot(id, vector, metadata);
+  }
+
+  private setSlot(id: string, vector: Float32Array, metadata: VectorMetadata): void {
+    let slot = this.slotOf.get(id);
+    if (slot === undefined) {
+      slot = this.ids.length;
+      this.ensureCapacity(slot + 1);
+      this.ids.push(id);
+      this.metas.push(metadata);
+      this.slotOf.set(id, slot);
+    } else {
+      this.metas[slot] = metadata;
+    }
+    this.data.set(vector, slot * this.dimension);
+  }
+
+  private removeSlot(id: string): void {
+    const slot = this.slotOf.get(id);
+    if (slot === undefined) return;
+    const last = this.ids.length - 1;
+    if (slot !== last) {
+      const movedId = this.ids[last]!;
+      this.ids[slot] = movedId;
+      this.metas[slot] = this.metas[last]!;
+      this.data.copyWithin(slot * this.dimension, last * this.dimension, (last + 1) * this.dimension);
+      this.slotOf.set(movedId, slot);
+    }
+    this.ids.pop();
+    this.metas.pop();
+    this.slotOf.delete(id);
+  }
+
+  private ensureCapacity(slots: number): void {
+    if (slots * this.dimension <= this.data.length) return;
+    const grown = new Float32Array(Math.max(slots, (this.data.length / this.dimension) * 2) * this.dimension);
+    grown.set(this.data);
+    this.data = grown;
+  }
+
+  private async journal(payloads: Buffer[]): Promise<void> {
+    if (payloads.length === 0) return;
+    await this.log.append(payloads);
+    this.recordsSinceCompaction += payloads.length;
+    if (!this.compacting && this.recordsSinceCompaction > Math.max(COMPACT_MIN_RECORDS, 2 * this.ids.length)) {
+      this.compacting = this.compact().finally(() => {
+        this.compacting = undefined;
+      });
+    }
+  }
+
+  private async compact(): Promise<void> {
+    const ids = [...this.ids];
+    const self = this;
+    function* snapshot(): Generator<Buffer> {
+      for (const id of ids) {
+        const slot = self.slotOf.get(id);
+        if (slot === undefined) continue;
+        const vector = self.data.subarray(slot * self.dimension, (slot + 1) * self.dimension);
+        yield encodePut({ id, vector, metadata: self.metas[slot]! });
+      }
+    }
+    this.recordsSinceCompaction = 0;
+    await this.log.rewrite(snapshot());
+    this.recordsSinceCompaction = this.ids.length;
+  }
+}
+
+function encodePut(r: VectorRecord): Buffer {
+  const id = Buffer.from(r.id, 'utf8');
+  const meta = Buffer.from(JSON.stringify(r.metadata), 'utf8');
+  const buf = Buffer.allocUnsafe(1 + 2 + id.length + 4 + meta.length + r.vector.length * 4);
+  let at = buf.writeUInt8(OP_PUT, 0);
+  at = buf.writeUInt16LE(id.length, at);
+  at += id.copy(buf, at);
+  at = buf.writeUInt32LE(meta.length, at);
+  at += meta.copy(buf, at);
+  Buffer.from(r.vector.buffer, r.vector.byteOffset, r.vector.byteLength).copy(buf, at);
+  return buf;
+}
+
+function encodeDelete(id: string): Buffer {
+  const idBytes = Buffer.from(id, 'utf8');
+  const buf = Buffer.allocUnsafe(3 + idBytes.length);
+  buf.writeUInt8(OP_DELETE, 0);
+  buf.writeUInt16LE(idBytes.length, 1);
+  idBytes.copy(buf, 3);
+  return buf;
+}
+
+interface IndexDescriptor {
+  name: string;
+  dimension: number;
+  distanceMetric: 'cosine';
+  createdAt: string;
+}
+
+/** The embedded indexes under one directory: `<dir>/<index name>/{index.json, vectors.log}`. */
+export class LocalVectorStore implements VectorStore {
+  private readonly open = new Map<string, Promise<LocalVectorIndex>>();
+
+  constructor(private readonly dir: string) {}
+
+  async ensureIndex(name: string, dimension: number): Promise<VectorIndex> {
+    assertIndexName(name);
+    const existing = await this.readDescriptor(name);
+    if (existing) {
+      if (existing.dimension !== dimension) {
+        throw new Error(`index ${name} exists with dimension ${existing.dimension}, not ${dimension}`);
+      }
+    } else {
+      const descriptor: IndexDescriptor = { name, dimension, distanceMetric: 'cosine', createdAt: new Date().toISOString() };
+      await mkdir(join(this.dir, name), { recursive: true });
+      const tmp = join(this.dir, name, 'index.json.tmp');
+      await writeFile(tmp, JSON.stringify(descriptor, null, 2));
+      await rename(tmp, join(this.dir, name, 'index.json'));
+    }
+    return this.load(name, dimension);
+  }
+
+  async openIndex(name: string): Promise<VectorIndex | undefined> {
+    if (!INDEX_NAME.test(name)) return undefined;
+    const descriptor = await this.readDescriptor(name);
+    return descriptor ? this.load(name, descriptor.dimension) : undefined;
+  }
+
+  async deleteIndex(name: string): Promise<void> {
+    assertIndexName(name);
+    const loading = this.open.get(name);
+    this.open.delete(name);
+    if (loading) await (await loading).close();
+    await rm(join(this.dir, name), { recursive: true, force: true });
+  }
+
+  async listIndexes(): Promise<string[]> {
+    try {
+      const entries = await readdir(this.dir, { withFileTypes: true });
+      const names: string[] = [];
+      for (const e of entries) if (e.isDirectory() && (await this.readDescriptor(e.name))) names.push(e.name);
+      return names.sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.open.values()];
+    this.open.clear();
+    for (const p of all) await (await p).close();
+  }
+
+  private load(name: string, dimension: number): Promise<LocalVectorIndex> {
+    let loading = this.open.get(name);
+    if (!loading) {
+      loading = LocalVectorIndex.open(join(this.dir, name), name, dimension);
+      this.open.set(name, loading);
+      loading.catch(() => this.open.delete(name));
+    }
+    return loading;
+  }
+
+  private async readDescriptor(name: string): Promise<IndexDescriptor | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.dir, name, 'index.json'), 'utf8')) as IndexDescriptor;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+}
+
+function assertIndexName(name: string): void {
+  if (!INDEX_NAME.test(name)) throw new Error(`invalid index name "${name}": 3-63 lowercase letters, digits, '.' or '-'`);
+}

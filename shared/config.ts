@@ -1,0 +1,122 @@
+/**
+ * Configuration: parsed once from the environment, typed, and failing fast with a message that
+ * names the missing or malformed key.
+ */
+import { z } from 'zod';
+import { ConfigError } from './errors';
+
+type Env = Record<string, string | undefined>;
+
+const intFrom = (def: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return def;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be an integer between ${min} and ${max}, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const required = z.string({ error: 'is required' }).min(1, 'is required');
+
+/** Settings every deployment shares: limits on input and the augmentation. */
+const pipelineShape = {
+  MAX_IMAGE_BYTES: intFrom(50 * 1024 * 1024, 1024, 5 * 1024 * 1024 * 1024),
+  MAX_IMAGE_PIXELS: intFrom(100_000_000, 64, 1_000_000_000),
+  AUGMENT_VIEWS: intFrom(2, 0, 16),
+};
+
+export interface PipelineSettings {
+  maxImageBytes: number;
+  maxImagePixels: number;
+  augmentViews: number;
+}
+
+function parseEnv<T extends z.ZodRawShape>(shape: T, env: Env): z.infer<z.ZodObject<T>> {
+  const result = z.object(shape).safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ');
+    throw new ConfigError(`invalid configuration: ${problems}`);
+  }
+  return result.data;
+}
+
+function pipelineSettings(raw: { MAX_IMAGE_BYTES: number; MAX_IMAGE_PIXELS: number; AUGMENT_VIEWS: number }): PipelineSettings {
+  return { maxImageBytes: raw.MAX_IMAGE_BYTES, maxImagePixels: raw.MAX_IMAGE_PIXELS, augmentViews: raw.AUGMENT_VIEWS };
+}
+
+export interface LocalStackConfig extends PipelineSettings {
+  dataDir: string;
+  host: string;
+  s3Port: number;
+  apiPort: number;
+  pythonBin: string;
+  maxReceives: number;
+  visibilityTimeoutMs: number;
+  workerConcurrency: number;
+  logLevel: string;
+}
+
+export function parseLocalStackConfig(env: Env): LocalStackConfig {
+  const raw = parseEnv(
+    {
+      ...pipelineShape,
+      PIPELINE_DATA_DIR: z.string().optional(),
+      S3_PORT: intFrom(4566, 0, 65535),
+      API_PORT: intFrom(3000, 0, 65535),
+      PIPELINE_PYTHON: z.string().optional(),
+      QUEUE_MAX_RECEIVES: intFrom(5, 1, 100),
+      QUEUE_VISIBILITY_TIMEOUT_SECONDS: intFrom(120, 1, 43_200),
+      WORKER_CONCURRENCY: intFrom(2, 1, 64),
+      LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).optional(),
+    },
+    env,
+  );
+  return {
+    ...pipelineSettings(raw),
+    dataDir: raw.PIPELINE_DATA_DIR && raw.PIPELINE_DATA_DIR.trim() !== '' ? raw.PIPELINE_DATA_DIR : '.data',
+    host: '127.0.0.1',
+    s3Port: raw.S3_PORT,
+    apiPort: raw.API_PORT,
+    pythonBin: raw.PIPELINE_PYTHON ?? '.venv/bin/python',
+    maxReceives: raw.QUEUE_MAX_RECEIVES,
+    visibilityTimeoutMs: raw.QUEUE_VISIBILITY_TIMEOUT_SECONDS * 1000,
+    workerConcurrency: raw.WORKER_CONCURRENCY,
+    logLevel: raw.LOG_LEVEL ?? 'info',
+  };
+}
+
+export interface LambdaConfig extends PipelineSettings {
+  imagesBucket: string;
+  artifactsBucket: string;
+  vectorBucketName: string;
+  embedQueueUrl?: string;
+  ingestQueueUrl?: string;
+}
+
+/** Lambda functions: bucket and queue names come from the CDK app's environment variables. */
+export function parseLambdaConfig(env: Env, needs: { embedQueue?: boolean } = {}): LambdaConfig {
+  const raw = parseEnv(
+    {
+      ...pipelineShape,
+      IMAGES_BUCKET: required,
+      ARTIFACTS_BUCKET: required,
+      VECTOR_BUCKET_NAME: required,
+      EMBED_QUEUE_URL: needs.embedQueue ? required : z.string().optional(),
+      INGEST_QUEUE_URL: z.string().optional(),
+    },
+    env,
+  );
+  return {
+    ...pipelineSettings(raw),
+    imagesBucket: raw.IMAGES_BUCKET,
+    artifactsBucket: raw.ARTIFACTS_BUCKET,
+    vectorBucketName: raw.VECTOR_BUCKET_NAME,
+    embedQueueUrl: raw.EMBED_QUEUE_URL,
+    ingestQueueUrl: raw.INGEST_QUEUE_URL,
+  };
+}

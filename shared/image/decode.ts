@@ -1,0 +1,100 @@
+/**
+ * Decoding untrusted uploads with sharp: formats are recognised by their magic bytes before
+ * anything is parsed (SVG/XML and everything else is refused unparsed), the pixel count is
+ * checked from the header before decoding, and the image is auto-oriented, converted to sRGB and
+ * flattened onto white.
+ */
+import sharp from 'sharp';
+import type { Metadata, SharpOptions } from 'sharp';
+import { UnprocessableImageError } from '../errors';
+import type { InputSpec } from '../schemas';
+
+export interface DecodeLimits {
+  maxPixels: number;
+}
+
+/** An oriented, opaque sRGB image, 3 bytes per pixel, row-major. */
+export interface RgbImage {
+  width: number;
+  height: number;
+  rgb: Buffer;
+  format: string;
+}
+
+const SIGNATURES: Array<{ format: string; test: (b: Buffer) => boolean }> = [
+  { format: 'jpeg', test: (b) => b.length > 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
+  { format: 'png', test: (b) => b.length > 8 && b.readUInt32BE(0) === 0x89504e47 && b.readUInt32BE(4) === 0x0d0a1a0a },
+  { format: 'gif', test: (b) => b.length > 6 && (b.toString('latin1', 0, 6) === 'GIF87a' || b.toString('latin1', 0, 6) === 'GIF89a') },
+  { format: 'webp', test: (b) => b.length > 12 && b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP' },
+  { format: 'tiff', test: (b) => b.length > 4 && (b.readUInt32BE(0) === 0x49492a00 || b.readUInt32BE(0) === 0x4d4d002a) },
+  {
+    format: 'heif',
+    test: (b) => b.length > 12 && b.toString('latin1', 4, 8) === 'ftyp' && /^(avif|avis|heic|heix|mif1|msf1)$/.test(b.toString('latin1', 8, 12)),
+  },
+];
+
+export function sniffFormat(bytes: Buffer): string | undefined {
+  return SIGNATURES.find((s) => s.test(bytes))?.format;
+}
+
+function sharpOptions(limits: DecodeLimits): SharpOptions {
+  return { limitInputPixels: limits.maxPixels, failOn: 'error', pages: 1, page: 0, sequentialRead: true };
+}
+
+export async function decodeImage(bytes: Buffer, limits: DecodeLimits): Promise<RgbImage> {
+  if (bytes.length === 0) throw new UnprocessableImageError('empty object: 0 bytes');
+  const format = sniffFormat(bytes);
+  if (!format) throw new UnprocessableImageError('not a supported image: expected JPEG, PNG, GIF, WebP, TIFF, AVIF or HEIF data');
+  let meta: Metadata;
+  try {
+    meta = await sharp(bytes, sharpOptions(limits)).metadata();
+  } catch (err) {
+    throw new UnprocessableImageError(`unreadable ${format} header: ${(err as Error).message}`);
+  }
+  const width = meta.width ?? 0;
+  const height = meta.height ?? 0;
+  if (width <= 0 || height <= 0) throw new UnprocessableImageError(`${format} image has no dimensions`);
+  if (width * height > limits.maxPixels) {
+    throw new UnprocessableImageError(`${width}x${height} pixels exceeds the limit of ${limits.maxPixels} pixels`);
+  }
+  try {
+    const { data, info } = await sharp(bytes, sharpOptions(limits))
+      .rotate()
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    return { width: info.width, height: info.height, rgb: toRgb(data, info.channels, info.width * info.height), format };
+  } catch (err) {
+    throw new UnprocessableImageError(`could not decode ${format}: ${(err as Error).message}`);
+  }
+}
+
+export function toRgb(data: Buffer, channels: number, pixels: number): Buffer {
+  if (channels === 3) return data;
+  const out = Buffer.allocUnsafe(pixels * 3);
+  for (let p = 0; p < pixels; p += 1) {
+    const base = p * channels;
+    const r = data[base]!;
+    out[p * 3] = r;
+    out[p * 3 + 1] = channels >= 3 ? data[base + 1]! : r;
+    out[p * 3 + 2] = channels >= 3 ? data[base + 2]! : r;
+  }
+  return out;
+}
+
+/** Resizes a decoded image to the input spec's canonical size: HWC uint8, spec.channels per pixel. */
+export async function canonicalize(image: RgbImage, spec: InputSpec): Promise<Buffer> {
+  let pipeline = sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } }).resize(spec.width, spec.height, {
+    fit: spec.resize.fit,
+    kernel: spec.resize.kernel,
+    position: 'centre',
+    background: '#ffffff',
+  });
+  if (spec.channels === 1) pipeline = pipeline.grayscale();
+  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+  if (info.channels === spec.channels) return data;
+  if (spec.channels === 1) return Buffer.from(data.filter((_, i) => i % info.channels === 0));
+  return toRgb(data, info.channels, info.width * info.height);
+}

@@ -1,0 +1,21 @@
+/** Object storage (S3 in both deployments: AWS, or the embedded S3-compatible server). */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified?: Date;
+  contentType?: string;
+}
+
+export interface ObjectStore {
+  /** Object metadata, or undefined when the key does not exist. */
+  head(bucket: string, key: string): Promise<ObjectInfo | undefined>;
+  /** Object bytes, or undefined when the key does not exist. */
+  get(bucket: string, key: string): Promise<Buffer | undefined>;
+  put(bucket: string, key: string, body: Buffer | string, contentType?: string): Promise<void>;
+  /** Deleting a missing key succeeds. */
+  delete(bucket: string, key: string): Promise<void>;
+  deleteMany(bucket: string, keys: string[]): Promise<void>;
+  /** All objects under a prefix, in key order. */
+  list(bucket: string, prefix?: string): AsyncIterable<ObjectInfo>;
+}

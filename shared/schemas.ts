@@ -1,0 +1,136 @@
+/**
+ * The JSON shapes shared between TypeScript and the Python trainer, defined once here.
+ * `npm run schemas` writes them as JSON Schema to `schemas/`, which the Python tests validate against.
+ */
+import { z } from 'zod';
+
+const isoTime = z.string().min(20);
+const modelVersion = z.string().regex(/^v\d+$/, 'model versions look like v0, v1, ...');
+
+/** How raw RGB pixels become the encoder's input: value = (pixel / scale - mean[c]) / std[c]. */
+export const InputSpecSchema = z.object({
+  height: z.number().int().min(8).max(1024),
+  width: z.number().int().min(8).max(1024),
+  channels: z.union([z.literal(1), z.literal(3)]),
+  layout: z.literal('NCHW'),
+  channelOrder: z.literal('RGB'),
+  resize: z.object({
+    fit: z.enum(['cover', 'fill', 'contain']),
+    kernel: z.enum(['nearest', 'linear', 'cubic', 'mitchell', 'lanczos2', 'lanczos3']),
+  }),
+  scale: z.literal(255),
+  mean: z.array(z.number()).min(1).max(3),
+  std: z.array(z.number().positive()).min(1).max(3),
+});
+export type InputSpec = z.infer<typeof InputSpecSchema>;
+
+export const GateSchema = z.object({ passed: z.boolean(), reasons: z.array(z.string()) });
+
+/** `models/<version>/manifest.json`. */
+export const ModelManifestSchema = z.object({
+  schemaVersion: z.literal(1),
+  version: modelVersion,
+  createdAt: isoTime,
+  parent: modelVersion.nullable(),
+  encoder: z.object({
+    file: z.string().min(1),
+    format: z.literal('onnx'),
+    inputName: z.string().min(1),
+    outputName: z.string().min(1),
+    embeddingDim: z.number().int().min(2).max(4096),
+    normalized: z.boolean(),
+    architecture: z.record(z.string(), z.unknown()),
+  }),
+  input: InputSpecSchema,
+  metrics: z.record(z.string(), z.unknown()),
+  gate: GateSchema,
+  dataset: z.object({
+    snapshot: z.string().nullable(),
+    images: z.number().int().nonnegative(),
+    labels: z.number().int().nonnegative(),
+  }),
+  training: z.record(z.string(), z.unknown()),
+});
+export type ModelManifest = z.infer<typeof ModelManifestSchema>;
+
+/** `models/serving.json` and `models/candidate.json`. */
+export const ModelPointerSchema = z.object({
+  version: modelVersion,
+  index: z.string().min(3).max(63),
+  updatedAt: isoTime,
+});
+export type ModelPointer = z.infer<typeof ModelPointerSchema>;
+
+/**
+ * `derived/<imageId>/meta.json`, written after `derived/<imageId>/views.npy`.
+ * views.npy is a NumPy .npy file (format 1.0, '|u1', C order) of shape [1 + views, height, width, channels]:
+ * index 0 is the canonical image, 1.. the augmented views; RGB, 0..255. Python: `np.load(io.BytesIO(body))`.
+ */
+export const DerivedMetaSchema = z.object({
+  schemaVersion: z.literal(1),
+  key: z.string().min(1),
+  imageId: z.string().regex(/^[0-9a-f]{32}$/),
+  etag: z.string(),
+  sequencer: z.string(),
+  source: z.object({
+    width: z.number().int().positive(),
+    height: z.number().int().positive(),
+    format: z.string(),
+    bytes: z.number().int().nonnegative(),
+  }),
+  file: z.literal('views.npy'),
+  shape: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]),
+  views: z.number().int().nonnegative(),
+  createdAt: isoTime,
+});
+export type DerivedMeta = z.infer<typeof DerivedMetaSchema>;
+
+/** `quarantine/<imageId>.json`: an input that will never succeed. */
+export const QuarantineRecordSchema = z.object({
+  key: z.string().min(1),
+  reason: z.string().min(1),
+  at: isoTime,
+  etag: z.string().optional(),
+});
+export type QuarantineRecord = z.infer<typeof QuarantineRecordSchema>;
+
+/** Printable, bounded label strings. */
+export const LabelValueSchema = z
+  .string()
+  .min(1, 'label must not be empty')
+  .max(64, 'label must be at most 64 characters')
+  .regex(/^[^\u0000-\u001f\u007f-\u009f]+$/, 'label must be printable characters (no control characters)')
+  .refine((s) => s.trim() === s, 'label must not start or end with whitespace');
+
+/** `labels/<imageId>.json`: one human label per image, last write wins. */
+export const LabelRecordSchema = z.object({ key: z.string().min(1), label: LabelValueSchema, at: isoTime });
+export type LabelRecord = z.infer<typeof LabelRecordSchema>;
+
+/** A message on the embed queue. */
+export const EmbedMessageSchema = z.object({
+  key: z.string().min(1),
+  imageId: z.string().regex(/^[0-9a-f]{32}$/),
+  sequencer: z.string(),
+});
+export type EmbedMessage = z.infer<typeof EmbedMessageSchema>;
+
+/** Vector metadata stored with every embedding. */
+export const VectorMetadataSchema = z.object({
+  key: z.string(),
+  modelVersion: modelVersion,
+  label: z.string().optional(),
+  pseudoLabel: z.string().optional(),
+  confidence: z.number().optional(),
+});
+export type VectorMetadata = z.infer<typeof VectorMetadataSchema>;
+
+/** Everything written to `schemas/` for the other language. */
+export const sharedSchemas = {
+  'model-manifest': ModelManifestSchema,
+  'model-pointer': ModelPointerSchema,
+  'derived-meta': DerivedMetaSchema,
+  'quarantine-record': QuarantineRecordSchema,
+  'label-record': LabelRecordSchema,
+  'embed-message': EmbedMessageSchema,
+  'vector-metadata': VectorMetadataSchema,
+} as const;

@@ -1,0 +1,197 @@
+/**
+ * A durable append-only log of opaque records, the storage under the embedded stack's queue and
+ * vector index.
+ *
+ * Frame: u32le payload length, u32le CRC-32 of the payload, payload. Appends are group-committed:
+ * every record passed to `append` is on disk (fdatasync) when its promise resolves. On open, the
+ * log is replayed up to the first torn or corrupt frame (a crash mid-write) and truncated there.
+ * `rewrite` replaces the whole log atomically (write a temporary file, fsync, rename) for compaction.
+ */
+import { closeSync, fsyncSync, openSync } from 'node:fs';
+import { open, rename, mkdir, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { crc32 } from 'node:zlib';
+
+const HEADER = 8;
+const MAX_RECORD = 256 * 1024 * 1024;
+const READ_CHUNK = 8 * 1024 * 1024;
+
+interface Pending {
+  frames: Buffer[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export function frame(payload: Buffer): Buffer {
+  const header = Buffer.allocUnsafe(HEADER);
+  header.writeUInt32LE(payload.length, 0);
+  header.writeUInt32LE(crc32(payload), 4);
+  return Buffer.concat([header, payload]);
+}
+
+export class AppendLog {
+  private pending: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+  private rewriting = false;
+
+  private constructor(
+    readonly path: string,
+    private handle: FileHandle,
+    private size: number,
+  ) {}
+
+  /** Opens (creating if needed) and replays the log; `onRecord` sees every intact record in order. */
+  static async open(path: string, onRecord: (payload: Buffer) => void): Promise<AppendLog> {
+    await mkdir(dirname(path), { recursive: true });
+    const handle = await open(path, 'a+');
+    const validBytes = await replay(handle, onRecord);
+    const { size } = await handle.stat();
+    if (size > validBytes) {
+      // A torn tail from a crash mid-append: drop it so new frames start on a boundary.
+      await handle.truncate(validBytes);
+      await handle.datasync();
+    }
+    return new AppendLog(path, handle, validBytes);
+  }
+
+  /** Bytes in the log. */
+  get bytes(): number {
+    return this.size;
+  }
+
+  append(payloads: Buffer[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`append-log ${this.path} is closed`));
+    if (payloads.length === 0) return Promise.resolve();
+    for (const p of payloads) {
+      if (p.length > MAX_RECORD) return Promise.reject(new Error(`record of ${p.length} bytes exceeds ${MAX_RECORD}`));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ frames: payloads.map(frame), resolve, reject });
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (!this.flushing && !this.rewriting && this.pending.length > 0) this.flushing = this.flushLoop();
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending;
+        this.pending = [];
+        try {
+          const buf = Buffer.concat(batch.flatMap((p) => p.frames));
+          await this.handle.write(buf, 0, buf.length, null);
+          await this.handle.datasync();
+          this.size += buf.length;
+          for (const p of batch) p.resolve();
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+        }
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  /** Waits until every append issued so far is durable. */
+  async drain(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  /**
+   * Atomically replaces the log's contents with `payloads` (compaction). Appends issued while the
+   * rewrite runs are held back and written to the new log afterwards, so replaying them on top of
+   * the snapshot must be harmless: callers log full states, not deltas.
+   */
+  async rewrite(payloads: Iterable<Buffer>): Promise<void> {
+    if (this.rewriting) throw new Error(`append-log ${this.path} is already being rewritten`);
+    this.rewriting = true;
+    try {
+      await this.drain();
+      await this.writeReplacement(payloads);
+    } finally {
+      this.rewriting = false;
+      this.kick();
+    }
+  }
+
+  private async writeReplacement(payloads: Iterable<Buffer>): Promise<void> {
+    const tmp = `${this.path}.rewrite`;
+    const out = await open(tmp, 'w');
+    let size = 0;
+    try {
+      let chunk: Buffer[] = [];
+      let chunkBytes = 0;
+      for (const p of payloads) {
+        const f = frame(p);
+        chunk.push(f);
+        chunkBytes += f.length;
+        if (chunkBytes >= READ_CHUNK) {
+          await out.write(Buffer.concat(chunk));
+          size += chunkBytes;
+          chunk = [];
+          chunkBytes = 0;
+        }
+      }
+      if (chunkBytes > 0) {
+        await out.write(Buffer.concat(chunk));
+        size += chunkBytes;
+      }
+      await out.datasync();
+    } finally {
+      await out.close();
+    }
+    await rename(tmp, this.path);
+    fsyncDir(dirname(this.path));
+    await this.handle.close();
+    this.handle = await open(this.path, 'a+');
+    this.size = size;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.drain();
+    this.closed = true;
+    await this.handle.close();
+  }
+}
+
+async function replay(handle: FileHandle, onRecord: (payload: Buffer) => void): Promise<number> {
+  let offset = 0;
+  let carry = Buffer.alloc(0);
+  let position = 0;
+  const chunk = Buffer.allocUnsafe(READ_CHUNK);
+  for (;;) {
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
+    if (bytesRead === 0) break;
+    position += bytesRead;
+    let buf = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : Buffer.from(chunk.subarray(0, bytesRead));
+    let cursor = 0;
+    while (buf.length - cursor >= HEADER) {
+      const len = buf.readUInt32LE(cursor);
+      const sum = buf.readUInt32LE(cursor + 4);
+      if (len > MAX_RECORD) return offset;
+      if (buf.length - cursor - HEADER < len) break;
+      const payload = buf.subarray(cursor + HEADER, cursor + HEADER + len);
+      if (crc32(payload) !== sum) return offset;
+      onRecord(Buffer.from(payload));
+      cursor += HEADER + len;
+      offset += HEADER + len;
+    }
+    carry = buf.subarray(cursor);
+    buf = carry;
+  }
+  return offset;
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * augment: one S3 object event -> canonical image + K augmented views in `derived/`, then a
+ * message on the embed queue. Removals delete the image's vectors and derived artifacts.
+ *
+ * Idempotent: the views are seeded by image id and ETag, so a duplicate event rewrites identical
+ * files; a created-event for an object that is gone, or a removed-event for a key that exists
+ * again, is stale and skipped.
+ */
+import { artifactKeys } from '../artifact-keys';
+import { UnprocessableImageError } from '../errors';
+import { imageIdForKey } from '../ids';
+import { canonicalize, decodeImage } from '../image/decode';
+import { renderViews } from '../image/augment-views';
+import { encodeNpyU8 } from '../image/npy';
+import type { IndexResolver } from '../index-resolver';
+import type { ModelRegistry } from '../model-registry';
+import type { ObjectStore } from '../ports/object-store';
+import type { Queue } from '../ports/queue';
+import type { PipelineSettings } from '../config';
+import type { DerivedMeta, EmbedMessage, QuarantineRecord } from '../schemas';
+
+export interface ObjectEvent {
+  kind: 'created' | 'removed';
+  bucket: string;
+  key: string;
+  sequencer: string;
+}
+
+export interface AugmentDeps {
+  store: ObjectStore;
+  artifactsBucket: string;
+  models: ModelRegistry;
+  indexes: IndexResolver;
+  embedQueue: Queue;
+  settings: PipelineSettings;
+  now?: () => Date;
+}
+
+export type AugmentOutcome = 'augmented' | 'quarantined' | 'deleted' | 'stale';
+
+export async function augmentImage(deps: AugmentDeps, event: ObjectEvent): Promise<AugmentOutcome> {
+  const imageId = imageIdForKey(event.key);
+  const head = await deps.store.head(event.bucket, event.key);
+  if (event.kind === 'removed') {
+    if (head) return 'stale';
+    await removeImage(deps, imageId);
+    return 'deleted';
+  }
+  if (!head) return 'stale';
+
+  const serving = await deps.models.serving();
+  if (!serving) throw new Error('no serving model has been published yet; retrying later');
+  const spec = serving.manifest.input;
+  const now = (deps.now ?? (() => new Date()))();
+
+  if (head.size > deps.settings.maxImageBytes) {
+    await quarantine(deps, imageId, { key: event.key, reason: `object is ${head.size} bytes; the limit is ${deps.settings.maxImageBytes}`, at: now.toISOString(), etag: head.etag });
+    return 'quarantined';
+  }
+  const bytes = await deps.store.get(event.bucket, event.key);
+  if (!bytes) return 'stale';
+
+  let canonical: Buffer;
+  let views: Buffer[];
+  let source: DerivedMeta['source'];
+  try {
+    const image = await decodeImage(bytes, { maxPixels: deps.settings.maxImagePixels });
+    canonical = await canonicalize(image, spec);
+    views = await renderViews(image, spec, deps.settings.augmentViews, `${imageId}:${head.etag}`);
+    source = { width: image.width, height: image.height, format: image.format, bytes: bytes.length };
+  } catch (err) {
+    if (!(err instanceof UnprocessableImageError)) throw err;
+    await quarantine(deps, imageId, { key: event.key, reason: err.reason, at: now.toISOString(), etag: head.etag });
+    return 'quarantined';
+  }
+
+  const shape: [number, number, number, number] = [1 + views.length, spec.height, spec.width, spec.channels];
+  const npy = encodeNpyU8(shape, Buffer.concat([canonical, ...views]));
+  const meta: DerivedMeta = {
+    schemaVersion: 1,
+    key: event.key,
+    imageId,
+    etag: head.etag,
+    sequencer: event.sequencer,
+    source,
+    file: 'views.npy',
+    shape,
+    views: views.length,
+    createdAt: now.toISOString(),
+  };
+  // The views first, the meta last: a reader that finds the meta finds complete views.
+  await deps.store.put(deps.artifactsBucket, artifactKeys.derivedViews(imageId), npy, 'application/octet-stream');
+  await deps.store.put(deps.artifactsBucket, artifactKeys.derivedMeta(imageId), JSON.stringify(meta), 'application/json');
+  await deps.store.delete(deps.artifactsBucket, artifactKeys.quarantine(imageId));
+  const message: EmbedMessage = { key: event.key, imageId, sequencer: event.sequencer };
+  await deps.embedQueue.send([message]);
+  return 'augmented';
+}
+
+async function quarantine(deps: AugmentDeps, imageId: string, record: QuarantineRecord): Promise<void> {
+  await deps.store.put(deps.artifactsBucket, artifactKeys.quarantine(imageId), JSON.stringify(record), 'application/json');
+  // A broken re-upload replaces a good image: its old vector and views must not outlive it.
+  await deleteVectors(deps, imageId);
+  await deps.store.deleteMany(deps.artifactsBucket, [artifactKeys.derivedMeta(imageId), artifactKeys.derivedViews(imageId)]);
+}
+
+async function removeImage(deps: AugmentDeps, imageId: string): Promise<void> {
+  await deleteVectors(deps, imageId);
+  await deps.store.deleteMany(deps.artifactsBucket, [
+    artifactKeys.derivedMeta(imageId),
+    artifactKeys.derivedViews(imageId),
+    artifactKeys.quarantine(imageId),
+    artifactKeys.label(imageId),
+  ]);
+}
+
+async function deleteVectors(deps: AugmentDeps, imageId: string): Promise<void> {
+  const pointers = [await deps.models.servingPointer(), await deps.models.candidatePointer()];
+  for (const pointer of pointers) {
+    if (!pointer) continue;
+    const index = await deps.indexes.forReading(pointer);
+    await index?.delete([imageId]);
+  }
+}

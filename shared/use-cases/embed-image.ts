@@ -1,0 +1,77 @@
+/**
+ * embed: one derived image -> an L2-normalised vector in the serving model's index (and the
+ * candidate's during a rollout), with metadata {key, modelVersion, label?}.
+ *
+ * Writes are upserts by image id, so duplicates are harmless. A message whose derived files are
+ * gone (the image was deleted since) is acknowledged without writing.
+ */
+import sharp from 'sharp';
+import { artifactKeys } from '../artifact-keys';
+import { decodeNpyU8 } from '../image/npy';
+import { toModelInput } from '../image/tensor';
+import type { IndexResolver } from '../index-resolver';
+import type { LoadedModel, ModelRegistry } from '../model-registry';
+import type { ObjectStore } from '../ports/object-store';
+import { DerivedMetaSchema, LabelRecordSchema, type EmbedMessage, type InputSpec, type VectorMetadata } from '../schemas';
+
+export interface EmbedDeps {
+  store: ObjectStore;
+  artifactsBucket: string;
+  models: ModelRegistry;
+  indexes: IndexResolver;
+}
+
+export type EmbedOutcome = 'indexed' | 'stale';
+
+export async function embedImage(deps: EmbedDeps, message: EmbedMessage): Promise<EmbedOutcome> {
+  const serving = await deps.models.serving();
+  if (!serving) throw new Error('no serving model has been published yet; retrying later');
+  const candidate = await deps.models.candidate();
+  const targets = candidate && candidate.pointer.version !== serving.pointer.version ? [serving, candidate] : [serving];
+
+  const metaBody = await deps.store.get(deps.artifactsBucket, artifactKeys.derivedMeta(message.imageId));
+  if (!metaBody) return 'stale';
+  const meta = DerivedMetaSchema.parse(JSON.parse(metaBody.toString('utf8')));
+  if (meta.key !== message.key) return 'stale';
+  const npy = await deps.store.get(deps.artifactsBucket, artifactKeys.derivedViews(message.imageId));
+  if (!npy) return 'stale';
+  const views = decodeNpyU8(npy);
+  const [, height, width, channels] = views.shape as [number, number, number, number];
+  const canonical = views.data.subarray(0, height * width * channels);
+  const label = await readLabel(deps, message.imageId);
+
+  await Promise.all(
+    targets.map(async (target) => {
+      const pixels = await fitToInput(canonical, { height, width, channels }, target.manifest.input);
+      const vector = await target.encoder.embedOne(toModelInput(pixels, target.manifest.input));
+      const index = await deps.indexes.forWriting(target.pointer, target.manifest.encoder.embeddingDim);
+      const metadata: VectorMetadata = { key: message.key, modelVersion: target.pointer.version, ...(label ? { label } : {}) };
+      await index.put([{ id: message.imageId, vector, metadata }]);
+    }),
+  );
+  return 'indexed';
+}
+
+async function readLabel(deps: EmbedDeps, imageId: string): Promise<string | undefined> {
+  const body = await deps.store.get(deps.artifactsBucket, artifactKeys.label(imageId));
+  return body ? LabelRecordSchema.parse(JSON.parse(body.toString('utf8'))).label : undefined;
+}
+
+/** The canonical pixels at a model's input size (a new model may want another size than the derived files have). */
+async function fitToInput(
+  pixels: Uint8Array,
+  have: { height: number; width: number; channels: number },
+  want: InputSpec,
+): Promise<Uint8Array> {
+  if (have.height === want.height && have.width === want.width && have.channels === want.channels) return pixels;
+  let pipeline = sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), {
+    raw: { width: have.width, height: have.height, channels: have.channels as 1 | 3 },
+  }).resize(want.width, want.height, { fit: want.resize.fit, kernel: want.resize.kernel, position: 'centre' });
+  pipeline = want.channels === 1 ? pipeline.grayscale() : pipeline.toColourspace('srgb');
+  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+  if (info.channels === want.channels) return data;
+  if (want.channels === 1) return data.filter((_, i) => i % info.channels === 0);
+  const out = Buffer.allocUnsafe(info.width * info.height * 3);
+  for (let p = 0; p < info.width * info.height; p += 1) out.fill(data[p * info.channels]!, p * 3, p * 3 + 3);
+  return out;
+}
