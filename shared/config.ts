@@ -86,7 +86,7 @@ export function parseLocalStackConfig(env: Env): LocalStackConfig {
     maxReceives: raw.QUEUE_MAX_RECEIVES,
     visibilityTimeoutMs: raw.QUEUE_VISIBILITY_TIMEOUT_SECONDS * 1000,
     workerConcurrency: raw.WORKER_CONCURRENCY,
-    logLevel: raw.LOG_LEVEL ?? 'info',
+    logLevel: raw.LOG_LEVEL ?? 'warn',
   };
 }
 
@@ -96,10 +96,12 @@ export interface LambdaConfig extends PipelineSettings {
   vectorBucketName: string;
   embedQueueUrl?: string;
   ingestQueueUrl?: string;
+  training?: { clusterArn: string; taskDefinitionArn: string; capacityProvider: string; containerName: string };
 }
 
 /** Lambda functions: bucket and queue names come from the CDK app's environment variables. */
-export function parseLambdaConfig(env: Env, needs: { embedQueue?: boolean } = {}): LambdaConfig {
+export function parseLambdaConfig(env: Env, needs: { embedQueue?: boolean; training?: boolean } = {}): LambdaConfig {
+  const trainingKey = needs.training ? required : z.string().optional();
   const raw = parseEnv(
     {
       ...pipelineShape,
@@ -108,6 +110,10 @@ export function parseLambdaConfig(env: Env, needs: { embedQueue?: boolean } = {}
       VECTOR_BUCKET_NAME: required,
       EMBED_QUEUE_URL: needs.embedQueue ? required : z.string().optional(),
       INGEST_QUEUE_URL: z.string().optional(),
+      TRAIN_CLUSTER_ARN: trainingKey,
+      TRAIN_TASK_DEFINITION_ARN: trainingKey,
+      TRAIN_CAPACITY_PROVIDER: trainingKey,
+      TRAIN_CONTAINER_NAME: trainingKey,
     },
     env,
   );
@@ -118,5 +124,14 @@ export function parseLambdaConfig(env: Env, needs: { embedQueue?: boolean } = {}
     vectorBucketName: raw.VECTOR_BUCKET_NAME,
     embedQueueUrl: raw.EMBED_QUEUE_URL,
     ingestQueueUrl: raw.INGEST_QUEUE_URL,
+    training:
+      raw.TRAIN_CLUSTER_ARN && raw.TRAIN_TASK_DEFINITION_ARN && raw.TRAIN_CAPACITY_PROVIDER && raw.TRAIN_CONTAINER_NAME
+        ? {
+            clusterArn: raw.TRAIN_CLUSTER_ARN,
+            taskDefinitionArn: raw.TRAIN_TASK_DEFINITION_ARN,
+            capacityProvider: raw.TRAIN_CAPACITY_PROVIDER,
+            containerName: raw.TRAIN_CONTAINER_NAME,
+          }
+        : undefined,
   };
 }

@@ -1,0 +1,95 @@
+/** api: the HTTP routes of the user contract, one use case per route. */
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { z } from 'zod';
+import { BadRequestError, MethodNotAllowedError, NotFoundError, UnsupportedMediaTypeError } from '../../shared/errors';
+import { LabelValueSchema } from '../../shared/schemas';
+import { MAX_LABELS_PER_REQUEST, putLabels, type LabelDeps } from '../../shared/use-cases/labels';
+import { neighborsOfImage, neighborsOfKey, type QueryDeps } from '../../shared/use-cases/query';
+import { health, imageStatus, modelsView, type StatusDeps } from '../../shared/use-cases/status';
+import { startTraining, type TrainingDeps } from '../../shared/use-cases/training';
+import { bodyBytes, errorResponse, header, json, jsonBody, routePath } from './http';
+
+export type ApiDeps = QueryDeps & StatusDeps & LabelDeps & TrainingDeps;
+export type ApiHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+
+const KeySchema = z.string().min(1, 'key is required').max(1024, 'key is at most 1024 bytes');
+const KSchema = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined) return 10;
+    const k = Number(v);
+    if (!/^\d+$/.test(v) || k < 1 || k > 100) {
+      ctx.addIssue({ code: 'custom', message: 'k must be an integer from 1 to 100' });
+      return z.NEVER;
+    }
+    return k;
+  });
+const NeighborsQuery = z.object({ key: KeySchema, k: KSchema, label: LabelValueSchema.optional() });
+const SearchQuery = z.object({ k: KSchema, label: LabelValueSchema.optional() });
+const LabelItem = z.object({ key: KeySchema, label: LabelValueSchema }).strict();
+const LabelsBody = z.union([z.object({ labels: z.array(LabelItem).min(1).max(MAX_LABELS_PER_REQUEST) }).strict(), LabelItem]);
+const TrainBody = z.object({ maxMinutes: z.number().positive().max(24 * 60).optional() }).strict();
+const SearchJson = z.object({ image: z.string().min(1, 'image must be base64 image bytes') }).strict();
+
+type Route = (deps: ApiDeps, event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+
+const routes: Record<string, Partial<Record<string, Route>>> = {
+  '/health': { GET: async (deps) => json(200, await health(deps)) },
+  '/images': {
+    GET: async (deps, event) => json(200, await imageStatus(deps, z.object({ key: KeySchema }).parse(query(event)).key)),
+  },
+  '/neighbors': {
+    GET: async (deps, event) => json(200, await neighborsOfKey(deps, NeighborsQuery.parse(query(event)))),
+  },
+  '/search': {
+    POST: async (deps, event) => {
+      const q = SearchQuery.parse(query(event));
+      return json(200, await neighborsOfImage(deps, { ...q, bytes: searchImage(event) }));
+    },
+  },
+  '/labels': {
+    PUT: async (deps, event) => {
+      const body = LabelsBody.parse(jsonBody(event));
+      return json(200, await putLabels(deps, 'labels' in body ? body.labels : [body]));
+    },
+  },
+  '/models': { GET: async (deps) => json(200, await modelsView(deps)) },
+  '/train': {
+    POST: async (deps, event) => json(202, await startTraining(deps, TrainBody.parse(jsonBody(event, { optional: true }) ?? {}))),
+  },
+};
+
+export function createApiHandler(deps: ApiDeps, logger = new Logger({ serviceName: 'api' })): ApiHandler {
+  return async (event) => {
+    try {
+      const methods = routes[routePath(event)];
+      if (!methods) throw new NotFoundError(`no route ${event.httpMethod} ${event.path}`);
+      const route = methods[event.httpMethod];
+      if (!route) throw new MethodNotAllowedError(`${event.httpMethod} is not allowed on ${routePath(event)}; use ${Object.keys(methods).join(', ')}`);
+      return await route(deps, event);
+    } catch (err) {
+      return errorResponse(err, logger);
+    }
+  };
+}
+
+function query(event: APIGatewayProxyEvent): Record<string, string | undefined> {
+  return { ...(event.queryStringParameters ?? {}) };
+}
+
+function searchImage(event: APIGatewayProxyEvent): Buffer {
+  const type = (header(event, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type.startsWith('image/')) {
+    const bytes = bodyBytes(event);
+    if (bytes.length === 0) throw new BadRequestError('the request body is empty; send the image bytes');
+    return bytes;
+  }
+  if (type === 'application/json') {
+    const { image } = SearchJson.parse(jsonBody(event));
+    if (!/^[A-Za-z0-9+/=\s_-]+$/.test(image)) throw new BadRequestError('image is not base64');
+    return Buffer.from(image, 'base64');
+  }
+  throw new UnsupportedMediaTypeError('send the image as Content-Type image/* or as JSON {"image": "<base64>"}');
+}

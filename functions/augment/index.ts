@@ -1,0 +1,7 @@
+/** Lambda entry point of `augment` (composition root: environment -> adapters -> handler). */
+import { parseLambdaConfig } from '../../shared/config';
+import { composeAws } from '../aws-composition';
+import { createAugmentHandler } from './handler';
+
+const aws = composeAws(parseLambdaConfig(process.env, { embedQueue: true }));
+export const handler = createAugmentHandler({ ...aws, embedQueue: aws.embedQueue() });

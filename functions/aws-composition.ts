@@ -1,0 +1,52 @@
+/**
+ * The AWS composition root: wires the shared use cases to AWS adapters. SDK clients are built
+ * once per container (at cold start) and reused across invocations.
+ */
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { S3Client } from '@aws-sdk/client-s3';
+import { S3VectorsClient } from '@aws-sdk/client-s3vectors';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { EcsTrainingLauncher } from '../shared/adapters/ecs-training-launcher';
+import { OnnxEncoderFactory } from '../shared/adapters/onnx-encoder';
+import { S3ObjectStore } from '../shared/adapters/s3-object-store';
+import { S3VectorsStore } from '../shared/adapters/s3vectors-vector-index';
+import { SqsQueue } from '../shared/adapters/sqs-queue';
+import type { LambdaConfig } from '../shared/config';
+import { IndexResolver } from '../shared/index-resolver';
+import { ModelRegistry } from '../shared/model-registry';
+import type { Queue } from '../shared/ports/queue';
+import type { TrainingLauncher } from '../shared/ports/training-launcher';
+
+export interface AwsClients {
+  s3?: S3Client;
+  sqs?: SQSClient;
+  s3vectors?: S3VectorsClient;
+  ecs?: ECSClient;
+}
+
+export function composeAws(config: LambdaConfig, clients: AwsClients = {}) {
+  const s3 = clients.s3 ?? new S3Client({});
+  const sqs = clients.sqs ?? new SQSClient({});
+  const store = new S3ObjectStore(s3);
+  const models = new ModelRegistry(store, config.artifactsBucket, new OnnxEncoderFactory());
+  const indexes = new IndexResolver(new S3VectorsStore(clients.s3vectors ?? new S3VectorsClient({}), config.vectorBucketName));
+  const queue = (url: string | undefined, name: string): Queue => {
+    if (!url) throw new Error(`${name} is not configured for this function`);
+    return new SqsQueue(sqs, url);
+  };
+  const pendingQueues = [config.ingestQueueUrl, config.embedQueueUrl].filter((u): u is string => !!u).map((u) => new SqsQueue(sqs, u));
+  const launcher: TrainingLauncher = config.training
+    ? new EcsTrainingLauncher(clients.ecs ?? new ECSClient({}), config.training)
+    : { launch: async () => Promise.reject(new Error('training is not configured for this deployment')) };
+  return {
+    store,
+    models,
+    indexes,
+    imagesBucket: config.imagesBucket,
+    artifactsBucket: config.artifactsBucket,
+    settings: config,
+    embedQueue: () => queue(config.embedQueueUrl, 'EMBED_QUEUE_URL'),
+    pendingQueues,
+    launcher,
+  };
+}

@@ -1,0 +1,13 @@
+/** embed: embed messages (via SQS) -> vectors in the serving (and candidate) index. */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { EmbedMessageSchema } from '../../shared/schemas';
+import { embedImage, type EmbedDeps } from '../../shared/use-cases/embed-image';
+import { sqsBatchHandler, type SqsBatchHandler } from '../sqs-edge';
+
+export function createEmbedHandler(deps: EmbedDeps, logger = new Logger({ serviceName: 'embed' })): SqsBatchHandler {
+  return sqsBatchHandler(logger, async (record) => {
+    const message = EmbedMessageSchema.parse(JSON.parse(record.body));
+    const outcome = await embedImage(deps, message);
+    logger.debug('embed', { key: message.key, outcome });
+  });
+}

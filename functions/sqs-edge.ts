@@ -1,0 +1,26 @@
+/**
+ * The SQS edge shared by the queue-driven functions: every record of a batch goes through one
+ * use-case call, in parallel, and failures are reported per record (ReportBatchItemFailures), so
+ * only the failed records are retried and, after the queue's maxReceiveCount, dead-lettered.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+
+export type SqsBatchHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
+
+export function sqsBatchHandler(logger: Logger, handleRecord: (record: SQSRecord) => Promise<void>): SqsBatchHandler {
+  const recordHandler = async (record: SQSRecord) => {
+    try {
+      await handleRecord(record);
+    } catch (err) {
+      logger.warn('record failed; it will be retried', { messageId: record.messageId, receiveCount: record.attributes?.ApproximateReceiveCount, error: (err as Error).message });
+      throw err;
+    }
+  };
+  return async (event, context) => {
+    // One processor per invocation: the local worker invokes handlers concurrently.
+    const processor = new BatchProcessor(EventType.SQS);
+    return processPartialResponse(event, recordHandler, processor, { context: context as Context, throwOnFullBatchFailure: false });
+  };
+}

@@ -1,0 +1,41 @@
+/** `npm start`: the embedded stack in the foreground. */
+import { resolve } from 'node:path';
+import { parseLocalStackConfig } from '../shared/config';
+import { startStack } from './stack';
+
+async function main(): Promise<void> {
+  const config = parseLocalStackConfig(process.env);
+  const stack = await startStack({ config, repoRoot: resolve(__dirname, '..') });
+  const s3 = stack.s3Endpoint;
+  console.log(
+    [
+      '',
+      `[pipeline] ready s3=${s3} api=${stack.apiUrl} data=${stack.dataDir}`,
+      `  S3   ${s3}  (path-style, any credentials; buckets: images, artifacts)`,
+      `  API  ${stack.apiUrl}  (GET /health, /images?key=, /neighbors?key=&k=, POST /search, PUT /labels, GET /models, POST /train)`,
+      `  Drop images:  aws --endpoint-url ${s3} s3 cp ./pics s3://images/ --recursive`,
+      `  Query:        curl '${stack.apiUrl}/neighbors?key=<key>&k=10'`,
+      '',
+    ].join('\n'),
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`[pipeline] ${signal}: stopping`);
+    stack.close().then(
+      () => process.exit(0),
+      (err) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  console.error(`[pipeline] failed to start: ${(err as Error).message}`);
+  process.exit(1);
+});

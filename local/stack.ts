@@ -1,0 +1,199 @@
+/**
+ * The embedded stack's composition root: the same handlers and use cases as in AWS, wired to
+ * local adapters (S3-compatible server, durable queues, on-disk vector index, trainer subprocess).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { createApiHandler } from '../functions/api/handler';
+import { createAugmentHandler } from '../functions/augment/handler';
+import { createEmbedHandler } from '../functions/embed/handler';
+import { LocalQueue } from '../shared/adapters/local-queue';
+import { LocalVectorStore } from '../shared/adapters/local-vector-index';
+import { OnnxEncoderFactory } from '../shared/adapters/onnx-encoder';
+import { S3ObjectStore } from '../shared/adapters/s3-object-store';
+import type { LocalStackConfig } from '../shared/config';
+import { IndexResolver } from '../shared/index-resolver';
+import { ModelRegistry } from '../shared/model-registry';
+import { s3EventBody } from '../shared/s3-event';
+import { reconcile } from '../shared/use-cases/reconcile';
+import { health } from '../shared/use-cases/status';
+import { LocalApiServer } from './api-server';
+import { QueueWorker } from './queue-worker';
+import { LocalS3Server } from './s3-server';
+import { SubprocessTrainingLauncher, trainerEnv } from './trainer-launcher';
+
+export const IMAGES_BUCKET = 'images';
+export const ARTIFACTS_BUCKET = 'artifacts';
+
+export interface StackOptions {
+  config: LocalStackConfig;
+  repoRoot: string;
+  log?: (line: string) => void;
+  /** Seconds between progress lines while work is pending (0: none). */
+  progressIntervalSeconds?: number;
+}
+
+export interface RunningStack {
+  s3Endpoint: string;
+  apiUrl: string;
+  dataDir: string;
+  queues: { ingest: LocalQueue; ingestDlq: LocalQueue; embed: LocalQueue; embedDlq: LocalQueue };
+  close(): Promise<void>;
+}
+
+export async function startStack(options: StackOptions): Promise<RunningStack> {
+  const { config } = options;
+  const log = options.log ?? ((line: string) => console.log(line));
+  const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const releaseLock = acquireDataDirLock(dataDir);
+  const closers: Array<() => Promise<void>> = [async () => releaseLock()];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch((err) => log(`[pipeline] error while stopping: ${(err as Error).message}`));
+  };
+
+  try {
+    const queueOptions = { visibilityTimeoutMs: config.visibilityTimeoutMs, maxReceives: config.maxReceives };
+    const queueDir = join(dataDir, 'queues');
+    const ingestDlq = await LocalQueue.open(queueDir, 'ingest-dlq', queueOptions);
+    const ingest = await LocalQueue.open(queueDir, 'ingest', { ...queueOptions, deadLetterQueue: ingestDlq });
+    const embedDlq = await LocalQueue.open(queueDir, 'embed-dlq', queueOptions);
+    const embed = await LocalQueue.open(queueDir, 'embed', { ...queueOptions, deadLetterQueue: embedDlq });
+    closers.push(async () => {
+      for (const q of [ingest, ingestDlq, embed, embedDlq]) await q.close();
+    });
+
+    const s3 = await LocalS3Server.start({
+      dataDir: join(dataDir, 's3'),
+      host: config.host,
+      port: config.s3Port,
+      buckets: [IMAGES_BUCKET, ARTIFACTS_BUCKET],
+      // The S3 bucket notification of the AWS deployment: images -> ingest queue.
+      onEvent: async (event) => {
+        if (event.bucket === IMAGES_BUCKET) await ingest.send([s3EventBody(event)]);
+      },
+    });
+    closers.push(() => s3.close());
+
+    const s3Client = new S3Client({
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 5,
+    });
+    closers.push(async () => s3Client.destroy());
+    const store = new S3ObjectStore(s3Client);
+    const vectorStore = new LocalVectorStore(join(dataDir, 'vectors'));
+    closers.push(() => vectorStore.close());
+    const models = new ModelRegistry(store, ARTIFACTS_BUCKET, new OnnxEncoderFactory());
+    const indexes = new IndexResolver(vectorStore);
+
+    if (!(await models.servingPointer())) {
+      log('[pipeline] no model yet: publishing a randomly initialised encoder as v0 (trainer init)');
+      await runTrainerInit(config.pythonBin, options.repoRoot, s3.endpoint, log);
+    }
+
+    const settings = { maxImageBytes: config.maxImageBytes, maxImagePixels: config.maxImagePixels, augmentViews: config.augmentViews };
+    const logLevel = config.logLevel.toUpperCase() as 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+    const launcher = new SubprocessTrainingLauncher({
+      pythonBin: config.pythonBin,
+      repoRoot: options.repoRoot,
+      s3Endpoint: s3.endpoint,
+      logDir: join(dataDir, 'training-logs'),
+      onExit: (jobId, code) => log(`[pipeline] training job ${jobId} exited with code ${code}`),
+    });
+    const common = { store, models, indexes, imagesBucket: IMAGES_BUCKET, artifactsBucket: ARTIFACTS_BUCKET, settings };
+    const augmentHandler = createAugmentHandler({ ...common, embedQueue: embed }, new Logger({ serviceName: 'augment', logLevel }));
+    const embedHandler = createEmbedHandler(common, new Logger({ serviceName: 'embed', logLevel }));
+    const apiHandler = createApiHandler({ ...common, pendingQueues: [ingest, embed], launcher }, new Logger({ serviceName: 'api', logLevel }));
+
+    const recovered = await reconcile({ ...common, ingestQueue: ingest });
+    if (recovered.enqueued > 0 || recovered.orphansRemoved > 0) {
+      log(`[pipeline] reconciled ${recovered.images} images: ${recovered.enqueued} re-queued, ${recovered.orphansRemoved} orphan vectors removed`);
+    }
+
+    const onError = (err: unknown) => log(`[pipeline] worker error: ${(err as Error).message}`);
+    const workers = [
+      new QueueWorker({ queue: ingest, handler: augmentHandler, batchSize: 10, concurrency: config.workerConcurrency, onError }),
+      new QueueWorker({ queue: embed, handler: embedHandler, batchSize: 32, concurrency: config.workerConcurrency, onError }),
+    ];
+    for (const w of workers) w.start();
+    closers.push(async () => {
+      await Promise.all(workers.map((w) => w.stop()));
+    });
+
+    const api = await LocalApiServer.start(apiHandler, config.host, config.apiPort);
+    closers.push(() => api.close());
+
+    const interval = options.progressIntervalSeconds ?? 5;
+    if (interval > 0) {
+      let last = '';
+      const timer = setInterval(() => {
+        void health({ ...common, pendingQueues: [ingest, embed] })
+          .then(async (h) => {
+            const dead = (await ingestDlq.depth()).visible + (await embedDlq.depth()).visible;
+            const line = `[pipeline] indexed ${h.indexed} · pending ${h.pending} · quarantined ${h.quarantined}${dead ? ` · dead-lettered ${dead}` : ''} · model ${h.servingModel}`;
+            if (line !== last && (h.pending > 0 || last !== '')) log(line);
+            last = line;
+          })
+          .catch(() => undefined);
+      }, interval * 1000);
+      timer.unref();
+      closers.push(async () => clearInterval(timer));
+    }
+
+    return {
+      s3Endpoint: s3.endpoint,
+      apiUrl: `http://${config.host}:${api.port}`,
+      dataDir,
+      queues: { ingest, ingestDlq, embed, embedDlq },
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+function acquireDataDirLock(dataDir: string): () => void {
+  const lockFile = join(dataDir, 'stack.pid');
+  if (existsSync(lockFile)) {
+    const pid = Number(readFileSync(lockFile, 'utf8').trim());
+    if (pid && pid !== process.pid && isAlive(pid)) {
+      throw new Error(`another stack (pid ${pid}) is running on ${dataDir}; stop it or set PIPELINE_DATA_DIR to another directory`);
+    }
+  }
+  writeFileSync(lockFile, String(process.pid));
+  return () => rmSync(lockFile, { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function runTrainerInit(pythonBin: string, repoRoot: string, s3Endpoint: string, log: (line: string) => void): Promise<void> {
+  if (pythonBin.includes('/') && !existsSync(resolve(repoRoot, pythonBin))) {
+    throw new Error(`Python environment not found at ${pythonBin}: run "bash scripts/ensure-python.sh" (npm start does this) or set PIPELINE_PYTHON`);
+  }
+  const child = spawn(pythonBin, ['-m', 'pipeline_trainer', 'init'], { cwd: repoRoot, env: trainerEnv({ repoRoot, s3Endpoint }), stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => {
+    output += d.toString();
+    for (const line of d.toString().split('\n')) if (line.trim()) log(`[trainer] ${line.trim()}`);
+  });
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | null>((res, rej) => {
+    child.once('error', rej);
+    child.once('exit', res);
+  });
+  if (code !== 0) throw new Error(`trainer init failed with exit code ${code}:\n${output.slice(-4000)}`);
+}
