@@ -1,0 +1,130 @@
+import { appendFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalVectorStore } from '../../../../shared/adapters/local-vector-index';
+import { l2Normalize } from '../../../../shared/image/tensor';
+
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+}
+
+function randomUnit(dim: number, r: () => number): Float32Array {
+  return l2Normalize(Float32Array.from({ length: dim }, () => r() - 0.5));
+}
+
+const meta = (i: number, label?: string) => ({ key: `k${i}`, modelVersion: 'v0', ...(label ? { label } : {}) });
+
+describe('LocalVectorStore', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'vectors-'));
+  });
+
+  describe('ensureIndex', () => {
+    it('creates an index once and refuses another dimension for the same name', async () => {
+      const store = new LocalVectorStore(dir);
+      await store.ensureIndex('emb-v0', 4);
+      await store.ensureIndex('emb-v0', 4);
+      await expect(store.ensureIndex('emb-v0', 8)).rejects.toThrow(/dimension 4/);
+      expect(await store.listIndexes()).toEqual(['emb-v0']);
+      expect(await store.openIndex('emb-v9')).toBeUndefined();
+    });
+
+    it('rejects names that could escape the store directory', async () => {
+      const store = new LocalVectorStore(dir);
+      await expect(store.ensureIndex('../etc', 4)).rejects.toThrow(/invalid index name/);
+      expect(await store.openIndex('../../x')).toBeUndefined();
+    });
+  });
+
+  describe('query', () => {
+    it('returns exactly the brute-force top k by cosine distance', async () => {
+      const r = rng(7);
+      const index = await new LocalVectorStore(dir).ensureIndex('emb-v0', 16);
+      const vectors = Array.from({ length: 500 }, () => randomUnit(16, r));
+      await index.put(vectors.map((vector, i) => ({ id: `id${i}`, vector, metadata: meta(i) })));
+      for (let q = 0; q < 20; q += 1) {
+        const query = randomUnit(16, r);
+        const expected = vectors
+          .map((v, i) => ({ id: `id${i}`, d: 1 - v.reduce((s, x, j) => s + x * query[j]!, 0) }))
+          .sort((a, b) => a.d - b.d)
+          .slice(0, 10);
+        const got = await index.query({ vector: query, topK: 10 });
+        expect(got.map((m) => m.id)).toEqual(expected.map((e) => e.id));
+        got.forEach((m, i) => expect(m.distance).toBeCloseTo(expected[i]!.d, 5));
+      }
+    });
+
+    it('filters by human label or pseudo-label and excludes ids', async () => {
+      const index = await new LocalVectorStore(dir).ensureIndex('emb-v0', 2);
+      await index.put([
+        { id: 'a', vector: l2Normalize(Float32Array.from([1, 0])), metadata: meta(1, 'cat') },
+        { id: 'b', vector: l2Normalize(Float32Array.from([1, 0.1])), metadata: { ...meta(2), pseudoLabel: 'cat', confidence: 0.9 } },
+        { id: 'c', vector: l2Normalize(Float32Array.from([1, 0.05])), metadata: meta(3, 'dog') },
+      ]);
+      const q = l2Normalize(Float32Array.from([1, 0]));
+      expect((await index.query({ vector: q, topK: 10, label: 'cat' })).map((m) => m.id)).toEqual(['a', 'b']);
+      expect((await index.query({ vector: q, topK: 10, excludeIds: ['a'] })).map((m) => m.id)).toEqual(['c', 'b']);
+    });
+  });
+
+  describe('put and delete', () => {
+    it('upserts by id and deletes, keeping the remaining vectors intact', async () => {
+      const index = await new LocalVectorStore(dir).ensureIndex('emb-v0', 2);
+      const v = (x: number, y: number) => l2Normalize(Float32Array.from([x, y]));
+      await index.put([
+        { id: 'a', vector: v(1, 0), metadata: meta(1) },
+        { id: 'b', vector: v(0, 1), metadata: meta(2) },
+        { id: 'c', vector: v(1, 1), metadata: meta(3) },
+      ]);
+      await index.put([{ id: 'a', vector: v(0, 1), metadata: meta(1, 'new') }]);
+      await index.delete(['b', 'missing']);
+      expect(await index.count()).toBe(2);
+      const [a] = await index.get(['a']);
+      expect(Array.from(a!.vector)).toEqual(Array.from(v(0, 1)));
+      expect(a!.metadata.label).toBe('new');
+      const [c] = await index.get(['c']);
+      expect(Array.from(c!.vector)).toEqual(Array.from(v(1, 1)));
+    });
+
+    it('rejects vectors of the wrong dimension', async () => {
+      const index = await new LocalVectorStore(dir).ensureIndex('emb-v0', 3);
+      await expect(index.put([{ id: 'a', vector: new Float32Array(2), metadata: meta(1) }])).rejects.toThrow(/dimension/);
+    });
+  });
+
+  describe('durability', () => {
+    it('restores every acknowledged write after a crash, ignoring a torn last record', async () => {
+      const r = rng(3);
+      const index = await new LocalVectorStore(dir).ensureIndex('emb-v0', 8);
+      const vectors = Array.from({ length: 50 }, () => randomUnit(8, r));
+      await index.put(vectors.map((vector, i) => ({ id: `id${i}`, vector, metadata: meta(i) })));
+      await index.delete(['id3', 'id7']);
+      appendFileSync(join(dir, 'emb-v0', 'vectors.log'), Buffer.from([200, 0, 0, 0, 1, 2]));
+      const reopened = (await new LocalVectorStore(dir).openIndex('emb-v0'))!;
+      expect(await reopened.count()).toBe(48);
+      const [v10] = await reopened.get(['id10']);
+      expect(Array.from(v10!.vector)).toEqual(Array.from(vectors[10]!));
+      expect(await reopened.get(['id3'])).toEqual([]);
+      await reopened.put([{ id: 'id3', vector: vectors[3]!, metadata: meta(3) }]);
+      expect(await (await new LocalVectorStore(dir).openIndex('emb-v0'))!.count()).toBe(49);
+    });
+
+    it('compacts a journal of many overwrites down to the live vectors', async () => {
+      const r = rng(5);
+      const store = new LocalVectorStore(dir);
+      const index = await store.ensureIndex('emb-v0', 4);
+      for (let round = 0; round < 60; round += 1) {
+        await index.put(Array.from({ length: 200 }, (_, i) => ({ id: `id${i}`, vector: randomUnit(4, r), metadata: meta(i, `r${round}`) })));
+      }
+      await store.close();
+      const reopened = (await new LocalVectorStore(dir).openIndex('emb-v0'))!;
+      expect(await reopened.count()).toBe(200);
+      expect((await reopened.get(['id5']))[0]!.metadata.label).toBe('r59');
+    });
+  });
+});

@@ -1,0 +1,73 @@
+import { appendFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppendLog, frame } from '../../../../shared/storage/append-log';
+
+const tmp = () => join(mkdtempSync(join(tmpdir(), 'applog-')), 'log');
+const replayAll = async (path: string) => {
+  const out: string[] = [];
+  const log = await AppendLog.open(path, (p) => out.push(p.toString()));
+  return { log, out };
+};
+
+describe('AppendLog', () => {
+  describe('append', () => {
+    it('replays every appended record in order after reopening', async () => {
+      const path = tmp();
+      const { log } = await replayAll(path);
+      await Promise.all([log.append([Buffer.from('a'), Buffer.from('b')]), log.append([Buffer.from('c')])]);
+      await log.append([Buffer.from('d')]);
+      await log.close();
+      const { log: again, out } = await replayAll(path);
+      expect(out).toEqual(['a', 'b', 'c', 'd']);
+      await again.close();
+    });
+
+    it('rejects appends after close', async () => {
+      const { log } = await replayAll(tmp());
+      await log.close();
+      await expect(log.append([Buffer.from('x')])).rejects.toThrow(/closed/);
+    });
+  });
+
+  describe('open', () => {
+    it('drops a torn tail left by a crash mid-write and keeps appending on a boundary', async () => {
+      const path = tmp();
+      const { log } = await replayAll(path);
+      await log.append([Buffer.from('one'), Buffer.from('two')]);
+      await log.close();
+      const whole = frame(Buffer.from('three'));
+      appendFileSync(path, whole.subarray(0, whole.length - 2));
+      const { log: reopened, out } = await replayAll(path);
+      expect(out).toEqual(['one', 'two']);
+      await reopened.append([Buffer.from('four')]);
+      await reopened.close();
+      expect((await replayAll(path)).out).toEqual(['one', 'two', 'four']);
+    });
+
+    it('stops at a record whose checksum does not match', async () => {
+      const path = tmp();
+      writeFileSync(path, Buffer.concat([frame(Buffer.from('good')), frame(Buffer.from('bad!'))]));
+      const bytes = readFileSync(path);
+      bytes[bytes.length - 1] ^= 0xff;
+      writeFileSync(path, bytes);
+      const { log, out } = await replayAll(path);
+      expect(out).toEqual(['good']);
+      expect(statSync(path).size).toBe(frame(Buffer.from('good')).length);
+      await log.close();
+    });
+  });
+
+  describe('rewrite', () => {
+    it('replaces the contents atomically and keeps appends issued during the rewrite', async () => {
+      const path = tmp();
+      const { log } = await replayAll(path);
+      await log.append(['a', 'b', 'c'].map((s) => Buffer.from(s)));
+      const rewriting = log.rewrite([Buffer.from('snapshot')]);
+      const during = log.append([Buffer.from('late')]);
+      await Promise.all([rewriting, during]);
+      await log.close();
+      expect((await replayAll(path)).out).toEqual(['snapshot', 'late']);
+    });
+  });
+});
