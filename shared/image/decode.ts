@@ -47,7 +47,8 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits): Promise<
   if (!format) throw new UnprocessableImageError('not a supported image: expected JPEG, PNG, GIF, WebP, TIFF, AVIF or HEIF data');
   let meta: Metadata;
   try {
-    meta = await sharp(bytes, sharpOptions(limits)).metadata();
+    // Header only: no pixels are decoded here, so the limit is checked below with a clear message.
+    meta = await sharp(bytes, { ...sharpOptions(limits), limitInputPixels: false }).metadata();
   } catch (err) {
     throw new UnprocessableImageError(`unreadable ${format} header: ${(err as Error).message}`);
   }

@@ -1,0 +1,39 @@
+/** A pipeline wired to in-memory fakes (object store, queues, fake encoder) and a temporary on-disk index. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalVectorStore } from '../../shared/adapters/local-vector-index';
+import { IndexResolver } from '../../shared/index-resolver';
+import { ModelRegistry } from '../../shared/model-registry';
+import { FakeEncoderFactory, InMemoryObjectStore, InMemoryQueue, publishTestModel, testManifest } from './fakes';
+
+export const IMAGES = 'images';
+export const ARTIFACTS = 'artifacts';
+
+export async function fakePipeline(options: { publish?: boolean } = {}) {
+  const store = new InMemoryObjectStore();
+  if (options.publish ?? true) await publishTestModel(store, ARTIFACTS, testManifest('v0'), 'serving');
+  const encoders = new FakeEncoderFactory();
+  const models = new ModelRegistry(store, ARTIFACTS, encoders, { pointerTtlMs: 0 });
+  const vectorStore = new LocalVectorStore(mkdtempSync(join(tmpdir(), 'pipeline-vectors-')));
+  const indexes = new IndexResolver(vectorStore);
+  const embedQueue = new InMemoryQueue();
+  const ingestQueue = new InMemoryQueue();
+  const settings = { maxImageBytes: 1_000_000, maxImagePixels: 10_000_000, augmentViews: 2 };
+  return {
+    store,
+    encoders,
+    models,
+    vectorStore,
+    indexes,
+    embedQueue,
+    ingestQueue,
+    settings,
+    imagesBucket: IMAGES,
+    artifactsBucket: ARTIFACTS,
+    pendingQueues: [ingestQueue, embedQueue],
+    now: () => new Date('2026-11-28T12:00:00.000Z'),
+  };
+}
+
+export type FakePipeline = Awaited<ReturnType<typeof fakePipeline>>;

@@ -1,0 +1,121 @@
+import { ConflictError, NotFoundError, BadRequestError } from '../../../../shared/errors';
+import { imageIdForKey } from '../../../../shared/ids';
+import { augmentImage } from '../../../../shared/use-cases/augment-image';
+import { embedImage } from '../../../../shared/use-cases/embed-image';
+import { putLabels } from '../../../../shared/use-cases/labels';
+import { neighborsOfImage, neighborsOfKey } from '../../../../shared/use-cases/query';
+import { health, imageStatus, modelsView } from '../../../../shared/use-cases/status';
+import { publishTestModel, testManifest } from '../../../support/fakes';
+import { gradientImage, solidPng } from '../../../support/images';
+import { fakePipeline, IMAGES, ARTIFACTS, type FakePipeline } from '../../../support/pipeline';
+
+async function ingest(p: FakePipeline, key: string, body: Buffer) {
+  await p.store.put(IMAGES, key, body);
+  await augmentImage(p, { kind: 'created', bucket: IMAGES, key, sequencer: '01' });
+  const message = p.embedQueue.messages<{ key: string; imageId: string; sequencer: string }>().find((m) => m.key === key);
+  if (message) await embedImage(p, message);
+}
+
+describe('embed and query', () => {
+  let p: FakePipeline;
+  beforeEach(async () => {
+    p = await fakePipeline();
+    await ingest(p, 'red.png', await solidPng(20, 20, [250, 10, 10]));
+    await ingest(p, 'red2.png', await solidPng(20, 20, [240, 20, 20]));
+    await ingest(p, 'blue.png', await solidPng(20, 20, [10, 10, 250]));
+    await ingest(p, 'grad.png', await gradientImage(20, 20));
+  });
+
+  describe('embedImage', () => {
+    it('upserts one normalised vector per image with {key, modelVersion}', async () => {
+      const index = (await p.vectorStore.openIndex('emb-v0'))!;
+      expect(await index.count()).toBe(4);
+      const [rec] = await index.get([imageIdForKey('red.png')]);
+      expect(rec!.metadata).toEqual({ key: 'red.png', modelVersion: 'v0' });
+      expect(Math.hypot(...rec!.vector)).toBeCloseTo(1, 5);
+    });
+
+    it('also writes into the candidate index during a rollout', async () => {
+      await publishTestModel(p.store, ARTIFACTS, testManifest('v1'), 'candidate');
+      await embedImage(p, { key: 'red.png', imageId: imageIdForKey('red.png'), sequencer: '02' });
+      const [rec] = await (await p.vectorStore.openIndex('emb-v1'))!.get([imageIdForKey('red.png')]);
+      expect(rec!.metadata.modelVersion).toBe('v1');
+    });
+
+    it('acknowledges a message whose derived files are gone', async () => {
+      expect(await embedImage(p, { key: 'x.png', imageId: imageIdForKey('x.png'), sequencer: '1' })).toBe('stale');
+    });
+
+    it('loads each encoder once per container', async () => {
+      await embedImage(p, { key: 'red.png', imageId: imageIdForKey('red.png'), sequencer: '02' });
+      expect(p.encoders.created).toBe(1);
+    });
+  });
+
+  describe('neighborsOfKey', () => {
+    it('returns the nearest other images, excluding the query image', async () => {
+      const res = await neighborsOfKey(p, { key: 'red.png', k: 2 });
+      expect(res.query).toEqual({ key: 'red.png', modelVersion: 'v0' });
+      expect(res.neighbors.map((n) => n.key)).toEqual(['red2.png', expect.any(String)]);
+      expect(res.neighbors.map((n) => n.key)).not.toContain('red.png');
+    });
+
+    it('answers 404 for an unknown key and 409 for a pending or quarantined one', async () => {
+      await expect(neighborsOfKey(p, { key: 'nope.png', k: 3 })).rejects.toThrow(NotFoundError);
+      await p.store.put(IMAGES, 'pending.png', await solidPng(4, 4, [1, 2, 3]));
+      await expect(neighborsOfKey(p, { key: 'pending.png', k: 3 })).rejects.toMatchObject({ status: 409, code: 'not_indexed' });
+      await p.store.put(IMAGES, 'bad.png', 'garbage');
+      await augmentImage(p, { kind: 'created', bucket: IMAGES, key: 'bad.png', sequencer: '1' });
+      await expect(neighborsOfKey(p, { key: 'bad.png', k: 3 })).rejects.toThrow(ConflictError);
+    });
+
+    it('filters by label', async () => {
+      await putLabels(p, [{ key: 'blue.png', label: 'cool' }]);
+      const res = await neighborsOfKey(p, { key: 'red.png', k: 5, label: 'cool' });
+      expect(res.neighbors).toEqual([expect.objectContaining({ key: 'blue.png', label: 'cool' })]);
+    });
+  });
+
+  describe('neighborsOfImage', () => {
+    it('embeds uploaded bytes on the fly and searches the serving index', async () => {
+      const res = await neighborsOfImage(p, { bytes: await solidPng(20, 20, [250, 10, 10]), k: 1 });
+      expect(res.neighbors[0]!.key).toBe('red.png');
+      expect(res.neighbors[0]!.distance).toBeCloseTo(0, 5);
+    });
+
+    it('answers 400 for bytes that are not an image', async () => {
+      await expect(neighborsOfImage(p, { bytes: Buffer.from('nope'), k: 1 })).rejects.toThrow(BadRequestError);
+    });
+  });
+
+  describe('putLabels', () => {
+    it('stores labels, attaches them to indexed vectors, and rejects unknown keys with 404', async () => {
+      await expect(putLabels(p, [{ key: 'red.png', label: 'warm' }, { key: 'ghost.png', label: 'x' }])).rejects.toThrow(/unknown image key: "ghost.png"/);
+      expect(await putLabels(p, [{ key: 'red.png', label: 'warm' }, { key: 'red.png', label: 'hot' }])).toEqual({ updated: 1 });
+      expect(p.store.json(ARTIFACTS, `labels/${imageIdForKey('red.png')}.json`)).toMatchObject({ key: 'red.png', label: 'hot' });
+      expect(await imageStatus(p, 'red.png')).toEqual({ key: 'red.png', state: 'indexed', modelVersion: 'v0', label: 'hot' });
+    });
+  });
+
+  describe('status', () => {
+    it('reports pending, indexed and quarantined images and overall health', async () => {
+      await p.store.put(IMAGES, 'pending.png', await solidPng(4, 4, [1, 2, 3]));
+      await p.store.put(IMAGES, 'bad.png', 'garbage');
+      await augmentImage(p, { kind: 'created', bucket: IMAGES, key: 'bad.png', sequencer: '1' });
+      expect((await imageStatus(p, 'pending.png')).state).toBe('pending');
+      expect(await imageStatus(p, 'bad.png')).toEqual({ key: 'bad.png', state: 'quarantined', reason: expect.stringMatching(/not a supported image/) });
+      await expect(imageStatus(p, 'ghost.png')).rejects.toThrow(NotFoundError);
+      expect(await health(p)).toMatchObject({ status: 'ok', servingModel: 'v0', indexed: 4, quarantined: 1 });
+    });
+
+    it('lists the serving model and the history of versions', async () => {
+      await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0', gate: { passed: false, reasons: ['worse kNN'] } }));
+      const view = await modelsView(p);
+      expect(view.serving).toMatchObject({ version: 'v0', index: 'emb-v0' });
+      expect(view.history.map((h) => [h.version, h.gate.passed])).toEqual([
+        ['v1', false],
+        ['v0', true],
+      ]);
+    });
+  });
+});
