@@ -76,7 +76,7 @@ export class InMemoryQueue implements Queue {
   }
 }
 
-/** A deterministic stand-in encoder: per-channel means and a few moments of the input tensor. */
+/** A deterministic stand-in encoder: per-channel sums (colour) plus a little spatial texture. */
 export class FakeEncoderFactory implements EncoderFactory {
   created = 0;
 
@@ -87,8 +87,13 @@ export class FakeEncoderFactory implements EncoderFactory {
       manifest,
       embed: async (inputs: Float32Array[]) =>
         inputs.map((x) => {
-          const v = new Float32Array(dim);
-          for (let i = 0; i < x.length; i += 1) v[i % dim]! += x[i]! + 0.01;
+          const v = new Float32Array(dim).fill(0.01);
+          const channels = manifest.input.channels;
+          const plane = x.length / channels;
+          for (let i = 0; i < x.length; i += 1) {
+            v[Math.floor(i / plane) % dim]! += x[i]!;
+            v[channels + (i % (dim - channels))]! += 0.1 * x[i]!;
+          }
           return l2Normalize(v);
         }),
     };

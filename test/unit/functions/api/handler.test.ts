@@ -1,0 +1,109 @@
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { createApiHandler } from '../../../../functions/api/handler';
+import { augmentImage } from '../../../../shared/use-cases/augment-image';
+import { embedImage } from '../../../../shared/use-cases/embed-image';
+import { solidPng } from '../../../support/images';
+import { fakePipeline, IMAGES, type FakePipeline } from '../../../support/pipeline';
+
+function event(method: string, path: string, opts: { query?: Record<string, string>; body?: string | Buffer; contentType?: string } = {}): APIGatewayProxyEvent {
+  const binary = Buffer.isBuffer(opts.body);
+  return {
+    resource: path,
+    path,
+    httpMethod: method,
+    headers: opts.contentType ? { 'Content-Type': opts.contentType } : {},
+    multiValueHeaders: {},
+    queryStringParameters: opts.query ?? null,
+    multiValueQueryStringParameters: null,
+    pathParameters: null,
+    stageVariables: null,
+    requestContext: {} as APIGatewayProxyEvent['requestContext'],
+    body: opts.body === undefined ? null : binary ? (opts.body as Buffer).toString('base64') : (opts.body as string),
+    isBase64Encoded: binary,
+  };
+}
+
+describe('api handler', () => {
+  let p: FakePipeline;
+  let launched: Array<{ jobId: string; maxMinutes?: number }>;
+  let api: ReturnType<typeof createApiHandler>;
+  const call = async (e: APIGatewayProxyEvent) => {
+    const res = await api(e);
+    return { status: res.statusCode, body: JSON.parse(res.body) };
+  };
+
+  beforeEach(async () => {
+    p = await fakePipeline();
+    for (const [key, rgb] of [
+      ['a.png', [250, 0, 0]],
+      ['b.png', [240, 10, 0]],
+      ['c.png', [0, 0, 250]],
+    ] as const) {
+      await p.store.put(IMAGES, key, await solidPng(8, 8, [...rgb]));
+      await augmentImage(p, { kind: 'created', bucket: IMAGES, key, sequencer: '1' });
+    }
+    for (const m of p.embedQueue.messages<{ key: string; imageId: string; sequencer: string }>()) await embedImage(p, m);
+    launched = [];
+    api = createApiHandler(
+      { ...p, launcher: { launch: async (r) => void launched.push(r) }, newJobId: () => 'job-1' },
+      new Logger({ logLevel: 'SILENT' }),
+    );
+  });
+
+  it('GET /health', async () => {
+    expect(await call(event('GET', '/health'))).toEqual({ status: 200, body: { status: 'ok', servingModel: 'v0', indexed: 3, pending: 3, quarantined: 0 } });
+  });
+
+  it('GET /neighbors validates k and key and excludes the query image', async () => {
+    const ok = await call(event('GET', '/neighbors', { query: { key: 'a.png', k: '2' } }));
+    expect(ok.status).toBe(200);
+    expect(ok.body.neighbors.map((n: { key: string }) => n.key)).toEqual(['b.png', 'c.png']);
+    for (const k of ['0', '101', '1.5', 'ten']) {
+      expect(await call(event('GET', '/neighbors', { query: { key: 'a.png', k } }))).toEqual({
+        status: 400,
+        body: { error: { code: 'bad_request', message: 'k: k must be an integer from 1 to 100' } },
+      });
+    }
+    expect((await call(event('GET', '/neighbors'))).status).toBe(400);
+    expect((await call(event('GET', '/neighbors', { query: { key: 'zzz' } }))).status).toBe(404);
+  });
+
+  it('POST /search takes raw image bytes or base64 JSON', async () => {
+    const png = await solidPng(8, 8, [0, 0, 250]);
+    const raw = await call(event('POST', '/search', { query: { k: '1' }, body: png, contentType: 'image/png' }));
+    expect(raw.body.neighbors[0].key).toBe('c.png');
+    const viaJson = await call(event('POST', '/search', { body: JSON.stringify({ image: png.toString('base64') }), contentType: 'application/json' }));
+    expect(viaJson.body.neighbors[0].key).toBe('c.png');
+    expect((await call(event('POST', '/search', { body: 'x', contentType: 'text/plain' }))).status).toBe(415);
+    expect((await call(event('POST', '/search', { body: Buffer.from('junk'), contentType: 'image/png' }))).status).toBe(400);
+  });
+
+  it('PUT /labels accepts a batch or a single object and validates labels', async () => {
+    expect(await call(event('PUT', '/labels', { body: JSON.stringify({ labels: [{ key: 'a.png', label: 'red' }] }) }))).toEqual({ status: 200, body: { updated: 1 } });
+    expect(await call(event('PUT', '/labels', { body: JSON.stringify({ key: 'b.png', label: 'red' }) }))).toEqual({ status: 200, body: { updated: 1 } });
+    expect((await call(event('PUT', '/labels', { body: JSON.stringify({ key: 'b.png', label: 'bad\u0007' }) }))).status).toBe(400);
+    expect((await call(event('PUT', '/labels', { body: JSON.stringify({ key: 'b.png', label: 'x'.repeat(65) }) }))).status).toBe(400);
+    expect((await call(event('PUT', '/labels', { body: '{oops' }))).body.error.code).toBe('bad_request');
+    expect((await call(event('PUT', '/labels', { body: JSON.stringify({ key: 'ghost.png', label: 'x' }) }))).status).toBe(404);
+  });
+
+  it('GET /images and GET /models', async () => {
+    expect((await call(event('GET', '/images', { query: { key: 'a.png' } }))).body).toEqual({ key: 'a.png', state: 'indexed', modelVersion: 'v0' });
+    expect((await call(event('GET', '/models'))).body.serving.version).toBe('v0');
+  });
+
+  it('POST /train starts a run and answers 202 with the job id', async () => {
+    expect(await call(event('POST', '/train', { body: JSON.stringify({ maxMinutes: 3 }) }))).toEqual({ status: 202, body: { jobId: 'job-1' } });
+    expect(await call(event('POST', '/train'))).toEqual({ status: 202, body: { jobId: 'job-1' } });
+    expect(launched).toEqual([{ jobId: 'job-1', maxMinutes: 3 }, { jobId: 'job-1', maxMinutes: undefined }]);
+    expect((await call(event('POST', '/train', { body: JSON.stringify({ maxMinutes: -1 }) }))).status).toBe(400);
+  });
+
+  it('answers unknown routes with 404, wrong methods with 405, and oversized bodies with 413', async () => {
+    expect((await call(event('GET', '/nope'))).status).toBe(404);
+    expect(await call(event('POST', '/health'))).toEqual({ status: 405, body: { error: { code: 'method_not_allowed', message: 'POST is not allowed on /health; use GET' } } });
+    const big = Buffer.alloc(10 * 1024 * 1024 + 1);
+    expect((await call(event('POST', '/search', { body: big, contentType: 'image/png' }))).status).toBe(413);
+  });
+});
