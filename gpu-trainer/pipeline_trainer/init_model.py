@@ -11,7 +11,7 @@ import torch
 
 from .export import check_parity, export_onnx
 from .manifest import GateDecision, InputSpec, build_manifest, git_sha
-from .model import Encoder, EncoderSpec
+from .model import Encoder, EncoderSpec, encoder_to_bytes
 from .publish import next_version, publish_version, read_serving, set_serving
 
 
@@ -45,7 +45,7 @@ def init_model(client, bucket: str, *, seed: int = 0, input_spec: InputSpec | No
         dataset={"snapshot": None, "images": 0, "labels": 0},
         training={"kind": "random-init", "seed": seed, "gitSha": git_sha()},
     )
-    publish_version(client, bucket, version, onnx_bytes, manifest)
+    publish_version(client, bucket, version, onnx_bytes, encoder_to_bytes(model), manifest)
     pointer = set_serving(client, bucket, version)
     print(f"published {version} (random init, embedding dim {spec.embedding_dim}, ONNX parity {parity:.2e}) and set it serving", flush=True)
     return pointer

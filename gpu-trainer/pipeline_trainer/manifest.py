@@ -13,6 +13,7 @@ from pathlib import Path
 
 MANIFEST_SCHEMA_VERSION = 1
 ENCODER_FILE = "encoder.onnx"
+WEIGHTS_FILE = "encoder.pt"
 INPUT_NAME = "pixels"
 OUTPUT_NAME = "embedding"
 

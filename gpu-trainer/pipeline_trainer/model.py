@@ -7,6 +7,7 @@ what tells classes apart, and global pooling throws it away.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import torch
@@ -85,3 +86,18 @@ class Encoder(nn.Module):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         features = self.pool(self.stages(self.stem(pixels)))
         return self.embed(torch.flatten(features, 1))
+
+
+def encoder_to_bytes(model: Encoder) -> bytes:
+    """The published weights (`models/<version>/encoder.pt`): spec + state dict, loadable without pickled classes."""
+    buffer = io.BytesIO()
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"spec": model.spec.to_dict(), "state_dict": state}, buffer)
+    return buffer.getvalue()
+
+
+def encoder_from_bytes(data: bytes, map_location: str | torch.device = "cpu") -> Encoder:
+    payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    model = Encoder(EncoderSpec.from_dict(payload["spec"]))
+    model.load_state_dict(payload["state_dict"])
+    return model

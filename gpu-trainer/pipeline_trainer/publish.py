@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from .manifest import ENCODER_FILE, index_name_for, utc_now
+from .manifest import ENCODER_FILE, WEIGHTS_FILE, index_name_for, utc_now
 from .s3io import get_json, list_keys, put_bytes, put_json
 
 SERVING_POINTER = "models/serving.json"
@@ -30,8 +30,9 @@ def next_version(client, bucket: str) -> str:
     return f"v{(versions[-1] + 1) if versions else 0}"
 
 
-def publish_version(client, bucket: str, version: str, onnx_bytes: bytes, manifest: dict) -> None:
+def publish_version(client, bucket: str, version: str, onnx_bytes: bytes, weights: bytes, manifest: dict) -> None:
     put_bytes(client, bucket, f"models/{version}/{ENCODER_FILE}", onnx_bytes, "application/octet-stream")
+    put_bytes(client, bucket, f"models/{version}/{WEIGHTS_FILE}", weights, "application/octet-stream")
     put_json(client, bucket, f"models/{version}/manifest.json", manifest)
 
 

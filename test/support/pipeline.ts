@@ -7,6 +7,13 @@ import { IndexResolver } from '../../shared/index-resolver';
 import { ModelRegistry } from '../../shared/model-registry';
 import { FakeEncoderFactory, InMemoryObjectStore, InMemoryQueue, publishTestModel, testManifest } from './fakes';
 
+const openStores: LocalVectorStore[] = [];
+
+/** Closes the indexes of every pipeline made by the current test (registered in test/support/after-each.ts). */
+export async function closeFakePipelines(): Promise<void> {
+  for (const store of openStores.splice(0)) await store.close();
+}
+
 export const IMAGES = 'images';
 export const ARTIFACTS = 'artifacts';
 
@@ -16,6 +23,7 @@ export async function fakePipeline(options: { publish?: boolean } = {}) {
   const encoders = new FakeEncoderFactory();
   const models = new ModelRegistry(store, ARTIFACTS, encoders, { pointerTtlMs: 0 });
   const vectorStore = new LocalVectorStore(mkdtempSync(join(tmpdir(), 'pipeline-vectors-')));
+  openStores.push(vectorStore);
   const indexes = new IndexResolver(vectorStore);
   const embedQueue = new InMemoryQueue();
   const ingestQueue = new InMemoryQueue();

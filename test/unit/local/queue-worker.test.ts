@@ -31,6 +31,8 @@ describe('QueueWorker', () => {
     expect(seen.flatMap((e) => e.Records.map((r) => r.body)).filter((b) => b === 'poison')).toHaveLength(3);
     expect(dlq.peek().map((m) => m.body)).toEqual(['poison']);
     expect(await queue.depth()).toEqual({ visible: 0, inFlight: 0 });
+    await queue.close();
+    await dlq.close();
   });
 
   it('backs off exponentially with jitter, capped', () => {

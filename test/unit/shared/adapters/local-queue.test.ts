@@ -8,9 +8,15 @@ function clock(start = 1_000_000) {
   return { now: () => t, advance: (ms: number) => (t += ms) };
 }
 
+const opened: LocalQueue[] = [];
+afterEach(async () => {
+  for (const q of opened.splice(0)) await q.close();
+});
+
 async function openPair(dir: string, now: () => number, maxReceives = 3) {
   const dlq = await LocalQueue.open(dir, 'work-dlq', { visibilityTimeoutMs: 1000, maxReceives: 100, now });
   const queue = await LocalQueue.open(dir, 'work', { visibilityTimeoutMs: 1000, maxReceives, deadLetterQueue: dlq, now });
+  opened.push(queue, dlq);
   return { queue, dlq };
 }
 
@@ -118,7 +124,6 @@ describe('LocalQueue', () => {
         await queue.delete(got.filter((m) => m.body.startsWith('tmp')).map((m) => m.receiptHandle));
         for (const m of got.filter((m) => m.body.startsWith('keep'))) await queue.release(m.receiptHandle, 0);
       }
-      await queue.close();
       const reopened = await openPair(dir, c.now, 100);
       const bodies = (await reopened.queue.receive(1000)).map((m) => m.body).sort();
       expect(bodies).toEqual(Array.from({ length: 50 }, (_, i) => `keep-${i}`).sort());

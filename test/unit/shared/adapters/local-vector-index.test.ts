@@ -18,15 +18,25 @@ function randomUnit(dim: number, r: () => number): Float32Array {
 
 const meta = (i: number, label?: string) => ({ key: `k${i}`, modelVersion: 'v0', ...(label ? { label } : {}) });
 
+const stores: LocalVectorStore[] = [];
+const storeAt = (dir: string) => {
+  const s = new LocalVectorStore(dir);
+  stores.push(s);
+  return s;
+};
+
 describe('LocalVectorStore', () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'vectors-'));
   });
+  afterEach(async () => {
+    for (const s of stores.splice(0)) await s.close();
+  });
 
   describe('ensureIndex', () => {
     it('creates an index once and refuses another dimension for the same name', async () => {
-      const store = new LocalVectorStore(dir);
+      const store = storeAt(dir);
       await store.ensureIndex('emb-v0', 4);
       await store.ensureIndex('emb-v0', 4);
       await expect(store.ensureIndex('emb-v0', 8)).rejects.toThrow(/dimension 4/);
@@ -35,7 +45,7 @@ describe('LocalVectorStore', () => {
     });
 
     it('rejects names that could escape the store directory', async () => {
-      const store = new LocalVectorStore(dir);
+      const store = storeAt(dir);
       await expect(store.ensureIndex('../etc', 4)).rejects.toThrow(/invalid index name/);
       expect(await store.openIndex('../../x')).toBeUndefined();
     });
@@ -44,7 +54,7 @@ describe('LocalVectorStore', () => {
   describe('query', () => {
     it('returns exactly the brute-force top k by cosine distance', async () => {
       const r = rng(7);
-      const index = await new LocalVectorStore(dir).ensureIndex('emb-v0', 16);
+      const index = await storeAt(dir).ensureIndex('emb-v0', 16);
       const vectors = Array.from({ length: 500 }, () => randomUnit(16, r));
       await index.put(vectors.map((vector, i) => ({ id: `id${i}`, vector, metadata: meta(i) })));
       for (let q = 0; q < 20; q += 1) {
@@ -60,7 +70,7 @@ describe('LocalVectorStore', () => {
     });
 
     it('filters by human label or pseudo-label and excludes ids', async () => {
-      const index = await new LocalVectorStore(dir).ensureIndex('emb-v0', 2);
+      const index = await storeAt(dir).ensureIndex('emb-v0', 2);
       await index.put([
         { id: 'a', vector: l2Normalize(Float32Array.from([1, 0])), metadata: meta(1, 'cat') },
         { id: 'b', vector: l2Normalize(Float32Array.from([1, 0.1])), metadata: { ...meta(2), pseudoLabel: 'cat', confidence: 0.9 } },
@@ -74,7 +84,7 @@ describe('LocalVectorStore', () => {
 
   describe('put and delete', () => {
     it('upserts by id and deletes, keeping the remaining vectors intact', async () => {
-      const index = await new LocalVectorStore(dir).ensureIndex('emb-v0', 2);
+      const index = await storeAt(dir).ensureIndex('emb-v0', 2);
       const v = (x: number, y: number) => l2Normalize(Float32Array.from([x, y]));
       await index.put([
         { id: 'a', vector: v(1, 0), metadata: meta(1) },
@@ -92,7 +102,7 @@ describe('LocalVectorStore', () => {
     });
 
     it('rejects vectors of the wrong dimension', async () => {
-      const index = await new LocalVectorStore(dir).ensureIndex('emb-v0', 3);
+      const index = await storeAt(dir).ensureIndex('emb-v0', 3);
       await expect(index.put([{ id: 'a', vector: new Float32Array(2), metadata: meta(1) }])).rejects.toThrow(/dimension/);
     });
   });
@@ -100,29 +110,29 @@ describe('LocalVectorStore', () => {
   describe('durability', () => {
     it('restores every acknowledged write after a crash, ignoring a torn last record', async () => {
       const r = rng(3);
-      const index = await new LocalVectorStore(dir).ensureIndex('emb-v0', 8);
+      const index = await storeAt(dir).ensureIndex('emb-v0', 8);
       const vectors = Array.from({ length: 50 }, () => randomUnit(8, r));
       await index.put(vectors.map((vector, i) => ({ id: `id${i}`, vector, metadata: meta(i) })));
       await index.delete(['id3', 'id7']);
       appendFileSync(join(dir, 'emb-v0', 'vectors.log'), Buffer.from([200, 0, 0, 0, 1, 2]));
-      const reopened = (await new LocalVectorStore(dir).openIndex('emb-v0'))!;
+      const reopened = (await storeAt(dir).openIndex('emb-v0'))!;
       expect(await reopened.count()).toBe(48);
       const [v10] = await reopened.get(['id10']);
       expect(Array.from(v10!.vector)).toEqual(Array.from(vectors[10]!));
       expect(await reopened.get(['id3'])).toEqual([]);
       await reopened.put([{ id: 'id3', vector: vectors[3]!, metadata: meta(3) }]);
-      expect(await (await new LocalVectorStore(dir).openIndex('emb-v0'))!.count()).toBe(49);
+      expect(await (await storeAt(dir).openIndex('emb-v0'))!.count()).toBe(49);
     });
 
     it('compacts a journal of many overwrites down to the live vectors', async () => {
       const r = rng(5);
-      const store = new LocalVectorStore(dir);
+      const store = storeAt(dir);
       const index = await store.ensureIndex('emb-v0', 4);
       for (let round = 0; round < 60; round += 1) {
         await index.put(Array.from({ length: 200 }, (_, i) => ({ id: `id${i}`, vector: randomUnit(4, r), metadata: meta(i, `r${round}`) })));
       }
       await store.close();
-      const reopened = (await new LocalVectorStore(dir).openIndex('emb-v0'))!;
+      const reopened = (await storeAt(dir).openIndex('emb-v0'))!;
       expect(await reopened.count()).toBe(200);
       expect((await reopened.get(['id5']))[0]!.metadata.label).toBe('r59');
     });

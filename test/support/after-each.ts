@@ -1,0 +1,5 @@
+import { closeFakePipelines } from './pipeline';
+
+afterEach(async () => {
+  await closeFakePipelines();
+});
