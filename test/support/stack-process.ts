@@ -1,0 +1,65 @@
+/** Runs the embedded stack as a user does (`tsx local/main.ts`) on free ports, for end-to-end tests. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+
+export interface StackProcess {
+  s3: string;
+  api: string;
+  child: ChildProcess;
+  output: () => string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const repoRoot = resolve(__dirname, '../..');
+
+export async function startStackProcess(dataDir: string, env: Record<string, string> = {}): Promise<StackProcess> {
+  const child = spawn(resolve(repoRoot, 'node_modules/.bin/tsx'), ['local/main.ts'], {
+    cwd: repoRoot,
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', PIPELINE_DATA_DIR: dataDir, S3_PORT: '0', API_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const ready = await new Promise<{ s3: string; api: string }>((resolveReady, reject) => {
+    const timer = setTimeout(() => reject(new Error(`stack not ready after 120 s:\n${output}`)), 120_000);
+    const onData = () => {
+      const m = /\[pipeline\] ready s3=(\S+) api=(\S+)/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolveReady({ s3: m[1]!, api: m[2]! });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`stack exited with ${code}:\n${output}`));
+    });
+  });
+  return {
+    ...ready,
+    child,
+    output: () => output,
+    stop: (signal: NodeJS.Signals = 'SIGTERM') =>
+      new Promise((res) => {
+        if (child.exitCode !== null) return res(child.exitCode);
+        child.once('exit', (code) => res(code));
+        child.kill(signal);
+      }),
+  };
+}
+
+export async function getJson<T = unknown>(url: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(url);
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
