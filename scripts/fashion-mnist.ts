@@ -37,6 +37,27 @@ export function loadFashionMnist(split: 'train' | 't10k', count = Infinity, offs
   return out;
 }
 
+/**
+ * Mean share of each image's k nearest other images (cosine) that have its class: the retrieval
+ * quality measure used by the e2e test and the demo, here on raw pixels as the baseline.
+ */
+export function rawPixelAgreement(images: Uint8Array[], labels: number[], k: number): number {
+  const unit = images.map((px) => {
+    const norm = Math.hypot(...px) || 1;
+    return Float32Array.from(px, (v) => v / norm);
+  });
+  let total = 0;
+  unit.forEach((q, i) => {
+    const sims = unit.map((v, j) => (j === i ? -Infinity : v.reduce((s, x, d) => s + x * q[d]!, 0)));
+    const top = sims
+      .map((s, j) => [s, j] as const)
+      .sort((a, b) => b[0] - a[0])
+      .slice(0, k);
+    total += top.filter(([, j]) => labels[j] === labels[i]).length / k;
+  });
+  return total / images.length;
+}
+
 export function toPng(pixels: Uint8Array): Promise<Buffer> {
   return sharp(Buffer.from(pixels), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
 }

@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { loadFashionMnist, pngName, toPng } from '../../scripts/fashion-mnist';
+import { loadFashionMnist, pngName, rawPixelAgreement, toPng } from '../../scripts/fashion-mnist';
 import { getJson, startStackProcess, waitFor, type StackProcess } from '../support/stack-process';
 
 const COUNT = 200;
@@ -14,21 +14,6 @@ const COUNT = 200;
 interface Neighbors {
   query: { key: string; modelVersion: string };
   neighbors: Array<{ key: string; distance: number }>;
-}
-
-/** Mean share of the 10 nearest other images (cosine on raw pixels) that have the query's class. */
-function rawPixelAgreement(images: Uint8Array[], labels: number[], k: number): number {
-  const unit = images.map((px) => {
-    const norm = Math.hypot(...px);
-    return Float32Array.from(px, (v) => v / norm);
-  });
-  let total = 0;
-  unit.forEach((q, i) => {
-    const sims = unit.map((v, j) => (j === i ? -Infinity : v.reduce((s, x, d) => s + x * q[d]!, 0)));
-    const top = sims.map((s, j) => [s, j] as const).sort((a, b) => b[0] - a[0]).slice(0, k);
-    total += top.filter(([, j]) => labels[j] === labels[i]).length / k;
-  });
-  return total / images.length;
 }
 
 describe('embedded stack', () => {

@@ -49,7 +49,7 @@ describe('AppendLog', () => {
       const path = tmp();
       writeFileSync(path, Buffer.concat([frame(Buffer.from('good')), frame(Buffer.from('bad!'))]));
       const bytes = readFileSync(path);
-      bytes[bytes.length - 1] ^= 0xff;
+      bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
       writeFileSync(path, bytes);
       const { log, out } = await replayAll(path);
       expect(out).toEqual(['good']);
