@@ -19,6 +19,7 @@ import { IndexResolver } from '../shared/index-resolver';
 import { ModelRegistry } from '../shared/model-registry';
 import { s3EventBody } from '../shared/s3-event';
 import { reconcile } from '../shared/use-cases/reconcile';
+import { advanceRollout } from '../shared/use-cases/rollout';
 import { health } from '../shared/use-cases/status';
 import { LocalApiServer } from './api-server';
 import { QueueWorker } from './queue-worker';
@@ -125,6 +126,31 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     closers.push(async () => {
       await Promise.all(workers.map((w) => w.stop()));
     });
+
+    // The lifecycle tick (a scheduled function in AWS): advances a candidate's rollout.
+    let ticking = false;
+    let lastTick = '';
+    const lifecycle = setInterval(() => {
+      if (ticking) return;
+      ticking = true;
+      advanceRollout({ ...common, embedQueue: embed })
+        .then((tick) => {
+          const line =
+            tick.state === 'backfilling'
+              ? `[pipeline] rollout of ${tick.version}: ${tick.done}/${tick.total} re-embedded`
+              : tick.state === 'flipped'
+                ? `[pipeline] rollout complete: ${tick.version} is serving (previous: ${tick.previous})`
+                : tick.state === 'discarded'
+                  ? `[pipeline] candidate ${tick.version} discarded: ${tick.reason}`
+                  : '';
+          if (line && line !== lastTick) log(line);
+          lastTick = line;
+        })
+        .catch((err) => log(`[pipeline] rollout tick failed: ${(err as Error).message}`))
+        .finally(() => (ticking = false));
+    }, config.lifecycleIntervalMs);
+    lifecycle.unref();
+    closers.push(async () => clearInterval(lifecycle));
 
     const api = await LocalApiServer.start(apiHandler, config.host, config.apiPort);
     closers.push(() => api.close());

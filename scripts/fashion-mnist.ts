@@ -38,24 +38,27 @@ export function loadFashionMnist(split: 'train' | 't10k', count = Infinity, offs
 }
 
 /**
- * Mean share of each image's k nearest other images (cosine) that have its class: the retrieval
- * quality measure used by the e2e test and the demo, here on raw pixels as the baseline.
+ * Mean share of each query image's k nearest other images (cosine on raw pixels, searched among
+ * all `images`) that have its class: the raw-pixel baseline for the retrieval numbers of the e2e
+ * test, the demo and the scenarios. `queries` defaults to every image.
  */
-export function rawPixelAgreement(images: Uint8Array[], labels: number[], k: number): number {
+export function rawPixelAgreement(images: Uint8Array[], labels: number[], k: number, queries?: number[]): number {
   const unit = images.map((px) => {
     const norm = Math.hypot(...px) || 1;
     return Float32Array.from(px, (v) => v / norm);
   });
+  const qs = queries ?? unit.map((_, i) => i);
   let total = 0;
-  unit.forEach((q, i) => {
+  for (const i of qs) {
+    const q = unit[i]!;
     const sims = unit.map((v, j) => (j === i ? -Infinity : v.reduce((s, x, d) => s + x * q[d]!, 0)));
     const top = sims
       .map((s, j) => [s, j] as const)
       .sort((a, b) => b[0] - a[0])
       .slice(0, k);
     total += top.filter(([, j]) => labels[j] === labels[i]).length / k;
-  });
-  return total / images.length;
+  }
+  return total / qs.length;
 }
 
 export function toPng(pixels: Uint8Array): Promise<Buffer> {

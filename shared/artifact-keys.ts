@@ -4,6 +4,10 @@ export const artifactKeys = {
   derivedMeta: (imageId: string) => `derived/${imageId}/meta.json`,
   quarantine: (imageId: string) => `quarantine/${imageId}.json`,
   label: (imageId: string) => `labels/${imageId}.json`,
+  pseudoLabels: (version: string) => `pseudo-labels/${version}/pseudo-labels.json`,
+  rollout: (version: string) => `rollouts/${version}.json`,
+  run: (jobId: string) => `runs/${jobId}.json`,
+  runsPrefix: 'runs/',
   quarantinePrefix: 'quarantine/',
   labelsPrefix: 'labels/',
 };

@@ -59,6 +59,7 @@ export interface LocalStackConfig extends PipelineSettings {
   visibilityTimeoutMs: number;
   workerConcurrency: number;
   logLevel: string;
+  lifecycleIntervalMs: number;
 }
 
 export function parseLocalStackConfig(env: Env): LocalStackConfig {
@@ -73,6 +74,7 @@ export function parseLocalStackConfig(env: Env): LocalStackConfig {
       QUEUE_VISIBILITY_TIMEOUT_SECONDS: intFrom(120, 1, 43_200),
       WORKER_CONCURRENCY: intFrom(2, 1, 64),
       LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).optional(),
+      LIFECYCLE_INTERVAL_SECONDS: intFrom(2, 1, 3600),
     },
     env,
   );
@@ -87,6 +89,7 @@ export function parseLocalStackConfig(env: Env): LocalStackConfig {
     visibilityTimeoutMs: raw.QUEUE_VISIBILITY_TIMEOUT_SECONDS * 1000,
     workerConcurrency: raw.WORKER_CONCURRENCY,
     logLevel: raw.LOG_LEVEL ?? 'warn',
+    lifecycleIntervalMs: raw.LIFECYCLE_INTERVAL_SECONDS * 1000,
   };
 }
 

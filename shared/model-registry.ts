@@ -4,16 +4,24 @@
  */
 import type { EncoderFactory } from './ports/encoder';
 import type { ObjectStore } from './ports/object-store';
-import { ModelManifestSchema, ModelPointerSchema, type ModelManifest, type ModelPointer } from './schemas';
+import { artifactKeys } from './artifact-keys';
+import { ModelManifestSchema, ModelPointerSchema, PseudoLabelsSchema, type ModelManifest, type ModelPointer } from './schemas';
 import { EncoderBatcher } from './encoder-batcher';
 
 export const SERVING_POINTER_KEY = 'models/serving.json';
 export const CANDIDATE_POINTER_KEY = 'models/candidate.json';
 
+export interface PseudoLabel {
+  label: string;
+  confidence: number;
+}
+
 export interface LoadedModel {
   pointer: ModelPointer;
   manifest: ModelManifest;
   encoder: EncoderBatcher;
+  /** The version's accepted pseudo-labels by image id (empty when it has none). */
+  pseudoLabels: Map<string, PseudoLabel>;
 }
 
 export interface ModelRegistryOptions {
@@ -24,9 +32,11 @@ export interface ModelRegistryOptions {
 
 export class ModelRegistry {
   private readonly pointerCache = new Map<string, { at: number; value: Promise<ModelPointer | undefined> }>();
-  private readonly models = new Map<string, Promise<{ manifest: ModelManifest; encoder: EncoderBatcher }>>();
+  private readonly models = new Map<string, Promise<Omit<LoadedModel, 'pointer'>>>();
   private readonly ttl: number;
   private readonly now: () => number;
+  /** Versions last seen as serving and candidate: loaded models kept in memory. */
+  private readonly active: Array<string | undefined> = [undefined, undefined];
 
   constructor(
     private readonly store: ObjectStore,
@@ -49,11 +59,13 @@ export class ModelRegistry {
   /** The serving model, loaded; undefined when no model has been published yet. */
   async serving(): Promise<LoadedModel | undefined> {
     const pointer = await this.servingPointer();
+    this.active[0] = pointer?.version;
     return pointer ? { pointer, ...(await this.load(pointer.version)) } : undefined;
   }
 
   async candidate(): Promise<LoadedModel | undefined> {
     const pointer = await this.candidatePointer();
+    this.active[1] = pointer?.version;
     return pointer ? { pointer, ...(await this.load(pointer.version)) } : undefined;
   }
 
@@ -83,7 +95,7 @@ export class ModelRegistry {
     return value;
   }
 
-  private load(version: string): Promise<{ manifest: ModelManifest; encoder: EncoderBatcher }> {
+  private load(version: string): Promise<Omit<LoadedModel, 'pointer'>> {
     let loading = this.models.get(version);
     if (!loading) {
       loading = (async () => {
@@ -91,11 +103,25 @@ export class ModelRegistry {
         if (!manifest) throw new Error(`model ${version}: manifest missing`);
         const onnx = await this.store.get(this.bucket, `models/${version}/${manifest.encoder.file}`);
         if (!onnx) throw new Error(`model ${version}: ${manifest.encoder.file} missing`);
-        return { manifest, encoder: new EncoderBatcher(await this.encoders.create(manifest, onnx)) };
+        const pseudoLabels = new Map<string, PseudoLabel>();
+        const doc = await this.store.get(this.bucket, artifactKeys.pseudoLabels(version));
+        if (doc) {
+          for (const item of PseudoLabelsSchema.parse(JSON.parse(doc.toString('utf8'))).items) {
+            pseudoLabels.set(item.imageId, { label: item.label, confidence: item.confidence });
+          }
+        }
+        return { manifest, encoder: new EncoderBatcher(await this.encoders.create(manifest, onnx)), pseudoLabels };
       })();
       this.models.set(version, loading);
       loading.catch(() => this.models.delete(version));
+      this.evictExcept(version);
     }
     return loading;
+  }
+
+  /** Drops loaded versions that are neither serving, candidate, nor the one just requested. */
+  private evictExcept(version: string): void {
+    const keep = new Set([version, ...this.active]);
+    for (const v of [...this.models.keys()]) if (!keep.has(v)) this.models.delete(v);
   }
 }

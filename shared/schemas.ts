@@ -111,6 +111,8 @@ export const EmbedMessageSchema = z.object({
   key: z.string().min(1),
   imageId: z.string().regex(/^[0-9a-f]{32}$/),
   sequencer: z.string(),
+  /** Only these model versions (a rollout's backfill); absent: the serving model and any candidate. */
+  versions: z.array(modelVersion).optional(),
 });
 export type EmbedMessage = z.infer<typeof EmbedMessageSchema>;
 
@@ -124,6 +126,58 @@ export const VectorMetadataSchema = z.object({
 });
 export type VectorMetadata = z.infer<typeof VectorMetadataSchema>;
 
+/** `pseudo-labels/<version>/pseudo-labels.json`: accepted pseudo-labels of unlabelled images. */
+export const PseudoLabelsSchema = z.object({
+  schemaVersion: z.literal(1),
+  version: modelVersion,
+  createdAt: isoTime,
+  thresholds: z.record(z.string(), z.number()),
+  items: z.array(
+    z.object({
+      imageId: z.string().regex(/^[0-9a-f]{32}$/),
+      key: z.string().min(1),
+      label: z.string().min(1),
+      confidence: z.number().min(0).max(1),
+    }),
+  ),
+});
+export type PseudoLabels = z.infer<typeof PseudoLabelsSchema>;
+
+/** `runs/<jobId>.json`: a training run, written by the trainer. */
+export const TrainingRunSchema = z.object({
+  jobId: z.string().min(1),
+  state: z.enum(['running', 'published', 'rejected', 'failed']),
+  startedAt: isoTime,
+  updatedAt: isoTime,
+  finishedAt: isoTime.optional(),
+  phase: z.string().optional(),
+  progress: z.number().optional(),
+  step: z.number().optional(),
+  loss: z.number().optional(),
+  maxMinutes: z.number().optional(),
+  version: modelVersion.optional(),
+  gate: GateSchema.optional(),
+  metrics: z.record(z.string(), z.unknown()).optional(),
+  error: z.string().optional(),
+});
+export type TrainingRun = z.infer<typeof TrainingRunSchema>;
+
+/** `rollouts/<version>.json`: re-embedding the corpus into a candidate's index, then the flip. */
+export const RolloutRecordSchema = z.object({
+  version: modelVersion,
+  index: z.string(),
+  previous: modelVersion.nullable(),
+  state: z.enum(['backfilling', 'serving', 'superseded', 'rolled-back']),
+  /** Last image key sent for re-embedding; null before the first page. */
+  cursor: z.string().nullable(),
+  enqueueComplete: z.boolean(),
+  enqueued: z.number().int().nonnegative(),
+  startedAt: isoTime,
+  updatedAt: isoTime,
+  completedAt: isoTime.optional(),
+});
+export type RolloutRecord = z.infer<typeof RolloutRecordSchema>;
+
 /** Everything written to `schemas/` for the other language. */
 export const sharedSchemas = {
   'model-manifest': ModelManifestSchema,
@@ -133,4 +187,7 @@ export const sharedSchemas = {
   'label-record': LabelRecordSchema,
   'embed-message': EmbedMessageSchema,
   'vector-metadata': VectorMetadataSchema,
+  'pseudo-labels': PseudoLabelsSchema,
+  'training-run': TrainingRunSchema,
+  'rollout-record': RolloutRecordSchema,
 } as const;

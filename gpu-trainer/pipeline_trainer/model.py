@@ -20,7 +20,7 @@ class EncoderSpec:
     """Architecture hyper-parameters; saved in every manifest and checkpoint."""
 
     in_channels: int = 3
-    width: int = 32
+    width: int = 16
     blocks_per_stage: tuple[int, ...] = (1, 1, 1)
     pooled_grid: int = 4
     embedding_dim: int = 128
@@ -101,3 +101,14 @@ def encoder_from_bytes(data: bytes, map_location: str | torch.device = "cpu") ->
     model = Encoder(EncoderSpec.from_dict(payload["spec"]))
     model.load_state_dict(payload["state_dict"])
     return model
+
+
+class ProjectionHead(nn.Module):
+    """SimCLR's MLP head g(.) on top of the embedding; only used for the contrastive loss."""
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net(h)

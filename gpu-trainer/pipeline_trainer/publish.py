@@ -48,3 +48,30 @@ def set_serving(client, bucket: str, version: str) -> dict:
     pointer = pointer_for(version)
     put_json(client, bucket, SERVING_POINTER, pointer)
     return pointer
+
+
+def set_candidate(client, bucket: str, version: str) -> dict:
+    pointer = pointer_for(version)
+    put_json(client, bucket, CANDIDATE_POINTER, pointer)
+    return pointer
+
+
+def publish_pseudo_labels(client, bucket: str, version: str, items: list[dict], thresholds: dict[str, float]) -> None:
+    """`pseudo-labels/<version>/pseudo-labels.json`: accepted pseudo-labels of unlabelled images, with confidence."""
+    doc = {"schemaVersion": 1, "version": version, "createdAt": utc_now(), "thresholds": thresholds, "items": items}
+    put_json(client, bucket, f"pseudo-labels/{version}/pseudo-labels.json", doc)
+
+
+class RunRecorder:
+    """`runs/<jobId>.json`: a training run's state, visible in GET /models."""
+
+    def __init__(self, client, bucket: str, job_id: str, enabled: bool = True) -> None:
+        self.client, self.bucket, self.job_id, self.enabled = client, bucket, job_id, enabled
+        self.doc = {"jobId": job_id, "state": "running", "startedAt": utc_now(), "updatedAt": utc_now()}
+
+    def update(self, **fields) -> None:
+        self.doc.update({k: v for k, v in fields.items() if v is not None}, updatedAt=utc_now())
+        if fields.get("state") in ("published", "rejected", "failed"):
+            self.doc["finishedAt"] = utc_now()
+        if self.enabled:
+            put_json(self.client, self.bucket, f"runs/{self.job_id}.json", self.doc)

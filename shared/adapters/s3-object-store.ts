@@ -71,8 +71,8 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async *list(bucket: string, prefix?: string): AsyncIterable<ObjectInfo> {
-    for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: bucket, Prefix: prefix })) {
+  async *list(bucket: string, prefix?: string, startAfter?: string): AsyncIterable<ObjectInfo> {
+    for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: bucket, Prefix: prefix, StartAfter: startAfter })) {
       for (const obj of page.Contents ?? []) {
         if (obj.Key === undefined) continue;
         yield { key: obj.Key, size: obj.Size ?? 0, etag: stripQuotes(obj.ETag), lastModified: obj.LastModified };

@@ -16,6 +16,6 @@ export interface ObjectStore {
   /** Deleting a missing key succeeds. */
   delete(bucket: string, key: string): Promise<void>;
   deleteMany(bucket: string, keys: string[]): Promise<void>;
-  /** All objects under a prefix, in key order. */
-  list(bucket: string, prefix?: string): AsyncIterable<ObjectInfo>;
+  /** All objects under a prefix, in key order, optionally only those after `startAfter`. */
+  list(bucket: string, prefix?: string, startAfter?: string): AsyncIterable<ObjectInfo>;
 }

@@ -27,7 +27,9 @@ export async function embedImage(deps: EmbedDeps, message: EmbedMessage): Promis
   const serving = await deps.models.serving();
   if (!serving) throw new Error('no serving model has been published yet; retrying later');
   const candidate = await deps.models.candidate();
-  const targets = candidate && candidate.pointer.version !== serving.pointer.version ? [serving, candidate] : [serving];
+  let targets = candidate && candidate.pointer.version !== serving.pointer.version ? [serving, candidate] : [serving];
+  if (message.versions) targets = targets.filter((t) => message.versions!.includes(t.pointer.version));
+  if (targets.length === 0) return 'stale';
 
   const metaBody = await deps.store.get(deps.artifactsBucket, artifactKeys.derivedMeta(message.imageId));
   if (!metaBody) return 'stale';
@@ -45,7 +47,13 @@ export async function embedImage(deps: EmbedDeps, message: EmbedMessage): Promis
       const pixels = await fitToInput(canonical, { height, width, channels }, target.manifest.input);
       const vector = await target.encoder.embedOne(toModelInput(pixels, target.manifest.input));
       const index = await deps.indexes.forWriting(target.pointer, target.manifest.encoder.embeddingDim);
-      const metadata: VectorMetadata = { key: message.key, modelVersion: target.pointer.version, ...(label ? { label } : {}) };
+      const pseudo = label ? undefined : target.pseudoLabels.get(message.imageId);
+      const metadata: VectorMetadata = {
+        key: message.key,
+        modelVersion: target.pointer.version,
+        ...(label ? { label } : {}),
+        ...(pseudo ? { pseudoLabel: pseudo.label, confidence: pseudo.confidence } : {}),
+      };
       await index.put([{ id: message.imageId, vector, metadata }]);
     }),
   );

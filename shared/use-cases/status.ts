@@ -6,7 +6,16 @@ import type { IndexResolver } from '../index-resolver';
 import type { ModelRegistry } from '../model-registry';
 import type { ObjectStore } from '../ports/object-store';
 import type { Queue } from '../ports/queue';
-import { LabelRecordSchema, QuarantineRecordSchema, type ModelManifest, type ModelPointer } from '../schemas';
+import {
+  LabelRecordSchema,
+  QuarantineRecordSchema,
+  RolloutRecordSchema,
+  TrainingRunSchema,
+  type ModelManifest,
+  type ModelPointer,
+  type RolloutRecord,
+  type TrainingRun,
+} from '../schemas';
 
 export interface StatusDeps {
   store: ObjectStore;
@@ -70,6 +79,12 @@ export async function health(deps: StatusDeps): Promise<Health> {
   };
 }
 
+interface RolloutSummary {
+  state: 'backfilling' | 'serving' | 'superseded' | 'rolled-back';
+  done: number;
+  total: number;
+}
+
 interface ModelSummary {
   version: string;
   index: string;
@@ -77,36 +92,70 @@ interface ModelSummary {
   parent: string | null;
   metrics: Record<string, unknown>;
   gate: { passed: boolean; reasons: string[] };
+  rollout?: RolloutSummary;
 }
 
 export interface ModelsView {
   serving: ModelSummary | null;
   candidate?: ModelSummary;
   history: ModelSummary[];
+  runs: TrainingRun[];
 }
 
-export async function modelsView(deps: Pick<StatusDeps, 'models'>): Promise<ModelsView> {
+const RECENT_RUNS = 20;
+
+export async function modelsView(deps: Pick<StatusDeps, 'models' | 'store' | 'artifactsBucket' | 'indexes'>): Promise<ModelsView> {
   const [serving, candidate, manifests] = await Promise.all([
     deps.models.servingPointer(),
     deps.models.candidatePointer(),
     deps.models.listManifests(),
   ]);
+  const rollouts = new Map<string, RolloutRecord>();
+  for await (const obj of deps.store.list(deps.artifactsBucket, 'rollouts/')) {
+    const body = await deps.store.get(deps.artifactsBucket, obj.key);
+    if (body) {
+      const r = RolloutRecordSchema.parse(JSON.parse(body.toString('utf8')));
+      rollouts.set(r.version, r);
+    }
+  }
+  const count = async (p: ModelPointer | undefined) => (p ? ((await (await deps.indexes.forReading(p))?.count()) ?? 0) : 0);
+  const servingCount = await count(serving);
+  const candidateCount = candidate ? await count(candidate) : 0;
+  const rolloutOf = (version: string): RolloutSummary | undefined => {
+    if (candidate?.version === version) return { state: 'backfilling', done: candidateCount, total: servingCount };
+    const r = rollouts.get(version);
+    if (r) return { state: r.state, done: r.enqueued, total: r.enqueued };
+    return serving?.version === version ? { state: 'serving', done: servingCount, total: servingCount } : undefined;
+  };
+  const summary = (m: ModelManifest, pointer?: ModelPointer): ModelSummary => {
+    const rollout = rolloutOf(m.version);
+    return {
+      version: m.version,
+      index: pointer?.index ?? indexNameForVersion(m.version),
+      createdAt: m.createdAt,
+      parent: m.parent,
+      metrics: m.metrics,
+      gate: m.gate,
+      ...(rollout ? { rollout } : {}),
+    };
+  };
   const byVersion = new Map(manifests.map((m) => [m.version, m]));
-  const summary = (m: ModelManifest, pointer?: ModelPointer): ModelSummary => ({
-    version: m.version,
-    index: pointer?.index ?? indexNameForVersion(m.version),
-    createdAt: m.createdAt,
-    parent: m.parent,
-    metrics: m.metrics,
-    gate: m.gate,
-  });
   const servingManifest = serving ? byVersion.get(serving.version) : undefined;
   const candidateManifest = candidate ? byVersion.get(candidate.version) : undefined;
   return {
     serving: servingManifest ? summary(servingManifest, serving) : null,
     ...(candidateManifest ? { candidate: summary(candidateManifest, candidate) } : {}),
     history: manifests.map((m) => summary(m)).reverse(),
+    runs: await recentRuns(deps),
   };
+}
+
+async function recentRuns(deps: Pick<StatusDeps, 'store' | 'artifactsBucket'>): Promise<TrainingRun[]> {
+  const keys: Array<{ key: string; at: number }> = [];
+  for await (const obj of deps.store.list(deps.artifactsBucket, artifactKeys.runsPrefix)) keys.push({ key: obj.key, at: obj.lastModified?.getTime() ?? 0 });
+  keys.sort((a, b) => b.at - a.at);
+  const runs = await Promise.all(keys.slice(0, RECENT_RUNS).map(async ({ key }) => deps.store.get(deps.artifactsBucket, key)));
+  return runs.filter((b): b is Buffer => !!b).map((b) => TrainingRunSchema.parse(JSON.parse(b.toString('utf8'))));
 }
 
 function defined<T extends Record<string, unknown>>(o: T): Partial<T> {

@@ -45,8 +45,8 @@ export class InMemoryObjectStore implements ObjectStore {
     for (const k of keys) this.bucket(bucket).delete(k);
   }
 
-  async *list(bucket: string, prefix = '') {
-    const keys = [...this.bucket(bucket).keys()].filter((k) => k.startsWith(prefix)).sort();
+  async *list(bucket: string, prefix = '', startAfter = '') {
+    const keys = [...this.bucket(bucket).keys()].filter((k) => k.startsWith(prefix) && k > startAfter).sort();
     for (const k of keys) yield this.bucket(bucket).get(k)!.info;
   }
 

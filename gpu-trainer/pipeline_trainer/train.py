@@ -1,0 +1,432 @@
+"""`run`: one training run, top to bottom.
+
+    python -m pipeline_trainer run --job-id manual-1 --max-minutes 8          # CPU or one GPU
+    torchrun --nproc_per_node 4 -m pipeline_trainer run --job-id multi-1      # several GPUs, one node
+
+Phases: data -> model (warm start from the serving encoder) -> SimCLR pretraining with device-side
+augmentations on top of the Lambda views -> pseudo-labelling from the human labels (optionally a
+FixMatch-style fine-tune) -> held-out evaluation of the new and the serving encoder -> gate ->
+ONNX export with a parity check -> publish (always the version and its gate decision; when it
+passes, also its pseudo-labels and the candidate pointer that starts the rollout).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from .augment import normalize, simclr_view, to_unit_float, weak_view
+from .config import TrainConfig
+from .data import Dataset, holdout_split, load_dataset
+from .evaluate import embed_images, evaluate_encoder
+from .export import ExportParityError, check_parity, export_onnx
+from .gate import decide
+from .losses import nt_xent
+from .manifest import GateDecision, InputSpec, build_manifest, git_sha, utc_now
+from .model import Encoder, EncoderSpec, ProjectionHead, encoder_from_bytes, encoder_to_bytes
+from .optim import make_optimizer, set_lr, warmup_cosine
+from .publish import RunRecorder, next_version, publish_pseudo_labels, publish_version, read_serving, set_candidate
+from .pseudo_label import accuracy_and_coverage, class_thresholds, predict, select, train_classifier
+from .report import curves_png
+from .s3io import get_bytes, get_json, put_bytes, put_json
+
+
+class TrainingError(RuntimeError):
+    """The run cannot continue (no data, no serving model, diverged)."""
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class History:
+    loss: list[tuple[float, float]] = field(default_factory=list)
+    finetune_loss: list[tuple[float, float]] = field(default_factory=list)
+    accuracy: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+
+class SimCLRNet(torch.nn.Module):
+    """Encoder + projection head as one module (one DDP wrapper)."""
+
+    def __init__(self, encoder: Encoder, head: ProjectionHead) -> None:
+        super().__init__()
+        self.encoder, self.head = encoder, head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+
+def setup_runtime(cfg: TrainConfig) -> Runtime:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    if world > 1:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        device = torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
+        if use_cuda:
+            torch.cuda.set_device(device)
+        return Runtime(device=device, rank=dist.get_rank(), world=dist.get_world_size())
+    return Runtime(device=torch.device("cuda") if use_cuda else torch.device("cpu"))
+
+
+def run(cfg: TrainConfig, client, bucket: str, job_id: str) -> dict:
+    rt = setup_runtime(cfg)
+    started = time.monotonic()
+    deadline = started + cfg.max_minutes * 60
+    log = print if rt.main else (lambda *a, **k: None)
+    log(f"[train] job {job_id} git {git_sha()} device {rt.device} world {rt.world}", flush=True)
+    log(f"[train] config {json.dumps(cfg.to_dict(), sort_keys=True)}", flush=True)
+    torch.manual_seed(cfg.seed + rt.rank)
+    recorder = RunRecorder(client, bucket, job_id, enabled=rt.main)
+    recorder.update(state="running", phase="data", maxMinutes=cfg.max_minutes)
+    try:
+        result = _run(cfg, client, bucket, job_id, rt, started, deadline, recorder, log)
+        recorder.update(**result)
+        return result
+    except Exception as err:
+        recorder.update(state="failed", error=f"{type(err).__name__}: {err}")
+        raise
+    finally:
+        if rt.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, log) -> dict:
+    # ---- data ------------------------------------------------------------------------------------
+    serving_pointer = read_serving(client, bucket)
+    if serving_pointer is None:
+        raise TrainingError("no serving model: publish one first (python -m pipeline_trainer init)")
+    serving_version = serving_pointer["version"]
+    serving_manifest = get_json(client, bucket, f"models/{serving_version}/manifest.json")
+    input_spec = InputSpec.from_dict(serving_manifest["input"])
+    data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, (input_spec.height, input_spec.width, input_spec.channels), log)
+    if len(data) < 2 * rt.world:
+        raise TrainingError(f"only {len(data)} images: too few to train on")
+    train_rows, holdout_rows = holdout_split(data.label_of, cfg.holdout_fraction, cfg.seed)
+    log(f"[train] labels: {len(train_rows)} for training, {len(holdout_rows)} held out for evaluation", flush=True)
+
+    # ---- model: warm start from the serving encoder ---------------------------------------------
+    weights = get_bytes(client, bucket, f"models/{serving_version}/encoder.pt")
+    serving_model = encoder_from_bytes(weights).to(rt.device) if weights else None
+    if cfg.warm_start and serving_model is not None:
+        encoder = copy.deepcopy(serving_model)
+        log(f"[train] warm start from {serving_version}", flush=True)
+    else:
+        spec = EncoderSpec(input_spec.channels, cfg.width, tuple(cfg.blocks_per_stage), cfg.pooled_grid, cfg.embedding_dim)
+        encoder = Encoder(spec).to(rt.device)
+    spec = encoder.spec
+    net = SimCLRNet(encoder, ProjectionHead(spec.embedding_dim, 2 * spec.embedding_dim, cfg.projection_dim)).to(rt.device)
+    cuda = rt.device.type == "cuda"
+    if cfg.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    train_net: torch.nn.Module = net
+    if rt.world > 1:
+        if cuda:
+            train_net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        train_net = torch.nn.parallel.DistributedDataParallel(train_net, device_ids=[rt.device.index] if cuda else None)
+    views = torch.from_numpy(data.views).to(rt.device)  # uint8 [N, V, H, W, C], resident on the device
+
+    # ---- contrastive pretraining (SimCLR) -----------------------------------------------------------
+    history = History()
+    budget = started + (deadline - started) * cfg.pretrain_share - time.monotonic()
+    stats = pretrain(cfg, rt, train_net, views, input_spec, budget, history, job_id, recorder, log)
+    if not rt.main:
+        return {}
+
+    # ---- pseudo-labelling, optionally a FixMatch-style fine-tune ------------------------------------
+    recorder.update(phase="pseudo-labelling")
+    encoder = net.encoder
+    labelled = {row: c for row, c in data.label_of.items() if row in set(train_rows)}
+    unlabelled = np.array([r for r in range(len(data)) if r not in data.label_of], dtype=np.int64)
+    num_classes = len(data.class_names)
+    if cfg.finetune and len(labelled) >= 2 and num_classes >= 2 and len(unlabelled) > 0:
+        reserve = 0.1 * (deadline - started)  # evaluation, export and publishing
+        finetune_budget = min((deadline - started) * cfg.finetune_share, deadline - time.monotonic() - reserve)
+        fixmatch_finetune(cfg, rt, encoder, views, input_spec, labelled, unlabelled, num_classes, finetune_budget, history, log)
+    pseudo = pseudo_labels(cfg, rt, encoder, data, input_spec, train_rows, holdout_rows, unlabelled, num_classes)
+
+    # ---- evaluation of the new and the serving encoder on the held-out labels ----------------------
+    recorder.update(phase="evaluation")
+    canonical = data.canonical
+    ty = [data.label_of[r] for r in train_rows]
+    hy = [data.label_of[r] for r in holdout_rows]
+    args = (canonical, list(input_spec.mean), list(input_spec.std), rt.device, train_rows, ty, holdout_rows, hy, max(num_classes, 1), cfg.knn_k)
+    new_metrics = evaluate_encoder(encoder, *args) if num_classes else evaluate_encoder_unlabelled(encoder, canonical, input_spec, rt.device)
+    serving_metrics = (evaluate_encoder(serving_model, *args) if num_classes else None) if serving_model is not None else None
+    new_metrics.update(pseudo["metrics"])
+    log(f"[eval] new {json.dumps(_round(new_metrics))}", flush=True)
+    if serving_metrics:
+        log(f"[eval] serving {serving_version} {json.dumps(_round(serving_metrics))}", flush=True)
+
+    # ---- gate, export, publish -----------------------------------------------------------------------
+    gate = decide(new_metrics, serving_metrics, cfg.gate_tolerance)
+    onnx_bytes = export_onnx(encoder, input_spec.channels, input_spec.height, input_spec.width)
+    try:
+        new_metrics["onnxParityMaxAbsDiff"] = check_parity(encoder, onnx_bytes, input_spec.channels, input_spec.height, input_spec.width)
+    except ExportParityError as err:
+        gate = GateDecision(passed=False, reasons=[*gate.reasons, str(err)])
+    wall = time.monotonic() - started
+    version = next_version(client, bucket)
+    metrics = {
+        **new_metrics,
+        "serving": {"version": serving_version, **(serving_metrics or {})},
+        "trainSteps": stats["steps"],
+        "imagesPerSecond": stats["images_per_second"],
+        "wallSeconds": round(wall, 1),
+        "heldOutLabels": len(holdout_rows),
+        "trainingLabels": len(train_rows),
+    }
+    manifest = build_manifest(
+        version=version,
+        parent=serving_version,
+        input_spec=input_spec,
+        architecture=spec.to_dict(),
+        embedding_dim=spec.embedding_dim,
+        metrics=_finite(metrics),
+        gate=gate,
+        dataset={"snapshot": data.snapshot, "images": len(data), "labels": len(data.label_of)},
+        training={"jobId": job_id, "gitSha": git_sha(), "device": str(rt.device), "worldSize": rt.world, "config": cfg.to_dict()},
+    )
+    encoder.eval()
+    publish_version(client, bucket, version, onnx_bytes, encoder_to_bytes(encoder.cpu()), manifest)
+    report = {"version": version, "jobId": job_id, "createdAt": utc_now(), "gate": gate.to_dict(), "metrics": _finite(metrics), "history": {"loss": history.loss, "finetuneLoss": history.finetune_loss}}
+    put_json(client, bucket, f"models/{version}/report.json", report)
+    panels = [{"simclr loss": history.loss}, {"fine-tune loss": history.finetune_loss}] if history.finetune_loss else [{"simclr loss": history.loss}]
+    put_bytes(client, bucket, f"models/{version}/curves.png", curves_png(panels), "image/png")
+    if gate.passed:
+        items = [
+            {"imageId": data.image_ids[row], "key": data.keys[row], "label": data.class_names[c], "confidence": round(conf, 4)}
+            for row, c, conf in pseudo["accepted"]
+        ]
+        publish_pseudo_labels(client, bucket, version, items, {data.class_names[i]: round(float(t), 4) for i, t in enumerate(pseudo["thresholds"])})
+        set_candidate(client, bucket, version)
+    state = "published" if gate.passed else "rejected"
+    log(f"[train] {version} {state}: {'; '.join(gate.reasons)} ({wall:.0f} s)", flush=True)
+    return {"state": state, "version": version, "phase": "done", "gate": gate.to_dict(), "metrics": _finite(_round(new_metrics))}
+
+
+def pretrain(cfg: TrainConfig, rt: Runtime, net: torch.nn.Module, views: torch.Tensor, spec: InputSpec, budget_s: float, history: History, job_id: str, recorder, log) -> dict:
+    n, v = views.shape[0], views.shape[1]
+    gen = torch.Generator(device=rt.device).manual_seed(cfg.seed * 1000 + rt.rank)
+    cpu_gen = torch.Generator().manual_seed(cfg.seed)
+    params = list(net.parameters())
+    opt = make_optimizer(cfg.optimizer, params, cfg.lr, cfg.weight_decay)
+    ckpt_path = Path(cfg.cache_dir) / "checkpoints" / f"{job_id}.pt"
+    step, elapsed_before = 0, 0.0
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=rt.device, weights_only=False)
+        _unwrap(net).load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step, elapsed_before = ckpt["step"], ckpt["elapsed"]
+        log(f"[train] resumed {job_id} at step {step} ({elapsed_before:.0f} s already spent)", flush=True)
+    use_amp = cfg.amp and rt.device.type == "cuda"
+    local_batch = max(2, cfg.batch_size // rt.world)
+    start = time.monotonic() - elapsed_before
+    images_seen, bad_steps = 0, 0
+    order = torch.randperm(n, generator=cpu_gen)
+    cursor = 0
+    net.train()
+    while True:
+        elapsed = time.monotonic() - start
+        progress = max(step / cfg.max_steps if cfg.max_steps else 0.0, elapsed / budget_s)
+        if progress >= 1.0:
+            break
+        # ---- batch: two different views per image (Lambda views), each augmented again on the device
+        if cursor + cfg.batch_size > n:
+            order, cursor = torch.randperm(n, generator=cpu_gen), 0
+        global_idx = order[cursor : cursor + min(cfg.batch_size, n)]
+        cursor += cfg.batch_size
+        idx = global_idx[rt.rank :: rt.world][:local_batch].to(rt.device)
+        first = torch.randint(0, v, (len(idx),), generator=gen, device=rt.device)
+        second = (first + 1 + torch.randint(0, max(v - 1, 1), (len(idx),), generator=gen, device=rt.device)) % v if v > 1 else first
+        aug = dict(crop_scale_min=cfg.crop_scale_min, jitter_strength=cfg.jitter_strength, grayscale_p=cfg.grayscale_p, blur_p=cfg.blur_p)
+        x1 = simclr_view(to_unit_float(views[idx, first]), gen, **aug)
+        x2 = simclr_view(to_unit_float(views[idx, second]), gen, **aug)
+        x = normalize(torch.cat([x1, x2]), list(spec.mean), list(spec.std))
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        # ---- forward, NT-Xent, backward, step
+        lr = warmup_cosine(step, progress, cfg.warmup_steps, cfg.lr)
+        set_lr(opt, lr)
+        with torch.autocast(device_type=rt.device.type, dtype=torch.bfloat16, enabled=use_amp):
+            z = net(x)
+        z1, z2 = z.float().chunk(2)
+        loss = nt_xent(z1, z2, cfg.temperature)
+        if not torch.isfinite(loss):
+            bad_steps += 1
+            opt.zero_grad(set_to_none=True)
+            log(f"[train] step {step}: non-finite loss, step skipped ({bad_steps} in a row)", flush=True)
+            if bad_steps >= 5:
+                raise TrainingError("training diverged: 5 non-finite losses in a row")
+            continue
+        bad_steps = 0
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        step += 1
+        images_seen += len(idx) * rt.world
+        if step % cfg.log_every == 0 or step == 1:
+            value = float(loss.detach()) / rt.world
+            history.loss.append((step, value))
+            log(f"[train] step {step} loss {value:.4f} lr {lr:.2e} {time.monotonic() - start:.0f}/{budget_s:.0f} s", flush=True)
+            recorder.update(phase="pretraining", step=step, loss=round(value, 4), progress=round(min(progress, 1.0), 3))
+        if rt.main and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            save_checkpoint(ckpt_path, net, opt, step, time.monotonic() - start, cfg)
+    seconds = time.monotonic() - start - elapsed_before
+    ips = images_seen / seconds if seconds > 0 else 0.0
+    log(f"[train] pretraining done: {step} steps, {ips:.0f} images/s", flush=True)
+    if rt.main and ckpt_path.exists():
+        ckpt_path.unlink()
+    return {"steps": step, "images_per_second": round(ips, 1)}
+
+
+def save_checkpoint(path: Path, net, opt, step: int, elapsed: float, cfg: TrainConfig) -> None:
+    """Model, optimizer, step, elapsed time and config; written atomically, so a crash leaves the previous one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": _unwrap(net).state_dict(), "optimizer": opt.state_dict(), "step": step, "elapsed": elapsed, "config": cfg.to_dict()}, tmp)
+    os.replace(tmp, path)
+
+
+def fixmatch_finetune(cfg, rt: Runtime, encoder: Encoder, views, spec: InputSpec, labelled: dict[int, int], unlabelled: np.ndarray, num_classes: int, budget_s: float, history: History, log) -> None:
+    """FixMatch (Sohn et al. 2020): cross-entropy on the labels, plus cross-entropy on strong views of
+    unlabelled images against the weak view's prediction where it clears the class threshold."""
+    gen = torch.Generator(device=rt.device).manual_seed(cfg.seed + 7)
+    mean, std = list(spec.mean), list(spec.std)
+    lab_rows = torch.tensor(sorted(labelled), device=rt.device)
+    lab_y = torch.tensor([labelled[r] for r in sorted(labelled)], device=rt.device)
+    unl_rows = torch.from_numpy(unlabelled).to(rt.device)
+    with torch.no_grad():
+        emb = embed_images(encoder, views[:, 0].cpu().numpy(), mean, std, rt.device)
+    classifier = train_classifier(emb[lab_rows], lab_y, num_classes, seed=cfg.seed).train()
+    params = list(encoder.parameters()) + list(classifier.parameters())
+    opt = make_optimizer("adamw", params, cfg.finetune_lr, cfg.weight_decay)
+    thresholds = class_thresholds(predict(classifier, emb[unl_rows]), cfg.pseudo_threshold, cfg.per_class_thresholds)
+
+    def logits(x):
+        return classifier(F.normalize(encoder(normalize(x, mean, std)), dim=1)) * 10.0
+
+    start = time.monotonic()
+    step = 0
+    encoder.train()
+    while time.monotonic() - start < budget_s:
+        li = lab_rows[torch.randint(0, len(lab_rows), (min(64, cfg.batch_size),), generator=gen, device=rt.device)]
+        ui = unl_rows[torch.randint(0, len(unl_rows), (cfg.batch_size,), generator=gen, device=rt.device)]
+        vi = torch.randint(0, views.shape[1], (len(li),), generator=gen, device=rt.device)
+        x_lab = weak_view(to_unit_float(views[li, vi]), gen)
+        x_unl = to_unit_float(views[ui, 0])
+        with torch.no_grad():
+            encoder.eval()
+            probs = F.softmax(logits(weak_view(x_unl, gen)), dim=1)
+            encoder.train()
+            conf, target = probs.max(1)
+            mask = conf >= thresholds[target]
+        strong = simclr_view(x_unl, gen, crop_scale_min=cfg.crop_scale_min, jitter_strength=cfg.jitter_strength, grayscale_p=cfg.grayscale_p, blur_p=cfg.blur_p)
+        y_lab = lab_y[torch.searchsorted(lab_rows, li)]
+        out = logits(torch.cat([x_lab, strong]))
+        loss = F.cross_entropy(out[: len(li)], y_lab)
+        if mask.any():
+            loss = loss + cfg.unlabelled_weight * (F.cross_entropy(out[len(li) :], target, reduction="none") * mask).mean()
+        if not torch.isfinite(loss):
+            raise TrainingError("fine-tune diverged (non-finite loss)")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % cfg.log_every == 0:
+            history.finetune_loss.append((step, float(loss.detach())))
+            log(f"[finetune] step {step} loss {float(loss.detach()):.4f} accepted {float(mask.float().mean()):.2f}", flush=True)
+        if step % 50 == 0:
+            with torch.no_grad():
+                encoder.eval()
+                thresholds = class_thresholds(predict(classifier, embed_images(encoder, views[unl_rows, 0].cpu().numpy(), mean, std, rt.device)), cfg.pseudo_threshold, cfg.per_class_thresholds)
+                encoder.train()
+    encoder.eval()
+    log(f"[finetune] {step} steps in {time.monotonic() - start:.0f} s", flush=True)
+
+
+def pseudo_labels(cfg, rt: Runtime, encoder: Encoder, data: Dataset, spec: InputSpec, train_rows, holdout_rows, unlabelled: np.ndarray, num_classes: int) -> dict:
+    """Accepted pseudo-labels for the unlabelled images; accuracy and coverage measured the same way on the held-out labels."""
+    if num_classes < 2 or not train_rows:
+        return {"accepted": [], "thresholds": [], "metrics": {}}
+    emb = embed_images(encoder, data.canonical, list(spec.mean), list(spec.std), rt.device)
+    y_train = torch.tensor([data.label_of[r] for r in train_rows], device=rt.device)
+    head = train_classifier(emb[train_rows], y_train, num_classes, seed=cfg.seed)
+    probs_unl = predict(head, emb[torch.from_numpy(unlabelled).to(rt.device)]) if len(unlabelled) else torch.zeros(0, num_classes, device=rt.device)
+    thresholds = class_thresholds(probs_unl, cfg.pseudo_threshold, cfg.per_class_thresholds) if len(unlabelled) else torch.full((num_classes,), cfg.pseudo_threshold)
+    chosen = select(probs_unl, thresholds)
+    accepted = [(int(unlabelled[i]), int(chosen.labels[i]), float(chosen.confidence[i])) for i in torch.nonzero(chosen.accepted).flatten().tolist()]
+    metrics = {"pseudoLabelCoverage": float(chosen.accepted.float().mean()) if len(unlabelled) else 0.0}
+    if holdout_rows:
+        held = select(predict(head, emb[holdout_rows]), thresholds)
+        acc, cov = accuracy_and_coverage(held, np.array([data.label_of[r] for r in holdout_rows]))
+        metrics.update({"pseudoLabelAccuracy": acc, "pseudoLabelHeldOutCoverage": cov})
+    return {"accepted": accepted, "thresholds": thresholds.tolist(), "metrics": metrics}
+
+
+def evaluate_encoder_unlabelled(encoder, canonical, spec: InputSpec, device) -> dict:
+    """Without labels only the sanity checks are measurable."""
+    from .evaluate import collapse_stats, is_collapsed
+
+    emb = embed_images(encoder, canonical, list(spec.mean), list(spec.std), device)
+    stats = collapse_stats(emb)
+    return {"knnAccuracy": float("nan"), "linearProbeAccuracy": float("nan"), "finite": bool(torch.isfinite(emb).all()), "collapsed": is_collapsed(stats), **stats}
+
+
+def _unwrap(net: torch.nn.Module) -> torch.nn.Module:
+    return net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
+
+
+def _round(d: dict) -> dict:
+    return {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v) for k, v in d.items()}
+
+
+def _finite(d):
+    """JSON has no NaN: unmeasurable metrics become null."""
+    if isinstance(d, dict):
+        return {k: _finite(v) for k, v in d.items()}
+    if isinstance(d, float) and not math.isfinite(d):
+        return None
+    return d
+
+
+def evaluate_version(cfg: TrainConfig, client, bucket: str, version: str | None = None) -> dict:
+    """Held-out metrics of a published version on the current data (the same split a run would use)."""
+    rt = Runtime(device=torch.device("cuda") if (cfg.device != "cpu" and torch.cuda.is_available()) else torch.device("cpu"))
+    version = version or (read_serving(client, bucket) or {}).get("version")
+    if not version:
+        raise TrainingError("no version given and no serving model")
+    manifest = get_json(client, bucket, f"models/{version}/manifest.json")
+    weights = get_bytes(client, bucket, f"models/{version}/encoder.pt")
+    if manifest is None or weights is None:
+        raise TrainingError(f"model {version} is not published")
+    spec = InputSpec.from_dict(manifest["input"])
+    data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, (spec.height, spec.width, spec.channels))
+    train_rows, holdout_rows = holdout_split(data.label_of, cfg.holdout_fraction, cfg.seed)
+    encoder = encoder_from_bytes(weights).to(rt.device)
+    if not data.class_names:
+        return {"version": version, **evaluate_encoder_unlabelled(encoder, data.canonical, spec, rt.device)}
+    metrics = evaluate_encoder(
+        encoder, data.canonical, list(spec.mean), list(spec.std), rt.device, train_rows, [data.label_of[r] for r in train_rows],
+        holdout_rows, [data.label_of[r] for r in holdout_rows], len(data.class_names), cfg.knn_k,
+    )
+    return {"version": version, **_finite(_round(metrics))}

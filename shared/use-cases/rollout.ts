@@ -1,0 +1,132 @@
+/**
+ * Blue/green rollout of a candidate encoder, advanced one tick at a time (a timer locally, a
+ * scheduled function in AWS). Every tick is idempotent and resumes from `rollouts/<version>.json`:
+ *
+ *   1. backfill: page through the images bucket after the recorded cursor and send each image
+ *      to the embed queue for the candidate version only (uploads in the meantime are embedded
+ *      with both encoders by the embed path itself);
+ *   2. once every page is sent: compare the candidate's index with the serving one; images still
+ *      missing are sent again when the embed queue has drained;
+ *   3. complete: `models/serving.json` is replaced by the candidate's pointer in one PUT (queries
+ *      switch atomically), `models/candidate.json` is removed; the previous index stays for rollback.
+ */
+import { artifactKeys } from '../artifact-keys';
+import type { IndexResolver } from '../index-resolver';
+import { CANDIDATE_POINTER_KEY, SERVING_POINTER_KEY, type ModelRegistry } from '../model-registry';
+import type { ObjectStore } from '../ports/object-store';
+import type { Queue } from '../ports/queue';
+import { imageIdForKey } from '../ids';
+import { ModelPointerSchema, RolloutRecordSchema, type EmbedMessage, type ModelPointer, type RolloutRecord } from '../schemas';
+
+export interface RolloutDeps {
+  store: ObjectStore;
+  imagesBucket: string;
+  artifactsBucket: string;
+  models: ModelRegistry;
+  indexes: IndexResolver;
+  embedQueue: Queue;
+  /** Images sent for re-embedding per tick: the rate limit of the backfill. */
+  pageSize?: number;
+  now?: () => Date;
+}
+
+export type RolloutTick =
+  | { state: 'idle' }
+  | { state: 'backfilling'; version: string; enqueued: number; done: number; total: number }
+  | { state: 'flipped'; version: string; previous: string | null }
+  | { state: 'discarded'; version: string; reason: string };
+
+export async function readRollout(deps: Pick<RolloutDeps, 'store' | 'artifactsBucket'>, version: string): Promise<RolloutRecord | undefined> {
+  const body = await deps.store.get(deps.artifactsBucket, artifactKeys.rollout(version));
+  return body ? RolloutRecordSchema.parse(JSON.parse(body.toString('utf8'))) : undefined;
+}
+
+async function saveRollout(deps: RolloutDeps, record: RolloutRecord): Promise<void> {
+  record.updatedAt = (deps.now ?? (() => new Date()))().toISOString();
+  await deps.store.put(deps.artifactsBucket, artifactKeys.rollout(record.version), JSON.stringify(record), 'application/json');
+}
+
+export async function advanceRollout(deps: RolloutDeps): Promise<RolloutTick> {
+  const candidatePointer = await readPointer(deps, CANDIDATE_POINTER_KEY);
+  if (!candidatePointer) return { state: 'idle' };
+  const servingPointer = await readPointer(deps, SERVING_POINTER_KEY);
+  const version = candidatePointer.version;
+  if (servingPointer?.version === version) {
+    await deps.store.delete(deps.artifactsBucket, CANDIDATE_POINTER_KEY);
+    return { state: 'discarded', version, reason: 'already serving' };
+  }
+  const manifest = await deps.models.manifest(version);
+  if (!manifest || !manifest.gate.passed) {
+    await deps.store.delete(deps.artifactsBucket, CANDIDATE_POINTER_KEY);
+    return { state: 'discarded', version, reason: manifest ? 'its gate did not pass' : 'no manifest' };
+  }
+  const now = (deps.now ?? (() => new Date()))().toISOString();
+  const record: RolloutRecord = (await readRollout(deps, version)) ?? {
+    version,
+    index: candidatePointer.index,
+    previous: servingPointer?.version ?? null,
+    state: 'backfilling',
+    cursor: null,
+    enqueueComplete: false,
+    enqueued: 0,
+    startedAt: now,
+    updatedAt: now,
+  };
+  const candidateIndex = await deps.indexes.forWriting(candidatePointer, manifest.encoder.embeddingDim);
+
+  // 1. backfill, one page per tick
+  if (!record.enqueueComplete) {
+    const pageSize = deps.pageSize ?? 500;
+    const page: EmbedMessage[] = [];
+    for await (const obj of deps.store.list(deps.imagesBucket, undefined, record.cursor ?? undefined)) {
+      page.push({ key: obj.key, imageId: imageIdForKey(obj.key), sequencer: `rollout-${version}`, versions: [version] });
+      if (page.length >= pageSize) break;
+    }
+    if (page.length > 0) await deps.embedQueue.send(page);
+    record.cursor = page.at(-1)?.key ?? record.cursor;
+    record.enqueued += page.length;
+    record.enqueueComplete = page.length < pageSize;
+    await saveRollout(deps, record);
+  }
+
+  // 2. completeness: every image indexed for serving is in the candidate's index
+  const servingIndex = servingPointer ? await deps.indexes.forReading(servingPointer) : undefined;
+  const have = new Set<string>();
+  for await (const id of candidateIndex.listIds()) have.add(id);
+  const missing: string[] = [];
+  let total = 0;
+  if (servingIndex) {
+    for await (const id of servingIndex.listIds()) {
+      total += 1;
+      if (!have.has(id)) missing.push(id);
+    }
+  }
+  if (!record.enqueueComplete || missing.length > 0) {
+    if (record.enqueueComplete && missing.length > 0) {
+      const depth = await deps.embedQueue.depth();
+      if (depth.visible + depth.inFlight === 0 && servingIndex) {
+        const records = await servingIndex.get(missing.slice(0, deps.pageSize ?? 500));
+        await deps.embedQueue.send(records.map((r) => ({ key: r.metadata.key, imageId: r.id, sequencer: `rollout-${version}`, versions: [version] })));
+      }
+    }
+    return { state: 'backfilling', version, enqueued: record.enqueued, done: total - missing.length, total };
+  }
+
+  // 3. the flip
+  await deps.store.put(deps.artifactsBucket, SERVING_POINTER_KEY, JSON.stringify({ ...candidatePointer, updatedAt: now }), 'application/json');
+  await deps.store.delete(deps.artifactsBucket, CANDIDATE_POINTER_KEY);
+  record.state = 'serving';
+  record.completedAt = now;
+  await saveRollout(deps, record);
+  if (record.previous) {
+    const previous = await readRollout(deps, record.previous);
+    if (previous && previous.state === 'serving') await saveRollout(deps, { ...previous, state: 'superseded' });
+  }
+  return { state: 'flipped', version, previous: record.previous };
+}
+
+async function readPointer(deps: RolloutDeps, key: string): Promise<ModelPointer | undefined> {
+  // Never from the registry's cache: the rollout must see the latest pointers.
+  const body = await deps.store.get(deps.artifactsBucket, key);
+  return body ? ModelPointerSchema.parse(JSON.parse(body.toString('utf8'))) : undefined;
+}

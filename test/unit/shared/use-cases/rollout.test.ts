@@ -1,0 +1,120 @@
+import { artifactKeys } from '../../../../shared/artifact-keys';
+import { imageIdForKey } from '../../../../shared/ids';
+import { IndexResolver } from '../../../../shared/index-resolver';
+import { ModelRegistry } from '../../../../shared/model-registry';
+import type { Queue } from '../../../../shared/ports/queue';
+import type { EmbedMessage } from '../../../../shared/schemas';
+import { augmentImage } from '../../../../shared/use-cases/augment-image';
+import { embedImage } from '../../../../shared/use-cases/embed-image';
+import { advanceRollout, readRollout } from '../../../../shared/use-cases/rollout';
+import { modelsView } from '../../../../shared/use-cases/status';
+import { publishTestModel, testManifest } from '../../../support/fakes';
+import { solidPng } from '../../../support/images';
+import { ARTIFACTS, fakePipeline, IMAGES, type FakePipeline } from '../../../support/pipeline';
+
+/** A queue whose messages are taken out when processed, so its depth drains to zero. */
+class DrainableQueue implements Queue {
+  pending: string[] = [];
+  async send(bodies: unknown[]) {
+    this.pending.push(...bodies.map((b) => JSON.stringify(b)));
+  }
+  async depth() {
+    return { visible: this.pending.length, inFlight: 0 };
+  }
+  take(): EmbedMessage[] {
+    return this.pending.splice(0).map((s) => JSON.parse(s) as EmbedMessage);
+  }
+}
+
+async function withImages(n: number): Promise<FakePipeline> {
+  const p = await fakePipeline();
+  for (let i = 0; i < n; i += 1) {
+    const key = `img-${i}.png`;
+    await p.store.put(IMAGES, key, await solidPng(8, 8, [i * 20, 100, 200 - i * 10]));
+    await augmentImage(p, { kind: 'created', bucket: IMAGES, key, sequencer: '1' });
+  }
+  for (const m of p.embedQueue.messages<EmbedMessage>()) await embedImage(p, m);
+  return p;
+}
+
+/** Fresh in-memory state over the same storage: what a process restart after a crash sees. */
+function restarted(p: FakePipeline, queue: DrainableQueue) {
+  const models = new ModelRegistry(p.store, ARTIFACTS, p.encoders, { pointerTtlMs: 0 });
+  return { ...p, models, indexes: new IndexResolver(p.vectorStore), embedQueue: queue, pageSize: 2 };
+}
+
+describe('advanceRollout', () => {
+  it('is idle without a candidate', async () => {
+    const p = await withImages(1);
+    expect(await advanceRollout({ ...p, embedQueue: new DrainableQueue() })).toEqual({ state: 'idle' });
+  });
+
+  it('re-embeds every image into the candidate index page by page, then flips serving atomically', async () => {
+    const p = await withImages(5);
+    await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
+    const queue = new DrainableQueue();
+    const deps = { ...p, embedQueue: queue, pageSize: 2 };
+    const ticks: string[] = [];
+    for (let i = 0; i < 10; i += 1) {
+      const tick = await advanceRollout(deps);
+      ticks.push(tick.state);
+      if (tick.state === 'flipped') break;
+      for (const m of queue.take()) {
+        expect(m.versions).toEqual(['v1']);
+        await embedImage(deps, m);
+      }
+    }
+    expect(ticks.at(-1)).toBe('flipped');
+    expect(p.store.json(ARTIFACTS, 'models/serving.json')).toMatchObject({ version: 'v1', index: 'emb-v1' });
+    expect(await p.store.get(ARTIFACTS, 'models/candidate.json')).toBeUndefined();
+    const v1 = (await p.vectorStore.openIndex('emb-v1'))!;
+    expect(await v1.count()).toBe(5);
+    expect((await v1.get([imageIdForKey('img-3.png')]))[0]!.metadata.modelVersion).toBe('v1');
+    expect(await (await p.vectorStore.openIndex('emb-v0'))!.count()).toBe(5);
+    expect(await readRollout(p, 'v1')).toMatchObject({ state: 'serving', previous: 'v0', enqueued: 5, enqueueComplete: true });
+  });
+
+  it('resumes after a crash before any tick and recovers re-embed messages that were lost', async () => {
+    const p = await withImages(5);
+    await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
+    const queue = new DrainableQueue();
+    let flipped = false;
+    for (let i = 0; i < 20 && !flipped; i += 1) {
+      const deps = restarted(p, queue);
+      flipped = (await advanceRollout(deps)).state === 'flipped';
+      const messages = queue.take();
+      // The first page is lost with the crash; the rest are processed.
+      if (i === 0) continue;
+      for (const m of messages) await embedImage(deps, m);
+    }
+    expect(flipped).toBe(true);
+    expect(await (await p.vectorStore.openIndex('emb-v1'))!.count()).toBe(5);
+    expect(p.store.json(ARTIFACTS, 'models/serving.json')).toMatchObject({ version: 'v1' });
+  });
+
+  it('never serves a version whose gate failed', async () => {
+    const p = await withImages(1);
+    await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { gate: { passed: false, reasons: ['worse'] } }), 'candidate');
+    expect(await advanceRollout({ ...p, embedQueue: new DrainableQueue() })).toEqual({ state: 'discarded', version: 'v1', reason: 'its gate did not pass' });
+    expect(p.store.json(ARTIFACTS, 'models/serving.json')).toMatchObject({ version: 'v0' });
+  });
+
+  it('attaches the candidate version\u2019s pseudo-labels, and GET /models shows the rollout progress', async () => {
+    const p = await withImages(3);
+    await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
+    const id = imageIdForKey('img-1.png');
+    await p.store.put(
+      ARTIFACTS,
+      artifactKeys.pseudoLabels('v1'),
+      JSON.stringify({ schemaVersion: 1, version: 'v1', createdAt: '2026-11-28T00:00:00.000Z', thresholds: { warm: 0.8 }, items: [{ imageId: id, key: 'img-1.png', label: 'warm', confidence: 0.93 }] }),
+    );
+    const queue = new DrainableQueue();
+    const deps = { ...p, models: new ModelRegistry(p.store, ARTIFACTS, p.encoders, { pointerTtlMs: 0 }), embedQueue: queue, pageSize: 2 };
+    await advanceRollout(deps);
+    for (const m of queue.take()) await embedImage(deps, m);
+    const view = await modelsView(deps);
+    expect(view.candidate).toMatchObject({ version: 'v1', rollout: { state: 'backfilling', done: 2, total: 3 } });
+    const [rec] = await (await p.vectorStore.openIndex('emb-v1'))!.get([id]);
+    expect(rec!.metadata).toEqual({ key: 'img-1.png', modelVersion: 'v1', pseudoLabel: 'warm', confidence: 0.93 });
+  });
+});
