@@ -40,15 +40,18 @@ def predict(head: torch.nn.Linear, embeddings: torch.Tensor) -> torch.Tensor:
         return F.softmax(head(F.normalize(embeddings.float(), dim=1)) * 10.0, dim=1)
 
 
-def class_thresholds(probs: torch.Tensor, tau: float, per_class: bool = True) -> torch.Tensor:
-    """Per-class confidence thresholds [C] (FlexMatch), or tau for every class."""
+def class_thresholds(probs: torch.Tensor, tau: float, per_class: bool = True, warmup: bool = True) -> torch.Tensor:
+    """Per-class confidence thresholds [C] (FlexMatch), or tau for every class.
+
+    `warmup` keeps FlexMatch's N_unused term, which holds every threshold low while most images
+    are still unsure: right for training, too permissive for the pseudo-labels a run publishes."""
     num_classes = probs.shape[1]
     if not per_class:
         return torch.full((num_classes,), tau, device=probs.device)
     conf, pred = probs.max(dim=1)
     confident = conf > tau
     sigma = torch.bincount(pred[confident], minlength=num_classes).float()
-    unused = float((~confident).sum())
+    unused = float((~confident).sum()) if warmup else 0.0
     beta = sigma / max(float(sigma.max()), unused, 1.0)
     return beta / (2.0 - beta) * tau
 

@@ -157,11 +157,12 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
     labelled = {row: c for row, c in data.label_of.items() if row in set(train_rows)}
     unlabelled = np.array([r for r in range(len(data)) if r not in data.label_of], dtype=np.int64)
     num_classes = len(data.class_names)
+    classifier = None
     if cfg.finetune and len(labelled) >= 2 and num_classes >= 2 and len(unlabelled) > 0:
         reserve = 0.1 * (deadline - started)  # evaluation, export and publishing
         finetune_budget = min((deadline - started) * cfg.finetune_share, deadline - time.monotonic() - reserve)
-        fixmatch_finetune(cfg, rt, encoder, views, input_spec, labelled, unlabelled, num_classes, finetune_budget, history, log)
-    pseudo = pseudo_labels(cfg, rt, encoder, data, input_spec, train_rows, holdout_rows, unlabelled, num_classes)
+        classifier = fixmatch_finetune(cfg, rt, encoder, views, input_spec, labelled, unlabelled, num_classes, finetune_budget, history, log)
+    pseudo = pseudo_labels(cfg, rt, encoder, data, input_spec, train_rows, holdout_rows, unlabelled, num_classes, classifier)
 
     # ---- evaluation of the new and the serving encoder on the held-out labels ----------------------
     recorder.update(phase="evaluation")
@@ -307,9 +308,10 @@ def save_checkpoint(path: Path, net, opt, step: int, elapsed: float, cfg: TrainC
     os.replace(tmp, path)
 
 
-def fixmatch_finetune(cfg, rt: Runtime, encoder: Encoder, views, spec: InputSpec, labelled: dict[int, int], unlabelled: np.ndarray, num_classes: int, budget_s: float, history: History, log) -> None:
+def fixmatch_finetune(cfg, rt: Runtime, encoder: Encoder, views, spec: InputSpec, labelled: dict[int, int], unlabelled: np.ndarray, num_classes: int, budget_s: float, history: History, log) -> torch.nn.Linear:
     """FixMatch (Sohn et al. 2020): cross-entropy on the labels, plus cross-entropy on strong views of
-    unlabelled images against the weak view's prediction where it clears the class threshold."""
+    unlabelled images against the weak view's prediction where it clears the class threshold.
+    Returns the fine-tuned classifier (on L2-normalised embeddings, as `pseudo_label.predict` expects)."""
     gen = torch.Generator(device=rt.device).manual_seed(cfg.seed + 7)
     mean, std = list(spec.mean), list(spec.std)
     lab_rows = torch.tensor(sorted(labelled), device=rt.device)
@@ -362,17 +364,22 @@ def fixmatch_finetune(cfg, rt: Runtime, encoder: Encoder, views, spec: InputSpec
                 encoder.train()
     encoder.eval()
     log(f"[finetune] {step} steps in {time.monotonic() - start:.0f} s", flush=True)
+    return classifier.eval()
 
 
-def pseudo_labels(cfg, rt: Runtime, encoder: Encoder, data: Dataset, spec: InputSpec, train_rows, holdout_rows, unlabelled: np.ndarray, num_classes: int) -> dict:
-    """Accepted pseudo-labels for the unlabelled images; accuracy and coverage measured the same way on the held-out labels."""
+def pseudo_labels(cfg, rt: Runtime, encoder: Encoder, data: Dataset, spec: InputSpec, train_rows, holdout_rows, unlabelled: np.ndarray, num_classes: int, classifier=None) -> dict:
+    """Accepted pseudo-labels for the unlabelled images (from the fine-tuned classifier when there is
+    one, else a linear head on the training labels); accuracy and coverage measured the same way on
+    the held-out labels. Thresholds are FlexMatch's without the warm-up term."""
     if num_classes < 2 or not train_rows:
         return {"accepted": [], "thresholds": [], "metrics": {}}
     emb = embed_images(encoder, data.canonical, list(spec.mean), list(spec.std), rt.device)
-    y_train = torch.tensor([data.label_of[r] for r in train_rows], device=rt.device)
-    head = train_classifier(emb[train_rows], y_train, num_classes, seed=cfg.seed)
+    if classifier is None:
+        y_train = torch.tensor([data.label_of[r] for r in train_rows], device=rt.device)
+        classifier = train_classifier(emb[train_rows], y_train, num_classes, seed=cfg.seed)
+    head = classifier
     probs_unl = predict(head, emb[torch.from_numpy(unlabelled).to(rt.device)]) if len(unlabelled) else torch.zeros(0, num_classes, device=rt.device)
-    thresholds = class_thresholds(probs_unl, cfg.pseudo_threshold, cfg.per_class_thresholds) if len(unlabelled) else torch.full((num_classes,), cfg.pseudo_threshold)
+    thresholds = class_thresholds(probs_unl, cfg.pseudo_threshold, cfg.per_class_thresholds, warmup=False) if len(unlabelled) else torch.full((num_classes,), cfg.pseudo_threshold)
     chosen = select(probs_unl, thresholds)
     accepted = [(int(unlabelled[i]), int(chosen.labels[i]), float(chosen.confidence[i])) for i in torch.nonzero(chosen.accepted).flatten().tolist()]
     metrics = {"pseudoLabelCoverage": float(chosen.accepted.float().mean()) if len(unlabelled) else 0.0}

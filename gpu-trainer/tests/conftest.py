@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -42,3 +43,44 @@ def local_s3(tmp_path, monkeypatch):
     yield endpoint
     proc.terminate()
     proc.wait(timeout=10)
+
+
+def fashion_mnist(split: str, count: int):
+    import gzip
+
+    import numpy as np
+
+    root = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+    with gzip.open(root / f"{split}-images-idx3-ubyte.gz") as fh:
+        images = np.frombuffer(fh.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:count]
+    with gzip.open(root / f"{split}-labels-idx1-ubyte.gz") as fh:
+        labels = np.frombuffer(fh.read(), np.uint8, offset=8)[:count]
+    return images, labels
+
+
+def populate_derived(client, count: int, labels_per_class: int, views: int = 3) -> list[int]:
+    """Writes derived views (as augment does: uint8 [1 + K, 32, 32, 3]) and human labels for Fashion-MNIST test images."""
+    import hashlib
+    import io
+
+    import numpy as np
+
+    images, labels = fashion_mnist("t10k", count)
+    seen: dict[int, int] = {}
+    for i, (img, label) in enumerate(zip(images, labels)):
+        key = f"fm/{i:05d}.png"
+        image_id = hashlib.sha256(key.encode()).hexdigest()[:32]
+        canonical = np.repeat(np.pad(img, 2)[:, :, None], 3, axis=2)
+        stack = np.stack([canonical] + [np.roll(canonical, shift=s, axis=1) for s in range(1, views)])
+        buf = io.BytesIO()
+        np.save(buf, stack)
+        client.put_object(Bucket="images", Key=key, Body=b"png")
+        client.put_object(Bucket="artifacts", Key=f"derived/{image_id}/views.npy", Body=buf.getvalue())
+        meta = {"schemaVersion": 1, "key": key, "imageId": image_id, "etag": f"e{i}", "sequencer": "01", "source": {"width": 28, "height": 28, "format": "png", "bytes": 3},
+                "file": "views.npy", "shape": list(stack.shape), "views": views - 1, "createdAt": "2026-11-28T00:00:00.000Z"}
+        client.put_object(Bucket="artifacts", Key=f"derived/{image_id}/meta.json", Body=json.dumps(meta).encode())
+        if seen.get(int(label), 0) < labels_per_class:
+            seen[int(label)] = seen.get(int(label), 0) + 1
+            doc = {"key": key, "label": f"class-{label}", "at": "2026-11-28T00:00:00.000Z"}
+            client.put_object(Bucket="artifacts", Key=f"labels/{image_id}.json", Body=json.dumps(doc).encode())
+    return labels.tolist()

@@ -1,0 +1,112 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline_trainer.config import ConfigError, load_config
+from pipeline_trainer.data import holdout_split
+from pipeline_trainer.evaluate import collapse_stats, is_collapsed, knn_accuracy
+from pipeline_trainer.gate import decide
+from pipeline_trainer.optim import warmup_cosine
+from pipeline_trainer.pseudo_label import PseudoLabels, accuracy_and_coverage, class_thresholds, select, train_classifier, predict
+
+
+def test_flexmatch_lowers_the_threshold_of_a_class_the_model_is_unsure_about():
+    # 90 confident predictions of class 0, 2 of class 1, and 8 unsure images.
+    probs = torch.cat([torch.tensor([[0.99, 0.01]]).repeat(90, 1), torch.tensor([[0.01, 0.99]]).repeat(2, 1), torch.tensor([[0.4, 0.6]]).repeat(8, 1)])
+    t = class_thresholds(probs, tau=0.95)
+    assert t[0] == pytest.approx(0.95 * 1 / (2 - 1))
+    beta1 = 2 / 90
+    assert t[1] == pytest.approx(0.95 * beta1 / (2 - beta1))
+    assert t[1] < t[0]
+    assert torch.equal(class_thresholds(probs, 0.95, per_class=False), torch.full((2,), 0.95))
+
+
+def test_warm_up_term_keeps_thresholds_low_while_most_images_are_unsure():
+    probs = torch.full((100, 2), 0.5)
+    probs[:5] = torch.tensor([0.99, 0.01])
+    # 95 unsure images outnumber every class's confident count: thresholds stay low for all classes.
+    assert float(class_thresholds(probs, 0.95).max()) < 0.05
+
+
+def test_select_accepts_per_class_and_scores_against_truth():
+    probs = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.45, 0.55]])
+    chosen = select(probs, torch.tensor([0.8, 0.5]))
+    assert chosen.accepted.tolist() == [True, False, True, True]
+    acc, cov = accuracy_and_coverage(chosen, np.array([0, 0, 1, 0]))
+    assert acc == pytest.approx(2 / 3) and cov == pytest.approx(0.75)
+
+
+def test_classifier_and_knn_separate_separable_classes():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.eye(4, 16) * 3
+    y = torch.arange(4).repeat(25)
+    x = centres[y] + 0.3 * torch.randn(100, 16, generator=g)
+    head = train_classifier(x[:60], y[:60], 4)
+    assert float((predict(head, x[60:]).argmax(1) == y[60:]).float().mean()) > 0.95
+    e = torch.nn.functional.normalize(x, dim=1)
+    assert knn_accuracy(e[:60], y[:60], e[60:], y[60:], k=5) > 0.95
+
+
+def test_collapse_check():
+    g = torch.Generator().manual_seed(0)
+    spread = torch.nn.functional.normalize(torch.randn(200, 32, generator=g), dim=1)
+    collapsed = torch.nn.functional.normalize(torch.ones(200, 32) + 1e-4 * torch.randn(200, 32, generator=g), dim=1)
+    assert not is_collapsed(collapse_stats(spread))
+    assert is_collapsed(collapse_stats(collapsed))
+
+
+def test_gate_decisions():
+    good = {"finite": True, "collapsed": False, "knnAccuracy": 0.80, "linearProbeAccuracy": 0.82}
+    serving = {"finite": True, "collapsed": False, "knnAccuracy": 0.78, "linearProbeAccuracy": 0.84}
+    assert decide(good, serving, tolerance=0.05).passed
+    worse = decide({**good, "knnAccuracy": 0.70}, serving, tolerance=0.05)
+    assert not worse.passed and any("knnAccuracy 0.7000 is worse" in r for r in worse.reasons)
+    assert not decide({**good, "collapsed": True}, None, 0.05).passed
+    assert not decide({**good, "finite": False}, serving, 0.05).passed
+    first = decide(good, None, 0.05)
+    assert first.passed and "no serving encoder to compare against" in first.reasons
+    unmeasurable = decide({**good, "knnAccuracy": math.nan}, serving, 0.05)
+    assert unmeasurable.passed and any("not measurable" in r for r in unmeasurable.reasons)
+
+
+def test_holdout_is_seeded_per_class_and_disjoint():
+    label_of = {row: row % 5 for row in range(50)}
+    train, held = holdout_split(label_of, 0.2, seed=3)
+    assert set(train).isdisjoint(held) and len(train) + len(held) == 50
+    assert sorted(label_of[r] for r in held) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert holdout_split(label_of, 0.2, seed=3) == (train, held)
+    assert holdout_split(label_of, 0.2, seed=4) != (train, held)
+
+
+def test_config_precedence_and_unknown_keys(tmp_path):
+    f = tmp_path / "cfg.json"
+    f.write_text('{"batch_size": 64, "lr": 0.01}')
+    cfg = load_config(str(f), ["lr=0.02"], env={"TRAINER_BATCH_SIZE": "128", "TRAINER_FINETUNE": "false"}, max_minutes=3)
+    assert (cfg.batch_size, cfg.lr, cfg.finetune, cfg.max_minutes) == (128, 0.02, False, 3.0)
+    with pytest.raises(ConfigError, match="unknown config key 'batchsize'"):
+        load_config(None, ["batchsize=3"], env={})
+    with pytest.raises(ConfigError, match="unknown config key 'nope'"):
+        load_config(None, [], env={"TRAINER_NOPE": "1"})
+    with pytest.raises(ConfigError, match="batch_size: cannot use 'big'"):
+        load_config(None, ["batch_size=big"], env={})
+    with pytest.raises(ConfigError, match="temperature must be positive"):
+        load_config(None, ["temperature=0"], env={})
+
+
+def test_warmup_cosine_schedule():
+    assert warmup_cosine(0, 0.0, 10, 1.0) == pytest.approx(0.1)
+    assert warmup_cosine(9, 0.0, 10, 1.0) == pytest.approx(1.0)
+    assert warmup_cosine(10, 0.0, 10, 1.0) == pytest.approx(1.0)
+    assert warmup_cosine(50, 0.5, 10, 1.0) == pytest.approx(0.01 + 0.99 * 0.5)
+    assert warmup_cosine(99, 1.0, 10, 1.0) == pytest.approx(0.01)
+
+
+def test_without_warm_up_thresholds_follow_the_classes_own_confidence():
+    probs = torch.full((100, 2), 0.5)
+    probs[:5] = torch.tensor([0.99, 0.01])
+    probs[5:7] = torch.tensor([0.01, 0.99])
+    t = class_thresholds(probs, 0.95, warmup=False)
+    assert t[0] == pytest.approx(0.95)
+    assert t[1] == pytest.approx(0.95 * 0.4 / 1.6)

@@ -1,0 +1,68 @@
+"""A tiny training run end to end against the project's local S3 server."""
+
+import json
+
+import jsonschema
+import torch
+
+from conftest import REPO_ROOT, populate_derived
+from pipeline_trainer.__main__ import main
+from pipeline_trainer.config import load_config
+from pipeline_trainer.manifest import InputSpec
+from pipeline_trainer.model import Encoder, EncoderSpec, ProjectionHead
+from pipeline_trainer.s3io import S3Location, get_bytes, get_json, make_client
+from pipeline_trainer.train import History, Runtime, SimCLRNet, pretrain, save_checkpoint
+from pipeline_trainer.optim import make_optimizer
+
+
+def schema(name: str) -> dict:
+    return json.loads((REPO_ROOT / "schemas" / f"{name}.schema.json").read_text())
+
+
+class NullRecorder:
+    def update(self, **_):
+        pass
+
+
+def test_a_run_publishes_a_gated_version_with_report_run_record_and_pseudo_labels(local_s3, tmp_path):
+    client = make_client(S3Location.from_env())
+    populate_derived(client, count=160, labels_per_class=5)
+    assert main(["init"]) == 0
+    args = ["run", "--job-id", "tiny-1", "--max-minutes", "1", "--set", f"cache_dir={tmp_path}", "--set", "max_steps=4", "--set", "batch_size=32", "--set", "finetune_share=0.05", "--set", "log_every=1"]
+    assert main(args) == 0
+
+    run = get_json(client, "artifacts", "runs/tiny-1.json")
+    jsonschema.validate(run, schema("training-run"))
+    assert run["state"] in ("published", "rejected") and run["version"] == "v1"
+    manifest = get_json(client, "artifacts", "models/v1/manifest.json")
+    jsonschema.validate(manifest, schema("model-manifest"))
+    assert manifest["parent"] == "v0"
+    assert manifest["gate"]["passed"] == (run["state"] == "published")
+    assert manifest["metrics"]["trainSteps"] == 4
+    assert manifest["metrics"]["serving"]["version"] == "v0"
+    assert manifest["dataset"]["images"] == 160 and manifest["dataset"]["labels"] == 50
+    assert manifest["training"]["config"]["max_steps"] == 4
+    for key in ("knnAccuracy", "linearProbeAccuracy", "pseudoLabelCoverage", "onnxParityMaxAbsDiff"):
+        assert key in manifest["metrics"]
+    assert get_bytes(client, "artifacts", "models/v1/curves.png")[:8] == b"\x89PNG\r\n\x1a\n"
+    assert get_json(client, "artifacts", "models/v1/report.json")["history"]["loss"]
+    assert get_bytes(client, "artifacts", "models/v1/encoder.onnx")
+    if run["state"] == "published":
+        jsonschema.validate(get_json(client, "artifacts", "pseudo-labels/v1/pseudo-labels.json"), schema("pseudo-labels"))
+        assert get_json(client, "artifacts", "models/candidate.json")["version"] == "v1"
+    else:
+        assert get_json(client, "artifacts", "models/candidate.json") is None
+    assert get_json(client, "artifacts", "models/serving.json")["version"] == "v0"
+
+
+def test_pretraining_resumes_from_its_checkpoint(tmp_path):
+    cfg = load_config(None, [f"cache_dir={tmp_path}", "max_steps=3", "batch_size=8", "log_every=1", "checkpoint_every=1"], env={})
+    net = SimCLRNet(Encoder(EncoderSpec(width=8)), ProjectionHead(128, 64, 16))
+    views = torch.randint(0, 256, (16, 2, 32, 32, 3), dtype=torch.uint8)
+    opt = make_optimizer("adamw", net.parameters(), 1e-3, 0.0)
+    save_checkpoint(tmp_path / "checkpoints" / "job-r.pt", net, opt, step=2, elapsed=1.0, cfg=cfg)
+    history = History()
+    stats = pretrain(cfg, Runtime(device=torch.device("cpu")), net, views, InputSpec(), 60.0, history, "job-r", NullRecorder(), lambda *a, **k: None)
+    assert stats["steps"] == 3
+    assert [s for s, _ in history.loss] == [3]
+    assert not (tmp_path / "checkpoints" / "job-r.pt").exists()
