@@ -192,8 +192,21 @@ export class LocalS3Server {
     }
   }
 
-  private async writeObject(bucket: Bucket, key: string, body: Buffer, contentType: string, userMetadata: Record<string, string>, etag?: string): Promise<ObjectMeta> {
+  private async writeObject(
+    bucket: Bucket,
+    key: string,
+    body: Buffer,
+    contentType: string,
+    userMetadata: Record<string, string>,
+    etag?: string,
+    condition?: { ifNoneMatch?: string; ifMatch?: string },
+  ): Promise<ObjectMeta> {
     return this.withKeyLock(bucket.name, key, async () => {
+      const current = bucket.objects.get(key);
+      if (condition?.ifNoneMatch === '*' && current) throw new S3Failure(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+      if (condition?.ifMatch !== undefined && (!current || condition.ifMatch.replace(/"/g, '') !== current.etag)) {
+        throw new S3Failure(current ? 412 : 404, current ? 'PreconditionFailed' : 'NoSuchKey', 'At least one of the pre-conditions you specified did not hold');
+      }
       const h = hashKey(key);
       const dataFile = `${h}-${randomUUID()}`;
       await writeDurably(join(bucket.dir, 'objects', dataFile), body);
@@ -419,7 +432,8 @@ export class LocalS3Server {
 
   private async putObject(bucket: Bucket, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readPayload(req, this.maxRequestBytes);
-    const meta = await this.writeObject(bucket, key, body, contentTypeOf(req), userMetadataOf(req));
+    const condition = { ifNoneMatch: header(req, 'if-none-match'), ifMatch: header(req, 'if-match') };
+    const meta = await this.writeObject(bucket, key, body, contentTypeOf(req), userMetadataOf(req), undefined, condition);
     await this.emit({ eventName: 'ObjectCreated:Put', bucket: bucket.name, key, size: meta.size, etag: meta.etag });
     res.writeHead(200, { etag: `"${meta.etag}"` }).end();
   }
@@ -589,6 +603,11 @@ function xmlUnescape(s: string): string {
     .replace(/&quot;/g, '"')
     .replace(/&apos;/g, "'")
     .replace(/&amp;/g, '&');
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : undefined;
 }
 
 function contentTypeOf(req: IncomingMessage): string {

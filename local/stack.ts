@@ -20,6 +20,8 @@ import { ModelRegistry } from '../shared/model-registry';
 import { s3EventBody } from '../shared/s3-event';
 import { reconcile } from '../shared/use-cases/reconcile';
 import { advanceRollout } from '../shared/use-cases/rollout';
+import { pruneIndexes } from '../shared/use-cases/rollback';
+import { finishRun, retrainTick } from '../shared/use-cases/training';
 import { health } from '../shared/use-cases/status';
 import { LocalApiServer } from './api-server';
 import { QueueWorker } from './queue-worker';
@@ -98,14 +100,25 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       await runTrainerInit(config.pythonBin, options.repoRoot, s3.endpoint, log);
     }
 
-    const settings = { maxImageBytes: config.maxImageBytes, maxImagePixels: config.maxImagePixels, augmentViews: config.augmentViews };
+    const settings = {
+      maxImageBytes: config.maxImageBytes,
+      maxImagePixels: config.maxImagePixels,
+      augmentViews: config.augmentViews,
+      retrain: config.retrain,
+      indexRetentionMs: config.indexRetentionMs,
+    };
     const logLevel = config.logLevel.toUpperCase() as 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
     const launcher = new SubprocessTrainingLauncher({
       pythonBin: config.pythonBin,
       repoRoot: options.repoRoot,
       s3Endpoint: s3.endpoint,
       logDir: join(dataDir, 'training-logs'),
-      onExit: (jobId, code) => log(`[pipeline] training job ${jobId} exited with code ${code}`),
+      onExit: (jobId, code) => {
+        log(`[pipeline] training job ${jobId} exited with code ${code}`);
+        void finishRun({ store, artifactsBucket: ARTIFACTS_BUCKET }, jobId, `trainer exited with code ${code}`).catch((err) =>
+          log(`[pipeline] could not record the end of ${jobId}: ${(err as Error).message}`),
+        );
+      },
     });
     const common = { store, models, indexes, imagesBucket: IMAGES_BUCKET, artifactsBucket: ARTIFACTS_BUCKET, settings };
     const augmentHandler = createAugmentHandler({ ...common, embedQueue: embed }, new Logger({ serviceName: 'augment', logLevel }));
@@ -127,13 +140,18 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       await Promise.all(workers.map((w) => w.stop()));
     });
 
-    // The lifecycle tick (a scheduled function in AWS): advances a candidate's rollout.
+    // The lifecycle tick (scheduled functions in AWS): retrain trigger, rollout, index retention.
     let ticking = false;
     let lastTick = '';
     const lifecycle = setInterval(() => {
       if (ticking) return;
       ticking = true;
-      advanceRollout({ ...common, embedQueue: embed })
+      const training = { store, artifactsBucket: ARTIFACTS_BUCKET, launcher, policy: config.retrain };
+      retrainTick(training)
+        .then((t) => t.started && log(`[pipeline] training ${t.started} started (${t.reason})`))
+        .then(() => pruneIndexes(common, config.indexRetentionMs))
+        .then((deleted) => deleted.length > 0 && log(`[pipeline] deleted retired indexes ${deleted.join(', ')}`))
+        .then(() => advanceRollout({ ...common, embedQueue: embed }))
         .then((tick) => {
           const line =
             tick.state === 'backfilling'
@@ -146,7 +164,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
           if (line && line !== lastTick) log(line);
           lastTick = line;
         })
-        .catch((err) => log(`[pipeline] rollout tick failed: ${(err as Error).message}`))
+        .catch((err) => log(`[pipeline] lifecycle tick failed: ${(err as Error).message}`))
         .finally(() => (ticking = false));
     }, config.lifecycleIntervalMs);
     lifecycle.unref();

@@ -34,7 +34,8 @@ export class SubprocessTrainingLauncher implements TrainingLauncher {
     mkdirSync(this.options.logDir, { recursive: true });
     const logFd = openSync(join(this.options.logDir, `${request.jobId}.log`), 'a');
     const args = ['-m', 'pipeline_trainer', 'run', '--job-id', request.jobId, ...(request.maxMinutes ? ['--max-minutes', String(request.maxMinutes)] : [])];
-    const child = spawn(this.options.pythonBin, args, { cwd: this.options.repoRoot, env: trainerEnv(this.options), stdio: ['ignore', logFd, logFd] });
+    const env = { ...trainerEnv(this.options), TRAINER_CACHE_DIR: join(this.options.logDir, '..', 'trainer-cache') };
+    const child = spawn(this.options.pythonBin, args, { cwd: this.options.repoRoot, env, stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', () => resolve());

@@ -28,12 +28,18 @@ const pipelineShape = {
   MAX_IMAGE_BYTES: intFrom(50 * 1024 * 1024, 1024, 5 * 1024 * 1024 * 1024),
   MAX_IMAGE_PIXELS: intFrom(100_000_000, 64, 1_000_000_000),
   AUGMENT_VIEWS: intFrom(2, 0, 16),
+  RETRAIN_MIN_NEW_LABELS: intFrom(100, 0, 10_000_000),
+  RETRAIN_INTERVAL_MINUTES: intFrom(0, 0, 525_600),
+  TRAIN_MAX_MINUTES: intFrom(10, 1, 24 * 60),
+  INDEX_RETENTION_HOURS: intFrom(24, 0, 24 * 365),
 };
 
 export interface PipelineSettings {
   maxImageBytes: number;
   maxImagePixels: number;
   augmentViews: number;
+  retrain: { minNewLabels: number; intervalMinutes: number; maxMinutes: number };
+  indexRetentionMs: number;
 }
 
 function parseEnv<T extends z.ZodRawShape>(shape: T, env: Env): z.infer<z.ZodObject<T>> {
@@ -45,8 +51,16 @@ function parseEnv<T extends z.ZodRawShape>(shape: T, env: Env): z.infer<z.ZodObj
   return result.data;
 }
 
-function pipelineSettings(raw: { MAX_IMAGE_BYTES: number; MAX_IMAGE_PIXELS: number; AUGMENT_VIEWS: number }): PipelineSettings {
-  return { maxImageBytes: raw.MAX_IMAGE_BYTES, maxImagePixels: raw.MAX_IMAGE_PIXELS, augmentViews: raw.AUGMENT_VIEWS };
+type PipelineRaw = { [K in keyof typeof pipelineShape]: number };
+
+function pipelineSettings(raw: PipelineRaw): PipelineSettings {
+  return {
+    maxImageBytes: raw.MAX_IMAGE_BYTES,
+    maxImagePixels: raw.MAX_IMAGE_PIXELS,
+    augmentViews: raw.AUGMENT_VIEWS,
+    retrain: { minNewLabels: raw.RETRAIN_MIN_NEW_LABELS, intervalMinutes: raw.RETRAIN_INTERVAL_MINUTES, maxMinutes: raw.TRAIN_MAX_MINUTES },
+    indexRetentionMs: raw.INDEX_RETENTION_HOURS * 3_600_000,
+  };
 }
 
 export interface LocalStackConfig extends PipelineSettings {

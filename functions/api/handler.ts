@@ -7,10 +7,11 @@ import { LabelValueSchema } from '../../shared/schemas';
 import { MAX_LABELS_PER_REQUEST, putLabels, type LabelDeps } from '../../shared/use-cases/labels';
 import { neighborsOfImage, neighborsOfKey, type QueryDeps } from '../../shared/use-cases/query';
 import { health, imageStatus, modelsView, type StatusDeps } from '../../shared/use-cases/status';
+import { rollback } from '../../shared/use-cases/rollback';
 import { startTraining, type TrainingDeps } from '../../shared/use-cases/training';
 import { bodyBytes, errorResponse, header, json, jsonBody, routePath } from './http';
 
-export type ApiDeps = QueryDeps & StatusDeps & LabelDeps & TrainingDeps;
+export type ApiDeps = QueryDeps & StatusDeps & LabelDeps & Omit<TrainingDeps, 'policy'>;
 export type ApiHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
 
 const KeySchema = z.string().min(1, 'key is required').max(1024, 'key is at most 1024 bytes');
@@ -56,8 +57,10 @@ const routes: Record<string, Partial<Record<string, Route>>> = {
     },
   },
   '/models': { GET: async (deps) => json(200, await modelsView(deps)) },
+  '/models/rollback': { POST: async (deps) => json(200, await rollback(deps)) },
   '/train': {
-    POST: async (deps, event) => json(202, await startTraining(deps, TrainBody.parse(jsonBody(event, { optional: true }) ?? {}))),
+    POST: async (deps, event) =>
+      json(202, await startTraining({ ...deps, policy: deps.settings.retrain }, TrainBody.parse(jsonBody(event, { optional: true }) ?? {}))),
   },
 };
 

@@ -13,6 +13,11 @@ export interface ObjectStore {
   /** Object bytes, or undefined when the key does not exist. */
   get(bucket: string, key: string): Promise<Buffer | undefined>;
   put(bucket: string, key: string, body: Buffer | string, contentType?: string): Promise<void>;
+  /**
+   * Conditional put: `ifMatch: '*'` writes only if the key does not exist (If-None-Match: *), an
+   * ETag writes only if the object still has it (If-Match). False when the condition failed.
+   */
+  putIf(bucket: string, key: string, body: Buffer | string, condition: { ifAbsent: true } | { ifMatch: string }, contentType?: string): Promise<boolean>;
   /** Deleting a missing key succeeds. */
   delete(bucket: string, key: string): Promise<void>;
   deleteMany(bucket: string, keys: string[]): Promise<void>;

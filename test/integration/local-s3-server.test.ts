@@ -19,6 +19,7 @@ import {
   paginateListObjectsV2,
 } from '@aws-sdk/client-s3';
 import { LocalS3Server } from '../../local/s3-server';
+import { S3ObjectStore } from '../../shared/adapters/s3-object-store';
 import type { S3EventInput } from '../../shared/s3-event';
 
 const run = promisify(execFile);
@@ -108,6 +109,16 @@ describe('LocalS3Server', () => {
     const got = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: 'images', Key: 'big.bin' }))).Body!.transformToByteArray());
     expect(got.equals(Buffer.concat([p1, p2]))).toBe(true);
     expect(events.at(-1)).toMatchObject({ eventName: 'ObjectCreated:CompleteMultipartUpload', size: p1.length + 4 });
+  });
+
+  it('honours conditional writes (If-None-Match: *, If-Match) through the S3 adapter', async () => {
+    const store = new S3ObjectStore(client);
+    expect(await store.putIf('artifacts', 'locks/x.json', 'a', { ifAbsent: true })).toBe(true);
+    expect(await store.putIf('artifacts', 'locks/x.json', 'b', { ifAbsent: true })).toBe(false);
+    const etag = (await store.head('artifacts', 'locks/x.json'))!.etag;
+    expect(await store.putIf('artifacts', 'locks/x.json', 'c', { ifMatch: etag })).toBe(true);
+    expect(await store.putIf('artifacts', 'locks/x.json', 'd', { ifMatch: etag })).toBe(false);
+    expect((await store.get('artifacts', 'locks/x.json'))!.toString()).toBe('c');
   });
 
   it('keeps every object across a restart', async () => {

@@ -37,6 +37,13 @@ export class InMemoryObjectStore implements ObjectStore {
     });
   }
 
+  async putIf(bucket: string, key: string, body: Buffer | string, condition: { ifAbsent: true } | { ifMatch: string }, contentType?: string) {
+    const existing = this.bucket(bucket).get(key);
+    const ok = 'ifAbsent' in condition ? !existing : existing?.info.etag === condition.ifMatch;
+    if (ok) await this.put(bucket, key, body, contentType);
+    return ok;
+  }
+
   async delete(bucket: string, key: string) {
     this.bucket(bucket).delete(key);
   }

@@ -27,7 +27,13 @@ export async function fakePipeline(options: { publish?: boolean } = {}) {
   const indexes = new IndexResolver(vectorStore);
   const embedQueue = new InMemoryQueue();
   const ingestQueue = new InMemoryQueue();
-  const settings = { maxImageBytes: 1_000_000, maxImagePixels: 10_000_000, augmentViews: 2 };
+  const settings = {
+    maxImageBytes: 1_000_000,
+    maxImagePixels: 10_000_000,
+    augmentViews: 2,
+    retrain: { minNewLabels: 0, intervalMinutes: 0, maxMinutes: 5 },
+    indexRetentionMs: 3_600_000,
+  };
   return {
     store,
     encoders,

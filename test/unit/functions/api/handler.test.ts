@@ -93,11 +93,17 @@ describe('api handler', () => {
     expect((await call(event('GET', '/models'))).body.serving.version).toBe('v0');
   });
 
-  it('POST /train starts a run and answers 202 with the job id', async () => {
-    expect(await call(event('POST', '/train', { body: JSON.stringify({ maxMinutes: 3 }) }))).toEqual({ status: 202, body: { jobId: 'job-1' } });
-    expect(await call(event('POST', '/train'))).toEqual({ status: 202, body: { jobId: 'job-1' } });
-    expect(launched).toEqual([{ jobId: 'job-1', maxMinutes: 3 }, { jobId: 'job-1', maxMinutes: undefined }]);
+  it('POST /train starts a run (202 with the job id) and refuses a second one while it runs (409)', async () => {
     expect((await call(event('POST', '/train', { body: JSON.stringify({ maxMinutes: -1 }) }))).status).toBe(400);
+    expect(await call(event('POST', '/train', { body: JSON.stringify({ maxMinutes: 3 }) }))).toEqual({ status: 202, body: { jobId: 'job-1' } });
+    expect(launched).toEqual([{ jobId: 'job-1', maxMinutes: 3 }]);
+    const again = await call(event('POST', '/train'));
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('training_in_progress');
+  });
+
+  it('POST /models/rollback answers 409 when there is no previous version', async () => {
+    expect((await call(event('POST', '/models/rollback'))).body.error.code).toBe('no_previous_version');
   });
 
   it('answers unknown routes with 404, wrong methods with 405, and oversized bodies with 413', async () => {
