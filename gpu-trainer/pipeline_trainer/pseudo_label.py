@@ -8,7 +8,7 @@ rare or hard classes are not starved:
 
     sigma_c = #{u : argmax p(u) = c and max p(u) > tau}
     beta_c  = sigma_c / max(max_c' sigma_c', N_unused)
-    T_c     = M(beta_c) * tau,   M(x) = x / (2 - x)
+    T_c     = max(M(beta_c), floor) * tau,   M(x) = x / (2 - x)
 
 where N_unused counts unlabelled images no class claims confidently yet (the warm-up term).
 """
@@ -40,11 +40,14 @@ def predict(head: torch.nn.Linear, embeddings: torch.Tensor) -> torch.Tensor:
         return F.softmax(head(F.normalize(embeddings.float(), dim=1)) * 10.0, dim=1)
 
 
-def class_thresholds(probs: torch.Tensor, tau: float, per_class: bool = True, warmup: bool = True) -> torch.Tensor:
+def class_thresholds(probs: torch.Tensor, tau: float, per_class: bool = True, warmup: bool = True, floor: float = 0.5) -> torch.Tensor:
     """Per-class confidence thresholds [C] (FlexMatch), or tau for every class.
 
     `warmup` keeps FlexMatch's N_unused term, which holds every threshold low while most images
-    are still unsure: right for training, too permissive for the pseudo-labels a run publishes."""
+    are still unsure: right for long training, too permissive for the pseudo-labels a run publishes.
+    `floor` keeps every threshold at or above floor * tau (as FreeMatch's global threshold does):
+    a short fine-tune never leaves the warm-up, and near-zero thresholds there let confidently wrong
+    pseudo-labels reinforce themselves until one class takes over."""
     num_classes = probs.shape[1]
     if not per_class:
         return torch.full((num_classes,), tau, device=probs.device)
@@ -53,7 +56,7 @@ def class_thresholds(probs: torch.Tensor, tau: float, per_class: bool = True, wa
     sigma = torch.bincount(pred[confident], minlength=num_classes).float()
     unused = float((~confident).sum()) if warmup else 0.0
     beta = sigma / max(float(sigma.max()), unused, 1.0)
-    return beta / (2.0 - beta) * tau
+    return torch.clamp(beta / (2.0 - beta), min=floor) * tau
 
 
 @dataclass

@@ -157,12 +157,11 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
     labelled = {row: c for row, c in data.label_of.items() if row in set(train_rows)}
     unlabelled = np.array([r for r in range(len(data)) if r not in data.label_of], dtype=np.int64)
     num_classes = len(data.class_names)
-    classifier = None
     if cfg.finetune and len(labelled) >= 2 and num_classes >= 2 and len(unlabelled) > 0:
         reserve = 0.1 * (deadline - started)  # evaluation, export and publishing
         finetune_budget = min((deadline - started) * cfg.finetune_share, deadline - time.monotonic() - reserve)
-        classifier = fixmatch_finetune(cfg, rt, encoder, views, input_spec, labelled, unlabelled, num_classes, finetune_budget, history, log)
-    pseudo = pseudo_labels(cfg, rt, encoder, data, input_spec, train_rows, holdout_rows, unlabelled, num_classes, classifier)
+        fixmatch_finetune(cfg, rt, encoder, views, input_spec, labelled, unlabelled, num_classes, finetune_budget, history, log)
+    pseudo = pseudo_labels(cfg, rt, encoder, data, input_spec, train_rows, holdout_rows, unlabelled, num_classes)
 
     # ---- evaluation of the new and the serving encoder on the held-out labels ----------------------
     recorder.update(phase="evaluation")
@@ -367,17 +366,16 @@ def fixmatch_finetune(cfg, rt: Runtime, encoder: Encoder, views, spec: InputSpec
     return classifier.eval()
 
 
-def pseudo_labels(cfg, rt: Runtime, encoder: Encoder, data: Dataset, spec: InputSpec, train_rows, holdout_rows, unlabelled: np.ndarray, num_classes: int, classifier=None) -> dict:
-    """Accepted pseudo-labels for the unlabelled images (from the fine-tuned classifier when there is
-    one, else a linear head on the training labels); accuracy and coverage measured the same way on
-    the held-out labels. Thresholds are FlexMatch's without the warm-up term."""
+def pseudo_labels(cfg, rt: Runtime, encoder: Encoder, data: Dataset, spec: InputSpec, train_rows, holdout_rows, unlabelled: np.ndarray, num_classes: int) -> dict:
+    """Accepted pseudo-labels for the unlabelled images from a fresh linear head on the final encoder
+    and the training labels (measured: more accurate than the fine-tune's own classifier, which fits
+    its pseudo-labels); accuracy and coverage measured the same way on the held-out labels.
+    Thresholds are FlexMatch's without the warm-up term, floored."""
     if num_classes < 2 or not train_rows:
         return {"accepted": [], "thresholds": [], "metrics": {}}
     emb = embed_images(encoder, data.canonical, list(spec.mean), list(spec.std), rt.device)
-    if classifier is None:
-        y_train = torch.tensor([data.label_of[r] for r in train_rows], device=rt.device)
-        classifier = train_classifier(emb[train_rows], y_train, num_classes, seed=cfg.seed)
-    head = classifier
+    y_train = torch.tensor([data.label_of[r] for r in train_rows], device=rt.device)
+    head = train_classifier(emb[train_rows], y_train, num_classes, seed=cfg.seed)
     probs_unl = predict(head, emb[torch.from_numpy(unlabelled).to(rt.device)]) if len(unlabelled) else torch.zeros(0, num_classes, device=rt.device)
     thresholds = class_thresholds(probs_unl, cfg.pseudo_threshold, cfg.per_class_thresholds, warmup=False) if len(unlabelled) else torch.full((num_classes,), cfg.pseudo_threshold)
     chosen = select(probs_unl, thresholds)

@@ -15,19 +15,22 @@ from pipeline_trainer.pseudo_label import PseudoLabels, accuracy_and_coverage, c
 def test_flexmatch_lowers_the_threshold_of_a_class_the_model_is_unsure_about():
     # 90 confident predictions of class 0, 2 of class 1, and 8 unsure images.
     probs = torch.cat([torch.tensor([[0.99, 0.01]]).repeat(90, 1), torch.tensor([[0.01, 0.99]]).repeat(2, 1), torch.tensor([[0.4, 0.6]]).repeat(8, 1)])
-    t = class_thresholds(probs, tau=0.95)
+    t = class_thresholds(probs, tau=0.95, floor=0.0)
     assert t[0] == pytest.approx(0.95 * 1 / (2 - 1))
     beta1 = 2 / 90
     assert t[1] == pytest.approx(0.95 * beta1 / (2 - beta1))
     assert t[1] < t[0]
+    assert class_thresholds(probs, tau=0.95)[1] == pytest.approx(0.95 * 0.5)
     assert torch.equal(class_thresholds(probs, 0.95, per_class=False), torch.full((2,), 0.95))
 
 
 def test_warm_up_term_keeps_thresholds_low_while_most_images_are_unsure():
     probs = torch.full((100, 2), 0.5)
     probs[:5] = torch.tensor([0.99, 0.01])
-    # 95 unsure images outnumber every class's confident count: thresholds stay low for all classes.
-    assert float(class_thresholds(probs, 0.95).max()) < 0.05
+    # 95 unsure images outnumber every class's confident count: thresholds stay low for all classes,
+    # down to the floor.
+    assert float(class_thresholds(probs, 0.95, floor=0.0).max()) < 0.05
+    assert torch.allclose(class_thresholds(probs, 0.95), torch.full((2,), 0.475))
 
 
 def test_select_accepts_per_class_and_scores_against_truth():
@@ -107,6 +110,6 @@ def test_without_warm_up_thresholds_follow_the_classes_own_confidence():
     probs = torch.full((100, 2), 0.5)
     probs[:5] = torch.tensor([0.99, 0.01])
     probs[5:7] = torch.tensor([0.01, 0.99])
-    t = class_thresholds(probs, 0.95, warmup=False)
+    t = class_thresholds(probs, 0.95, warmup=False, floor=0.0)
     assert t[0] == pytest.approx(0.95)
     assert t[1] == pytest.approx(0.95 * 0.4 / 1.6)
