@@ -19,9 +19,8 @@ import { IndexResolver } from '../shared/index-resolver';
 import { ModelRegistry } from '../shared/model-registry';
 import { s3EventBody } from '../shared/s3-event';
 import { reconcile } from '../shared/use-cases/reconcile';
-import { advanceRollout } from '../shared/use-cases/rollout';
-import { pruneIndexes } from '../shared/use-cases/rollback';
-import { finishRun, retrainTick } from '../shared/use-cases/training';
+import { lifecycleTick } from '../shared/use-cases/lifecycle';
+import { finishRun } from '../shared/use-cases/training';
 import { health } from '../shared/use-cases/status';
 import { LocalApiServer } from './api-server';
 import { QueueWorker } from './queue-worker';
@@ -140,29 +139,27 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       await Promise.all(workers.map((w) => w.stop()));
     });
 
-    // The lifecycle tick (scheduled functions in AWS): retrain trigger, rollout, index retention.
+    // The lifecycle tick (a scheduled function in AWS): retrain trigger, index retention, rollout.
     let ticking = false;
-    let lastTick = '';
+    let lastRollout = '';
+    const lifecycleDeps = { ...common, embedQueue: embed, launcher, policy: config.retrain, indexRetentionMs: config.indexRetentionMs };
     const lifecycle = setInterval(() => {
       if (ticking) return;
       ticking = true;
-      const training = { store, artifactsBucket: ARTIFACTS_BUCKET, launcher, policy: config.retrain };
-      retrainTick(training)
-        .then((t) => t.started && log(`[pipeline] training ${t.started} started (${t.reason})`))
-        .then(() => pruneIndexes(common, config.indexRetentionMs))
-        .then((deleted) => deleted.length > 0 && log(`[pipeline] deleted retired indexes ${deleted.join(', ')}`))
-        .then(() => advanceRollout({ ...common, embedQueue: embed }))
-        .then((tick) => {
+      lifecycleTick(lifecycleDeps)
+        .then(({ training, pruned, rollout }) => {
+          if (training.started) log(`[pipeline] training ${training.started} started (${training.reason})`);
+          if (pruned.length > 0) log(`[pipeline] deleted retired indexes ${pruned.join(', ')}`);
           const line =
-            tick.state === 'backfilling'
-              ? `[pipeline] rollout of ${tick.version}: ${tick.done}/${tick.total} re-embedded`
-              : tick.state === 'flipped'
-                ? `[pipeline] rollout complete: ${tick.version} is serving (previous: ${tick.previous})`
-                : tick.state === 'discarded'
-                  ? `[pipeline] candidate ${tick.version} discarded: ${tick.reason}`
+            rollout.state === 'backfilling'
+              ? `[pipeline] rollout of ${rollout.version}: ${rollout.done}/${rollout.total} re-embedded`
+              : rollout.state === 'flipped'
+                ? `[pipeline] rollout complete: ${rollout.version} is serving (previous: ${rollout.previous})`
+                : rollout.state === 'discarded'
+                  ? `[pipeline] candidate ${rollout.version} discarded: ${rollout.reason}`
                   : '';
-          if (line && line !== lastTick) log(line);
-          lastTick = line;
+          if (line && line !== lastRollout) log(line);
+          lastRollout = line;
         })
         .catch((err) => log(`[pipeline] lifecycle tick failed: ${(err as Error).message}`))
         .finally(() => (ticking = false));

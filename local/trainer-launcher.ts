@@ -33,7 +33,10 @@ export class SubprocessTrainingLauncher implements TrainingLauncher {
   async launch(request: TrainingRequest): Promise<void> {
     mkdirSync(this.options.logDir, { recursive: true });
     const logFd = openSync(join(this.options.logDir, `${request.jobId}.log`), 'a');
-    const args = ['-m', 'pipeline_trainer', 'run', '--job-id', request.jobId, ...(request.maxMinutes ? ['--max-minutes', String(request.maxMinutes)] : [])];
+    const args =
+      request.command === 'init'
+        ? ['-m', 'pipeline_trainer', 'init']
+        : ['-m', 'pipeline_trainer', 'run', '--job-id', request.jobId, ...(request.maxMinutes ? ['--max-minutes', String(request.maxMinutes)] : [])];
     const env = { ...trainerEnv(this.options), TRAINER_CACHE_DIR: join(this.options.logDir, '..', 'trainer-cache') };
     const child = spawn(this.options.pythonBin, args, { cwd: this.options.repoRoot, env, stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);

@@ -30,6 +30,7 @@ from .config import TrainConfig
 from .data import Dataset, holdout_split, load_dataset
 from .evaluate import embed_images, evaluate_encoder
 from .export import ExportParityError, check_parity, export_onnx
+from . import lease
 from .gate import decide
 from .losses import nt_xent
 from .manifest import GateDecision, InputSpec, build_manifest, git_sha, utc_now
@@ -95,6 +96,11 @@ def run(cfg: TrainConfig, client, bucket: str, job_id: str) -> dict:
     log(f"[train] job {job_id} git {git_sha()} device {rt.device} world {rt.world}", flush=True)
     log(f"[train] config {json.dumps(cfg.to_dict(), sort_keys=True)}", flush=True)
     torch.manual_seed(cfg.seed + rt.rank)
+    if rt.main:
+        held, holder = lease.acquire(client, bucket, job_id, cfg.max_minutes * 60 + 15 * 60)
+        if not held:
+            log(f"[train] training run {holder} holds the lease: not starting {job_id}", flush=True)
+            return {"state": "skipped", "holder": holder}
     recorder = RunRecorder(client, bucket, job_id, enabled=rt.main)
     recorder.update(state="running", phase="data", maxMinutes=cfg.max_minutes)
     try:
@@ -105,6 +111,8 @@ def run(cfg: TrainConfig, client, bucket: str, job_id: str) -> dict:
         recorder.update(state="failed", error=f"{type(err).__name__}: {err}")
         raise
     finally:
+        if rt.main:
+            lease.release(client, bucket, job_id)
         if rt.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
 

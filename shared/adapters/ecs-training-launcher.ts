@@ -16,7 +16,8 @@ export class EcsTrainingLauncher implements TrainingLauncher {
   ) {}
 
   async launch(request: TrainingRequest): Promise<void> {
-    const command = ['run', '--job-id', request.jobId, ...(request.maxMinutes ? ['--max-minutes', String(request.maxMinutes)] : [])];
+    const command =
+      request.command === 'init' ? ['init'] : ['run', '--job-id', request.jobId, ...(request.maxMinutes ? ['--max-minutes', String(request.maxMinutes)] : [])];
     const out = await this.client.send(
       new RunTaskCommand({
         cluster: this.target.clusterArn,

@@ -2,6 +2,8 @@
 export interface TrainingRequest {
   jobId: string;
   maxMinutes?: number;
+  /** The trainer command: a training run (default), or `init` to publish a first model. */
+  command?: 'run' | 'init';
 }
 
 export interface TrainingLauncher {

@@ -1,0 +1,13 @@
+/** Lambda entry point of `lifecycle`. */
+import { parseLambdaConfig } from '../../shared/config';
+import { composeAws } from '../aws-composition';
+import { createLifecycleHandler } from './handler';
+
+const config = parseLambdaConfig(process.env, { embedQueue: true, training: true });
+const aws = composeAws(config);
+export const handler = createLifecycleHandler({
+  ...aws,
+  embedQueue: aws.embedQueue(),
+  policy: config.retrain,
+  indexRetentionMs: config.indexRetentionMs,
+});

@@ -1,0 +1,53 @@
+/**
+ * The deployment's configuration: one typed object, read from the CDK context key `pipeline`
+ * (cdk.json, or `-c pipeline='{"trainingInstanceType":"g6.xlarge"}'`), every key optional with the
+ * default below, unknown keys rejected. No account or region is hard-coded: the stacks deploy to
+ * the CLI's current account and region (CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION).
+ */
+import { z } from 'zod';
+
+export const PipelineConfigSchema = z
+  .object({
+    /** Prefix of resource names (queues, cluster, capacity provider, log groups). */
+    namePrefix: z.string().regex(/^[a-z][a-z0-9-]{1,24}$/).default('image-pipeline'),
+    /** Lambda architecture: Graviton (arm64) is about 20% cheaper per GB-s, and sharp and onnxruntime-node ship arm64 builds. */
+    lambdaArchitecture: z.enum(['arm64', 'x86_64']).default('arm64'),
+    augmentMemoryMb: z.number().int().min(512).max(10240).default(2048),
+    embedMemoryMb: z.number().int().min(512).max(10240).default(3008),
+    apiMemoryMb: z.number().int().min(512).max(10240).default(2048),
+    lifecycleMemoryMb: z.number().int().min(256).max(10240).default(1024),
+    augmentTimeoutSeconds: z.number().int().min(10).max(900).default(60),
+    embedTimeoutSeconds: z.number().int().min(10).max(900).default(120),
+    /** Concurrent batches per function: S3 Vectors takes about 2,500 vectors/s per index. */
+    augmentMaxConcurrency: z.number().int().min(2).max(1000).default(20),
+    embedMaxConcurrency: z.number().int().min(2).max(1000).default(10),
+    /** DLQ after this many receives. */
+    maxReceiveCount: z.number().int().min(5).max(100).default(5),
+    maxImageBytes: z.number().int().positive().default(50 * 1024 * 1024),
+    maxImagePixels: z.number().int().positive().default(100_000_000),
+    augmentViews: z.number().int().min(0).max(16).default(2),
+    /** GPU instance type of the training capacity provider. */
+    trainingInstanceType: z.string().default('g5.xlarge'),
+    trainingUseSpot: z.boolean().default(false),
+    trainingMaxInstances: z.number().int().min(1).max(16).default(1),
+    /** EventBridge Scheduler expression of scheduled runs; empty: none. */
+    trainingSchedule: z.string().default('rate(1 day)'),
+    trainMaxMinutes: z.number().int().min(1).max(24 * 60).default(60),
+    retrainMinNewLabels: z.number().int().min(0).default(100),
+    indexRetentionHours: z.number().int().min(0).default(24),
+    lifecycleRateMinutes: z.number().int().min(1).max(60).default(1),
+    apiThrottleRateLimit: z.number().min(1).default(50),
+    apiThrottleBurstLimit: z.number().int().min(1).default(100),
+    logRetentionDays: z.number().int().default(30),
+  })
+  .strict();
+
+export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
+
+export function parsePipelineConfig(raw: unknown): PipelineConfig {
+  const result = PipelineConfigSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    throw new Error(`invalid "pipeline" context: ${result.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`);
+  }
+  return result.data;
+}

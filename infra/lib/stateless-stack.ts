@@ -1,0 +1,186 @@
+/**
+ * Stateless resources: the functions (augment, embed, api, lifecycle), their event sources, the
+ * REST API, the lifecycle schedule and GPU training. Every grant names its actions and the
+ * narrowest resources (key prefixes, the vector bucket's indexes).
+ */
+import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import {
+  AccessLogFormat,
+  AuthorizationType,
+  EndpointType,
+  LambdaIntegration,
+  LogGroupLogDestination,
+  MethodLoggingLevel,
+  RestApi,
+} from 'aws-cdk-lib/aws-apigateway';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Architecture } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { NagSuppressions } from 'cdk-nag';
+import type { Construct } from 'constructs';
+import type { PipelineConfig } from './config';
+import { PipelineFunction } from './pipeline-function';
+import { TRAINER_CONTAINER, Training } from './training';
+
+export interface StatelessStackProps extends StackProps {
+  readonly config: PipelineConfig;
+  readonly imagesBucket: IBucket;
+  readonly artifactsBucket: IBucket;
+  readonly ingestQueue: IQueue;
+  readonly embedQueue: IQueue;
+  readonly vectorBucketName: string;
+  readonly vectorBucketArn: string;
+}
+
+/** The HTTP routes of the user contract. */
+export const ROUTES: Array<{ path: string; method: string; query?: string[] }> = [
+  { path: 'health', method: 'GET' },
+  { path: 'images', method: 'GET', query: ['key'] },
+  { path: 'neighbors', method: 'GET', query: ['key'] },
+  { path: 'search', method: 'POST' },
+  { path: 'labels', method: 'PUT' },
+  { path: 'models', method: 'GET' },
+  { path: 'models/rollback', method: 'POST' },
+  { path: 'train', method: 'POST' },
+];
+
+export class StatelessStack extends Stack {
+  readonly api: RestApi;
+  readonly functions: Record<'augment' | 'embed' | 'api' | 'lifecycle', PipelineFunction>;
+
+  constructor(scope: Construct, id: string, props: StatelessStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const logRetention = config.logRetentionDays as RetentionDays;
+    const architecture = config.lambdaArchitecture === 'arm64' ? Architecture.ARM_64 : Architecture.X86_64;
+    const training = new Training(this, 'Training', { config, imagesBucket: props.imagesBucket, artifactsBucket: props.artifactsBucket, logRetention });
+
+    const common = {
+      IMAGES_BUCKET: props.imagesBucket.bucketName,
+      ARTIFACTS_BUCKET: props.artifactsBucket.bucketName,
+      VECTOR_BUCKET_NAME: props.vectorBucketName,
+      MAX_IMAGE_BYTES: String(config.maxImageBytes),
+      MAX_IMAGE_PIXELS: String(config.maxImagePixels),
+      AUGMENT_VIEWS: String(config.augmentViews),
+      RETRAIN_MIN_NEW_LABELS: String(config.retrainMinNewLabels),
+      // Scheduled runs are EventBridge Scheduler's job in AWS, not the lifecycle function's.
+      RETRAIN_INTERVAL_MINUTES: '0',
+      TRAIN_MAX_MINUTES: String(config.trainMaxMinutes),
+      INDEX_RETENTION_HOURS: String(config.indexRetentionHours),
+    };
+    const trainingEnv = {
+      TRAIN_CLUSTER_ARN: training.cluster.clusterArn,
+      TRAIN_TASK_DEFINITION_ARN: training.taskDefinition.taskDefinitionArn,
+      TRAIN_CAPACITY_PROVIDER: training.capacityProvider.capacityProviderName,
+      TRAIN_CONTAINER_NAME: TRAINER_CONTAINER,
+    };
+    const fn = (name: 'augment' | 'embed' | 'api' | 'lifecycle', memorySize: number, timeout: Duration, environment: Record<string, string>, nativeModules: boolean, description: string) =>
+      new PipelineFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}`, { name, memorySize, timeout, architecture, environment, nativeModules, logRetention, description });
+
+    const augment = fn('augment', config.augmentMemoryMb, Duration.seconds(config.augmentTimeoutSeconds), { ...common, EMBED_QUEUE_URL: props.embedQueue.queueUrl }, true, 'S3 event -> canonical image + augmented views');
+    const embed = fn('embed', config.embedMemoryMb, Duration.seconds(config.embedTimeoutSeconds), common, true, 'derived image -> vector in the serving (and candidate) index');
+    const api = fn('api', config.apiMemoryMb, Duration.seconds(29), { ...common, ...trainingEnv, INGEST_QUEUE_URL: props.ingestQueue.queueUrl, EMBED_QUEUE_URL: props.embedQueue.queueUrl }, true, 'HTTP API');
+    const lifecycle = fn('lifecycle', config.lifecycleMemoryMb, Duration.minutes(5), { ...common, ...trainingEnv, EMBED_QUEUE_URL: props.embedQueue.queueUrl }, false, 'retrain trigger, rollout, index retention');
+    this.functions = { augment, embed, api, lifecycle };
+
+    augment.fn.addEventSource(
+      new SqsEventSource(props.ingestQueue, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true, maxConcurrency: config.augmentMaxConcurrency }),
+    );
+    embed.fn.addEventSource(
+      new SqsEventSource(props.embedQueue, { batchSize: 32, maxBatchingWindow: Duration.seconds(2), reportBatchItemFailures: true, maxConcurrency: config.embedMaxConcurrency }),
+    );
+    new Rule(this, 'LifecycleSchedule', { schedule: Schedule.rate(Duration.minutes(config.lifecycleRateMinutes)), targets: [new LambdaFunction(lifecycle.fn)] });
+
+    // ---- least-privilege grants -------------------------------------------------------------------
+    const s3 = (grantee: IGrantable, bucket: IBucket, actions: string[], prefixes: string[]) =>
+      grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions, resources: prefixes.map((p) => bucket.arnForObjects(p)) }));
+    const list = (grantee: IGrantable, bucket: IBucket) => grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
+    const vectors = (grantee: IGrantable, actions: string[], onBucket = false) =>
+      grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions, resources: [onBucket ? props.vectorBucketArn : `${props.vectorBucketArn}/index/*`] }));
+    const runTrainer = (grantee: IGrantable) => {
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new PolicyStatement({ actions: ['ecs:RunTask'], resources: [training.taskDefinition.taskDefinitionArn], conditions: { ArnEquals: { 'ecs:cluster': training.cluster.clusterArn } } }),
+      );
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['iam:PassRole'],
+          resources: [training.taskDefinition.taskRole.roleArn, training.taskDefinition.obtainExecutionRole().roleArn],
+          conditions: { StringLike: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+        }),
+      );
+    };
+
+    s3(augment.fn, props.imagesBucket, ['s3:GetObject'], ['*']);
+    s3(augment.fn, props.artifactsBucket, ['s3:GetObject'], ['models/*']);
+    s3(augment.fn, props.artifactsBucket, ['s3:PutObject', 's3:DeleteObject'], ['derived/*', 'quarantine/*']);
+    s3(augment.fn, props.artifactsBucket, ['s3:DeleteObject'], ['labels/*']);
+    vectors(augment.fn, ['s3vectors:GetIndex', 's3vectors:DeleteVectors']);
+    props.embedQueue.grantSendMessages(augment.fn);
+
+    s3(embed.fn, props.artifactsBucket, ['s3:GetObject'], ['models/*', 'derived/*', 'labels/*', 'pseudo-labels/*']);
+    vectors(embed.fn, ['s3vectors:GetIndex', 's3vectors:PutVectors']);
+
+    s3(api.fn, props.imagesBucket, ['s3:GetObject'], ['*']);
+    s3(api.fn, props.artifactsBucket, ['s3:GetObject'], ['models/*', 'labels/*', 'quarantine/*', 'rollouts/*', 'runs/*', 'locks/*', 'pseudo-labels/*']);
+    s3(api.fn, props.artifactsBucket, ['s3:PutObject'], ['labels/*', 'runs/*', 'locks/*', 'rollouts/*', 'models/serving.json']);
+    s3(api.fn, props.artifactsBucket, ['s3:DeleteObject'], ['models/candidate.json']);
+    list(api.fn, props.artifactsBucket);
+    vectors(api.fn, ['s3vectors:GetIndex', 's3vectors:QueryVectors', 's3vectors:GetVectors', 's3vectors:PutVectors', 's3vectors:ListVectors']);
+    props.ingestQueue.grant(api.fn, 'sqs:GetQueueAttributes');
+    props.embedQueue.grant(api.fn, 'sqs:GetQueueAttributes');
+    runTrainer(api.fn);
+
+    list(lifecycle.fn, props.imagesBucket);
+    list(lifecycle.fn, props.artifactsBucket);
+    s3(lifecycle.fn, props.artifactsBucket, ['s3:GetObject'], ['models/*', 'rollouts/*', 'runs/*', 'locks/*', 'labels/*']);
+    s3(lifecycle.fn, props.artifactsBucket, ['s3:PutObject'], ['models/serving.json', 'rollouts/*', 'runs/*', 'locks/*']);
+    s3(lifecycle.fn, props.artifactsBucket, ['s3:DeleteObject'], ['models/candidate.json']);
+    vectors(lifecycle.fn, ['s3vectors:GetIndex', 's3vectors:CreateIndex', 's3vectors:DeleteIndex', 's3vectors:ListVectors', 's3vectors:GetVectors']);
+    vectors(lifecycle.fn, ['s3vectors:ListIndexes'], true);
+    props.embedQueue.grantSendMessages(lifecycle.fn);
+    runTrainer(lifecycle.fn);
+
+    // ---- REST API: IAM authorisation on every method ---------------------------------------------
+    this.api = new RestApi(this, 'RestApi', {
+      restApiName: `${config.namePrefix}-api`,
+      description: 'Image similarity search: neighbours, search by image, labels, models, training',
+      endpointTypes: [EndpointType.REGIONAL],
+      binaryMediaTypes: ['image/*', 'application/octet-stream'],
+      defaultMethodOptions: { authorizationType: AuthorizationType.IAM },
+      cloudWatchRole: true,
+      deployOptions: {
+        stageName: 'v1',
+        throttlingRateLimit: config.apiThrottleRateLimit,
+        throttlingBurstLimit: config.apiThrottleBurstLimit,
+        accessLogDestination: new LogGroupLogDestination(new LogGroup(this, 'ApiAccessLogs', { retention: logRetention })),
+        accessLogFormat: AccessLogFormat.jsonWithStandardFields(),
+        loggingLevel: MethodLoggingLevel.ERROR,
+        tracingEnabled: true,
+        metricsEnabled: true,
+      },
+    });
+    const validator = this.api.addRequestValidator('Validator', { validateRequestParameters: true, validateRequestBody: true });
+    const integration = new LambdaIntegration(api.fn);
+    for (const route of ROUTES) {
+      const resource = this.api.root.resourceForPath(route.path);
+      resource.addMethod(route.method, integration, {
+        authorizationType: AuthorizationType.IAM,
+        requestValidator: validator,
+        requestParameters: Object.fromEntries((route.query ?? []).map((q) => [`method.request.querystring.${q}`, true])),
+      });
+    }
+
+    NagSuppressions.addStackSuppressions(this, [
+      { id: 'AwsSolutions-IAM4', reason: 'AWSLambdaBasicExecutionRole/AWSLambdaSQSQueueExecutionRole-style managed policies written by CDK for logs, X-Ray and the API Gateway CloudWatch role are the AWS-maintained minimum.', appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole', 'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs'] },
+      { id: 'AwsSolutions-IAM5', reason: 'Object grants are scoped to key prefixes of one bucket (bucket/prefix/*), vector grants to the indexes of one vector bucket (one index per model version, created at rollout); X-Ray writes need "*".' },
+      { id: 'AwsSolutions-APIG3', reason: 'Every method requires SigV4 (IAM) authorisation and the stage is throttled; a WAF web ACL is optional and left to the deployer (cost).' },
+      { id: 'AwsSolutions-COG4', reason: 'The API uses IAM authorisation, not Cognito user pools.' },
+      { id: 'AwsSolutions-L1', reason: 'nodejs24.x is the newest Node.js runtime this CDK version knows; the BucketNotificationsHandler custom resource runtime is chosen by CDK.' },
+    ]);
+  }
+}

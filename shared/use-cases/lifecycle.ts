@@ -1,0 +1,47 @@
+/**
+ * One tick of the model lifecycle (a timer in the embedded stack, a scheduled function in AWS):
+ * the retrain trigger, the serving model's index, index retention, and the rollout of a candidate.
+ */
+import type { IndexResolver } from '../index-resolver';
+import type { ModelRegistry } from '../model-registry';
+import type { ObjectStore } from '../ports/object-store';
+import type { Queue } from '../ports/queue';
+import type { TrainingLauncher } from '../ports/training-launcher';
+import { pruneIndexes } from './rollback';
+import { advanceRollout, type RolloutTick } from './rollout';
+import { retrainTick, type RetrainPolicy } from './training';
+
+export interface LifecycleDeps {
+  store: ObjectStore;
+  imagesBucket: string;
+  artifactsBucket: string;
+  models: ModelRegistry;
+  indexes: IndexResolver;
+  embedQueue: Queue;
+  launcher: TrainingLauncher;
+  policy: RetrainPolicy;
+  indexRetentionMs: number;
+  now?: () => Date;
+}
+
+export interface LifecycleTick {
+  training: { started?: string; reason?: string };
+  initialising?: boolean;
+  pruned: string[];
+  rollout: RolloutTick;
+}
+
+export async function lifecycleTick(deps: LifecycleDeps): Promise<LifecycleTick> {
+  const serving = await deps.models.serving();
+  if (!serving) {
+    // No model yet (a fresh AWS deployment): have the trainer publish its first version.
+    await deps.launcher.launch({ jobId: 'init', command: 'init' });
+    return { training: {}, initialising: true, pruned: [], rollout: { state: 'idle' } };
+  }
+  // Indexes are created here, where the role may create them, not by the functions that write vectors.
+  await deps.indexes.forWriting(serving.pointer, serving.manifest.encoder.embeddingDim);
+  const training = await retrainTick(deps);
+  const pruned = await pruneIndexes(deps, deps.indexRetentionMs);
+  const rollout = await advanceRollout(deps);
+  return { training, pruned, rollout };
+}

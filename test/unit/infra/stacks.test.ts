@@ -1,0 +1,146 @@
+import { App } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { buildApp } from '../../../infra/lib/app';
+import { parsePipelineConfig } from '../../../infra/lib/config';
+import { ROUTES } from '../../../infra/lib/stateless-stack';
+
+// Bundling is skipped here (the bundling test in test/integration measures the real assets).
+const built = buildApp(new App({ context: { 'aws:cdk:bundling-stacks': [] } }));
+const stateful = Template.fromStack(built.stateful);
+const stateless = Template.fromStack(built.stateless);
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+
+/** Every policy statement attached to the role of the function with this construct id. */
+function statementsOf(id: 'Augment' | 'Embed' | 'Api' | 'Lifecycle'): Statement[] {
+  const fns = stateless.findResources('AWS::Lambda::Function');
+  const logicalId = Object.keys(fns).find((k) => k.startsWith(`${id}Function`))!;
+  const roleRef = (fns[logicalId]!.Properties.Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0];
+  const policies = stateless.findResources('AWS::IAM::Policy');
+  return Object.values(policies)
+    .filter((p) => (p.Properties.Roles as Array<{ Ref: string }>).some((r) => r.Ref === roleRef))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
+}
+const actionsOf = (id: Parameters<typeof statementsOf>[0]) => new Set(statementsOf(id).flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])));
+const envOf = (id: string) => {
+  const fns = stateless.findResources('AWS::Lambda::Function');
+  return Object.entries(fns).find(([k]) => k.startsWith(`${id}Function`))![1].Properties.Environment.Variables as Record<string, unknown>;
+};
+
+describe('StatefulStack', () => {
+  it('encrypts, blocks public access, enforces TLS and logs access on both data buckets', () => {
+    const buckets = Object.values(stateful.findResources('AWS::S3::Bucket'));
+    const data = buckets.filter((b) => b.Properties.LoggingConfiguration);
+    expect(data).toHaveLength(2);
+    for (const b of buckets) {
+      expect(b.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
+      expect(b.Properties.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    }
+    const policies = Object.values(stateful.findResources('AWS::S3::BucketPolicy'));
+    expect(policies.length).toBeGreaterThanOrEqual(3);
+    for (const p of policies) {
+      expect(p.Properties.PolicyDocument.Statement).toEqual(expect.arrayContaining([expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]));
+    }
+  });
+
+  it('sends object created and removed events of the images bucket to the ingest queue', () => {
+    stateful.hasResourceProperties('Custom::S3BucketNotifications', {
+      NotificationConfiguration: {
+        QueueConfigurations: [Match.objectLike({ Events: ['s3:ObjectCreated:*'] }), Match.objectLike({ Events: ['s3:ObjectRemoved:*'] })],
+      },
+    });
+  });
+
+  it('gives each work queue an encrypted DLQ after at least 5 receives, a visibility timeout of 6x its function timeout, and a depth alarm', () => {
+    const cfg = built.config;
+    stateful.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'image-pipeline-ingest', VisibilityTimeout: 6 * cfg.augmentTimeoutSeconds, SqsManagedSseEnabled: true, RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() } });
+    stateful.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'image-pipeline-embed', VisibilityTimeout: 6 * cfg.embedTimeoutSeconds, SqsManagedSseEnabled: true, RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() } });
+    const alarms = Object.values(stateful.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms.map((a) => a.Properties.MetricName)).toEqual(['ApproximateNumberOfMessagesVisible', 'ApproximateNumberOfMessagesVisible']);
+  });
+
+  it('creates one S3 Vectors bucket', () => {
+    stateful.resourceCountIs('AWS::S3Vectors::VectorBucket', 1);
+  });
+});
+
+describe('StatelessStack', () => {
+  it('runs every function on nodejs24.x, arm64, with JSON logs and tracing', () => {
+    for (const fn of Object.values(stateless.findResources('AWS::Lambda::Function')).filter((f) => f.Properties.Runtime?.startsWith('nodejs24'))) {
+      expect(fn.Properties).toMatchObject({ Architectures: ['arm64'], LoggingConfig: { LogFormat: 'JSON' }, TracingConfig: { Mode: 'Active' } });
+    }
+  });
+
+  it('reports partial batch failures from both SQS event sources, with batching and a concurrency cap', () => {
+    stateless.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 10, MaximumBatchingWindowInSeconds: 1, FunctionResponseTypes: ['ReportBatchItemFailures'], ScalingConfig: { MaximumConcurrency: 20 } });
+    stateless.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 32, MaximumBatchingWindowInSeconds: 2, FunctionResponseTypes: ['ReportBatchItemFailures'], ScalingConfig: { MaximumConcurrency: 10 } });
+  });
+
+  it('gives each function the environment it needs', () => {
+    for (const id of ['Augment', 'Embed', 'Api', 'Lifecycle']) expect(Object.keys(envOf(id))).toEqual(expect.arrayContaining(['IMAGES_BUCKET', 'ARTIFACTS_BUCKET', 'VECTOR_BUCKET_NAME']));
+    expect(Object.keys(envOf('Augment'))).toContain('EMBED_QUEUE_URL');
+    for (const id of ['Api', 'Lifecycle']) {
+      expect(Object.keys(envOf(id))).toEqual(expect.arrayContaining(['TRAIN_CLUSTER_ARN', 'TRAIN_TASK_DEFINITION_ARN', 'TRAIN_CAPACITY_PROVIDER', 'TRAIN_CONTAINER_NAME']));
+    }
+  });
+
+  it('grants each function only the actions it uses, and no wildcard actions anywhere', () => {
+    expect(actionsOf('Augment')).toEqual(new Set(['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3vectors:GetIndex', 's3vectors:DeleteVectors', 'sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords']));
+    expect(actionsOf('Embed')).toEqual(new Set(['s3:GetObject', 's3vectors:GetIndex', 's3vectors:PutVectors', 'sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords']));
+    expect(actionsOf('Embed').has('s3vectors:CreateIndex')).toBe(false);
+    for (const a of ['s3vectors:QueryVectors', 'ecs:RunTask', 'iam:PassRole']) expect(actionsOf('Api').has(a)).toBe(true);
+    for (const a of ['s3vectors:CreateIndex', 's3vectors:DeleteIndex', 'ecs:RunTask']) expect(actionsOf('Lifecycle').has(a)).toBe(true);
+    for (const id of ['Augment', 'Embed', 'Api'] as const) {
+      expect(actionsOf(id).has('s3vectors:CreateIndex') || actionsOf(id).has('s3vectors:DeleteIndex')).toBe(false);
+    }
+    // The roles this app writes: the functions', the trainer task's and the scheduler's. (CDK's own
+    // ECS container-instance policy keeps its ecs:Submit* statement.)
+    const ours = (['Augment', 'Embed', 'Api', 'Lifecycle'] as const).flatMap(statementsOf);
+    const taskAndScheduler = Object.entries(stateless.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => /TaskTaskRole|SchedulerRole/.test(id))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Statement[]);
+    expect(taskAndScheduler.length).toBeGreaterThanOrEqual(3);
+    for (const s of [...ours, ...taskAndScheduler]) for (const a of [s.Action].flat()) expect(a).not.toMatch(/\*/);
+  });
+
+  it('scopes index creation and deletion to the vector bucket\u2019s indexes', () => {
+    const create = statementsOf('Lifecycle').find((s) => [s.Action].flat().includes('s3vectors:CreateIndex'))!;
+    expect(JSON.stringify(create.Resource)).toContain('/index/*');
+  });
+
+  it('requires IAM authorisation on every API method and serves every contract route', () => {
+    const methods = Object.values(stateless.findResources('AWS::ApiGateway::Method')).filter((m) => m.Properties.HttpMethod !== 'OPTIONS');
+    expect(methods).toHaveLength(ROUTES.length);
+    for (const m of methods) expect(m.Properties.AuthorizationType).toBe('AWS_IAM');
+    stateless.hasResourceProperties('AWS::ApiGateway::RestApi', { BinaryMediaTypes: ['image/*', 'application/octet-stream'] });
+    stateless.hasResourceProperties('AWS::ApiGateway::Stage', { MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 })], AccessLogSetting: Match.objectLike({ DestinationArn: Match.anyValue() }) });
+    stateless.hasResourceProperties('AWS::ApiGateway::Method', { HttpMethod: 'GET', RequestParameters: { 'method.request.querystring.key': true }, RequestValidatorId: Match.anyValue() });
+  });
+
+  it('trains on one GPU from a group that scales from and to zero through a capacity provider, also on a schedule', () => {
+    stateless.hasResourceProperties('AWS::ECS::TaskDefinition', { ContainerDefinitions: [Match.objectLike({ Name: 'trainer', ResourceRequirements: [{ Type: 'GPU', Value: '1' }] })] });
+    stateless.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MinSize: '0', MaxSize: '1' });
+    stateless.hasResourceProperties('AWS::ECS::CapacityProvider', { AutoScalingGroupProvider: Match.objectLike({ ManagedScaling: Match.objectLike({ Status: 'ENABLED' }) }) });
+    const schedule = Object.values(stateless.findResources('AWS::Scheduler::Schedule'))[0]!;
+    expect(schedule.Properties.ScheduleExpression).toBe('rate(1 day)');
+    expect(schedule.Properties.Target.EcsParameters.CapacityProviderStrategy).toEqual([{ CapacityProvider: expect.anything(), Weight: 1 }]);
+    expect(schedule.Properties.Target.EcsParameters.LaunchType).toBeUndefined();
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('has no unacknowledged findings', () => {
+    for (const stack of [built.stateful, built.stateless]) {
+      expect(Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual([]);
+      expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual([]);
+    }
+  });
+});
+
+describe('parsePipelineConfig', () => {
+  it('applies defaults and rejects unknown or malformed keys', () => {
+    expect(parsePipelineConfig({ trainingInstanceType: 'g6.xlarge' })).toMatchObject({ trainingInstanceType: 'g6.xlarge', lambdaArchitecture: 'arm64' });
+    expect(() => parsePipelineConfig({ trainingInstances: 2 })).toThrow(/Unrecognized key/);
+    expect(() => parsePipelineConfig({ maxReceiveCount: 2 })).toThrow(/maxReceiveCount/);
+  });
+});
