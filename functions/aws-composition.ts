@@ -7,13 +7,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { S3VectorsClient } from '@aws-sdk/client-s3vectors';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { EcsTrainingLauncher } from '../shared/adapters/ecs-training-launcher';
-import { OnnxEncoderFactory } from '../shared/adapters/onnx-encoder';
 import { S3ObjectStore } from '../shared/adapters/s3-object-store';
 import { S3VectorsStore } from '../shared/adapters/s3vectors-vector-index';
 import { SqsQueue } from '../shared/adapters/sqs-queue';
 import type { LambdaConfig } from '../shared/config';
 import { IndexResolver } from '../shared/index-resolver';
 import { ModelRegistry } from '../shared/model-registry';
+import type { EncoderFactory } from '../shared/ports/encoder';
 import type { Queue } from '../shared/ports/queue';
 import type { TrainingLauncher } from '../shared/ports/training-launcher';
 
@@ -28,7 +28,11 @@ export function composeAws(config: LambdaConfig, clients: AwsClients = {}) {
   const s3 = clients.s3 ?? new S3Client({});
   const sqs = clients.sqs ?? new SQSClient({});
   const store = new S3ObjectStore(s3);
-  const models = new ModelRegistry(store, config.artifactsBucket, new OnnxEncoderFactory());
+  // Loaded on first use: the lifecycle function never embeds and ships without onnxruntime-node.
+  const encoders: EncoderFactory = {
+    create: async (manifest, onnx) => new (await import('../shared/adapters/onnx-encoder')).OnnxEncoderFactory().create(manifest, onnx),
+  };
+  const models = new ModelRegistry(store, config.artifactsBucket, encoders);
   const indexes = new IndexResolver(new S3VectorsStore(clients.s3vectors ?? new S3VectorsClient({}), config.vectorBucketName));
   const queue = (url: string | undefined, name: string): Queue => {
     if (!url) throw new Error(`${name} is not configured for this function`);

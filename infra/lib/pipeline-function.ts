@@ -59,7 +59,8 @@ export class PipelineFunction extends Construct {
         minify: true,
         sourceMap: true,
         // The runtime's AWS SDK may predate S3 Vectors: bundle the clients this code was tested with.
-        externalModules: [],
+        // Functions without native modules never load them (the encoder factory is imported lazily).
+        externalModules: props.nativeModules ? [] : ['sharp', 'onnxruntime-node'],
         nodeModules: props.nativeModules ? ['sharp', 'onnxruntime-node'] : [],
         environment: {
           // onnxruntime-node's install script only downloads CUDA libraries; never run it.

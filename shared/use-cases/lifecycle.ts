@@ -32,14 +32,15 @@ export interface LifecycleTick {
 }
 
 export async function lifecycleTick(deps: LifecycleDeps): Promise<LifecycleTick> {
-  const serving = await deps.models.serving();
-  if (!serving) {
+  const serving = await deps.models.servingPointer();
+  const manifest = serving ? await deps.models.manifest(serving.version) : undefined;
+  if (!serving || !manifest) {
     // No model yet (a fresh AWS deployment): have the trainer publish its first version.
     await deps.launcher.launch({ jobId: 'init', command: 'init' });
     return { training: {}, initialising: true, pruned: [], rollout: { state: 'idle' } };
   }
   // Indexes are created here, where the role may create them, not by the functions that write vectors.
-  await deps.indexes.forWriting(serving.pointer, serving.manifest.encoder.embeddingDim);
+  await deps.indexes.forWriting(serving, manifest.encoder.embeddingDim);
   const training = await retrainTick(deps);
   const pruned = await pruneIndexes(deps, deps.indexRetentionMs);
   const rollout = await advanceRollout(deps);
