@@ -2,7 +2,7 @@
  * Stateful resources: the buckets, the queues (with their dead-letter queues and alarms) and the
  * S3 Vectors bucket. Kept apart from the stateless stack so that code changes never replace data.
  */
-import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { BlockPublicAccess, Bucket, BucketEncryption, EventType, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { SqsDestination } from 'aws-cdk-lib/aws-s3-notifications';
@@ -97,6 +97,10 @@ export class StatefulStack extends Stack {
       encryptionConfiguration: { sseType: 'AES256' },
     });
     vectorBucket.applyRemovalPolicy(RemovalPolicy.RETAIN);
+
+    new CfnOutput(this, 'ImagesBucket', { value: this.imagesBucket.bucketName, description: 'Drop images here' });
+    new CfnOutput(this, 'ArtifactsBucket', { value: this.artifactsBucket.bucketName });
+    new CfnOutput(this, 'VectorBucket', { value: this.vectorBucketName });
     this.vectorBucketArn = vectorBucket.attrVectorBucketArn;
   }
 }
