@@ -5,11 +5,13 @@
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 
 export type SqsBatchHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
 
-export function sqsBatchHandler(logger: Logger, handleRecord: (record: SQSRecord) => Promise<void>): SqsBatchHandler {
+/** `metrics`: Powertools metrics (CloudWatch EMF) in Lambda; none in the embedded stack. */
+export function sqsBatchHandler(logger: Logger, handleRecord: (record: SQSRecord) => Promise<void>, metrics?: Metrics): SqsBatchHandler {
   const recordHandler = async (record: SQSRecord) => {
     try {
       await handleRecord(record);
@@ -21,6 +23,13 @@ export function sqsBatchHandler(logger: Logger, handleRecord: (record: SQSRecord
   return async (event, context) => {
     // One processor per invocation: the local worker invokes handlers concurrently.
     const processor = new BatchProcessor(EventType.SQS);
-    return processPartialResponse(event, recordHandler, processor, { context: context as Context, throwOnFullBatchFailure: false });
+    const response = await processPartialResponse(event, recordHandler, processor, { context: context as Context, throwOnFullBatchFailure: false });
+    if (metrics) {
+      const failed = response.batchItemFailures.length;
+      metrics.addMetric('RecordsSucceeded', MetricUnit.Count, event.Records.length - failed);
+      metrics.addMetric('RecordsFailed', MetricUnit.Count, failed);
+      metrics.publishStoredMetrics();
+    }
+    return response;
   };
 }

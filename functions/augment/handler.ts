@@ -1,11 +1,12 @@
 /** augment: S3 event notifications (via SQS) -> derived views + embed messages. */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { S3Schema } from '@aws-lambda-powertools/parser/schemas';
 import { decodeEventKey } from '../../shared/s3-event';
 import { augmentImage, type AugmentDeps } from '../../shared/use-cases/augment-image';
 import { sqsBatchHandler, type SqsBatchHandler } from '../sqs-edge';
 
-export function createAugmentHandler(deps: AugmentDeps, logger = new Logger({ serviceName: 'augment' })): SqsBatchHandler {
+export function createAugmentHandler(deps: AugmentDeps, logger = new Logger({ serviceName: 'augment' }), metrics?: Metrics): SqsBatchHandler {
   return sqsBatchHandler(logger, async (record) => {
     const body: unknown = JSON.parse(record.body);
     if (isTestEvent(body)) {
@@ -19,8 +20,9 @@ export function createAugmentHandler(deps: AugmentDeps, logger = new Logger({ se
       const key = r.s3.object.urlDecodedKey ?? decodeEventKey(r.s3.object.key);
       const outcome = await augmentImage(deps, { kind, bucket: r.s3.bucket.name, key, sequencer: r.s3.object.sequencer ?? '' });
       logger.info('augment', { key, event: r.eventName, outcome });
+      metrics?.addMetric(`Images${outcome[0]!.toUpperCase()}${outcome.slice(1)}`, MetricUnit.Count, 1);
     }
-  });
+  }, metrics);
 }
 
 function isTestEvent(body: unknown): boolean {

@@ -1,7 +1,9 @@
 /** Lambda entry point of `augment` (composition root: environment -> adapters -> handler). */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { parseLambdaConfig } from '../../shared/config';
 import { composeAws } from '../aws-composition';
 import { createAugmentHandler } from './handler';
 
 const aws = composeAws(parseLambdaConfig(process.env, { embedQueue: true }));
-export const handler = createAugmentHandler({ ...aws, embedQueue: aws.embedQueue() });
+export const handler = createAugmentHandler({ ...aws, embedQueue: aws.embedQueue() }, new Logger({ serviceName: 'augment' }), new Metrics({ namespace: 'ImagePipeline', serviceName: 'augment' }));

@@ -1,13 +1,15 @@
 /** embed: embed messages (via SQS) -> vectors in the serving (and candidate) index. */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { EmbedMessageSchema } from '../../shared/schemas';
 import { embedImage, type EmbedDeps } from '../../shared/use-cases/embed-image';
 import { sqsBatchHandler, type SqsBatchHandler } from '../sqs-edge';
 
-export function createEmbedHandler(deps: EmbedDeps, logger = new Logger({ serviceName: 'embed' })): SqsBatchHandler {
+export function createEmbedHandler(deps: EmbedDeps, logger = new Logger({ serviceName: 'embed' }), metrics?: Metrics): SqsBatchHandler {
   return sqsBatchHandler(logger, async (record) => {
     const message = EmbedMessageSchema.parse(JSON.parse(record.body));
     const outcome = await embedImage(deps, message);
     logger.debug('embed', { key: message.key, outcome });
-  });
+    if (outcome === 'indexed') metrics?.addMetric('ImagesEmbedded', MetricUnit.Count, 1);
+  }, metrics);
 }

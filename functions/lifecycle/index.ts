@@ -1,4 +1,6 @@
 /** Lambda entry point of `lifecycle`. */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { parseLambdaConfig } from '../../shared/config';
 import { composeAws } from '../aws-composition';
 import { createLifecycleHandler } from './handler';
@@ -10,4 +12,4 @@ export const handler = createLifecycleHandler({
   embedQueue: aws.embedQueue(),
   policy: config.retrain,
   indexRetentionMs: config.indexRetentionMs,
-});
+}, new Logger({ serviceName: 'lifecycle' }), new Metrics({ namespace: 'ImagePipeline', serviceName: 'lifecycle' }));

@@ -52,6 +52,11 @@ export async function advanceRollout(deps: RolloutDeps): Promise<RolloutTick> {
   const servingPointer = await readPointer(deps, SERVING_POINTER_KEY);
   const version = candidatePointer.version;
   if (servingPointer?.version === version) {
+    // A crash between the flip and removing the candidate pointer: finish the rollout's bookkeeping.
+    const finished = await readRollout(deps, version);
+    if (finished && finished.state === 'backfilling') {
+      await saveRollout(deps, { ...finished, state: 'serving', completedAt: finished.completedAt ?? (deps.now ?? (() => new Date()))().toISOString() });
+    }
     await deps.store.delete(deps.artifactsBucket, CANDIDATE_POINTER_KEY);
     return { state: 'discarded', version, reason: 'already serving' };
   }

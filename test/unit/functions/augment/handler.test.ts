@@ -1,5 +1,6 @@
 import type { SQSEvent } from 'aws-lambda';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { createAugmentHandler } from '../../../../functions/augment/handler';
 import { createEmbedHandler } from '../../../../functions/embed/handler';
 import { s3EventBody } from '../../../../shared/s3-event';
@@ -30,6 +31,19 @@ describe('augment handler', () => {
     const res = await handler(sqsEvent([created('dir/a b+c ü.png'), 'not json', JSON.stringify({ Records: [{ nope: 1 }] })]));
     expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }, { itemIdentifier: 'm2' }]);
     expect(p.embedQueue.messages()).toEqual([expect.objectContaining({ key: 'dir/a b+c ü.png' })]);
+  });
+
+  it('emits Powertools metrics per outcome and per batch when given a Metrics instance', async () => {
+    const p = await fakePipeline();
+    await p.store.put(IMAGES, 'a.png', await gradientImage(20, 20));
+    await p.store.put(IMAGES, 'b.txt', 'text');
+    const metrics = new Metrics({ namespace: 'Test', serviceName: 'augment' });
+    const added = jest.spyOn(metrics, 'addMetric');
+    const published = jest.spyOn(metrics, 'publishStoredMetrics').mockImplementation(() => undefined);
+    await createAugmentHandler({ ...p, embedQueue: p.embedQueue }, quiet(), metrics)(sqsEvent([created('a.png'), created('b.txt'), 'bad']));
+    const calls = added.mock.calls.map(([name, , value]) => `${name}=${value}`).sort();
+    expect(calls).toEqual(['ImagesAugmented=1', 'ImagesQuarantined=1', 'RecordsFailed=1', 'RecordsSucceeded=2']);
+    expect(published).toHaveBeenCalledTimes(1);
   });
 
   it('acknowledges s3:TestEvent without doing anything', async () => {

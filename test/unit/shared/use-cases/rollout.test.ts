@@ -92,6 +92,20 @@ describe('advanceRollout', () => {
     expect(p.store.json(ARTIFACTS, 'models/serving.json')).toMatchObject({ version: 'v1' });
   });
 
+  it('finishes a rollout that crashed between the flip and removing the candidate pointer', async () => {
+    const p = await withImages(2);
+    await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
+    const queue = new DrainableQueue();
+    const deps = { ...p, embedQueue: queue, pageSize: 10 };
+    await advanceRollout(deps);
+    for (const m of queue.take()) await embedImage(deps, m);
+    // The crash: serving.json already points at v1, candidate.json is still there, the record says backfilling.
+    await p.store.put(ARTIFACTS, 'models/serving.json', JSON.stringify({ version: 'v1', index: 'emb-v1', updatedAt: '2026-11-28T00:00:00.000Z' }));
+    expect(await advanceRollout(restarted(p, queue))).toEqual({ state: 'discarded', version: 'v1', reason: 'already serving' });
+    expect(await p.store.get(ARTIFACTS, 'models/candidate.json')).toBeUndefined();
+    expect(await readRollout(p, 'v1')).toMatchObject({ state: 'serving', previous: 'v0' });
+  });
+
   it('never serves a version whose gate failed', async () => {
     const p = await withImages(1);
     await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { gate: { passed: false, reasons: ['worse'] } }), 'candidate');
