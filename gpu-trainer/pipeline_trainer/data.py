@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,8 @@ def _read_view(client, bucket: str, meta_key: str, cache: Path, shape_hint: list
         if body is None:
             return None
         arr = np.load(io.BytesIO(body))
-        tmp = cached.with_suffix(".tmp")
+        # Unique per writer: ranks of a torchrun job fill the same cache at the same time.
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         with open(tmp, "wb") as fh:
             np.save(fh, arr)
         os.replace(tmp, cached)

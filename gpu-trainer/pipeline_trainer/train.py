@@ -96,11 +96,15 @@ def run(cfg: TrainConfig, client, bucket: str, job_id: str) -> dict:
     log(f"[train] job {job_id} git {git_sha()} device {rt.device} world {rt.world}", flush=True)
     log(f"[train] config {json.dumps(cfg.to_dict(), sort_keys=True)}", flush=True)
     torch.manual_seed(cfg.seed + rt.rank)
-    if rt.main:
-        held, holder = lease.acquire(client, bucket, job_id, cfg.max_minutes * 60 + 15 * 60)
-        if not held:
-            log(f"[train] training run {holder} holds the lease: not starting {job_id}", flush=True)
-            return {"state": "skipped", "holder": holder}
+    decision = [lease.acquire(client, bucket, job_id, cfg.max_minutes * 60 + 15 * 60) if rt.main else None]
+    if rt.world > 1:
+        dist.broadcast_object_list(decision, src=0)  # every rank starts, or none does
+    held, holder = decision[0]
+    if not held:
+        log(f"[train] training run {holder} holds the lease: not starting {job_id}", flush=True)
+        if rt.world > 1:
+            dist.destroy_process_group()
+        return {"state": "skipped", "holder": holder}
     recorder = RunRecorder(client, bucket, job_id, enabled=rt.main)
     recorder.update(state="running", phase="data", maxMinutes=cfg.max_minutes)
     try:

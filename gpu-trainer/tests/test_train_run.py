@@ -66,3 +66,25 @@ def test_pretraining_resumes_from_its_checkpoint(tmp_path):
     assert stats["steps"] == 3
     assert [s for s, _ in history.loss] == [3]
     assert not (tmp_path / "checkpoints" / "job-r.pt").exists()
+
+
+def test_torchrun_with_two_gloo_processes_trains_and_publishes(local_s3, tmp_path):
+    """DDP on CPU: two ranks, negatives gathered across them, rank 0 evaluates and publishes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    client = make_client(S3Location.from_env())
+    populate_derived(client, count=96, labels_per_class=3)
+    assert main(["init"]) == 0
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "gpu-trainer"), "OMP_NUM_THREADS": "1"}
+    args = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "pipeline_trainer", "run", "--job-id", "ddp-1", "--max-minutes", "1",
+            "--set", f"cache_dir={tmp_path}", "--set", "max_steps=3", "--set", "batch_size=16", "--set", "finetune=false", "--set", "log_every=1"]
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = get_json(client, "artifacts", "runs/ddp-1.json")
+    assert run["state"] in ("published", "rejected")
+    manifest = get_json(client, "artifacts", f"models/{run['version']}/manifest.json")
+    assert manifest["training"]["worldSize"] == 2 and manifest["metrics"]["trainSteps"] == 3

@@ -39,7 +39,7 @@ describe('augment handler', () => {
     await p.store.put(IMAGES, 'b.txt', 'text');
     const metrics = new Metrics({ namespace: 'Test', serviceName: 'augment' });
     const added = jest.spyOn(metrics, 'addMetric');
-    const published = jest.spyOn(metrics, 'publishStoredMetrics').mockImplementation(() => undefined);
+    const published = jest.spyOn(metrics, 'publishStoredMetrics').mockImplementation(() => metrics);
     await createAugmentHandler({ ...p, embedQueue: p.embedQueue }, quiet(), metrics)(sqsEvent([created('a.png'), created('b.txt'), 'bad']));
     const calls = added.mock.calls.map(([name, , value]) => `${name}=${value}`).sort();
     expect(calls).toEqual(['ImagesAugmented=1', 'ImagesQuarantined=1', 'RecordsFailed=1', 'RecordsSucceeded=2']);
