@@ -5,8 +5,8 @@
  * Writes are upserts by image id, so duplicates are harmless. A message whose derived files are
  * gone (the image was deleted since) is acknowledged without writing.
  */
-import sharp from 'sharp';
 import { artifactKeys } from '../artifact-keys';
+import { canonicalize, toRgb } from '../image/decode';
 import { decodeNpyU8 } from '../image/npy';
 import { toModelInput } from '../image/tensor';
 import type { IndexResolver } from '../index-resolver';
@@ -66,20 +66,8 @@ async function readLabel(deps: EmbedDeps, imageId: string): Promise<string | und
 }
 
 /** The canonical pixels at a model's input size (a new model may want another size than the derived files have). */
-async function fitToInput(
-  pixels: Uint8Array,
-  have: { height: number; width: number; channels: number },
-  want: InputSpec,
-): Promise<Uint8Array> {
+async function fitToInput(pixels: Uint8Array, have: { height: number; width: number; channels: number }, want: InputSpec): Promise<Uint8Array> {
   if (have.height === want.height && have.width === want.width && have.channels === want.channels) return pixels;
-  let pipeline = sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), {
-    raw: { width: have.width, height: have.height, channels: have.channels as 1 | 3 },
-  }).resize(want.width, want.height, { fit: want.resize.fit, kernel: want.resize.kernel, position: 'centre' });
-  pipeline = want.channels === 1 ? pipeline.grayscale() : pipeline.toColourspace('srgb');
-  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
-  if (info.channels === want.channels) return data;
-  if (want.channels === 1) return data.filter((_, i) => i % info.channels === 0);
-  const out = Buffer.allocUnsafe(info.width * info.height * 3);
-  for (let p = 0; p < info.width * info.height; p += 1) out.fill(data[p * info.channels]!, p * 3, p * 3 + 3);
-  return out;
+  const rgb = toRgb(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), have.channels, have.width * have.height);
+  return canonicalize({ width: have.width, height: have.height, rgb, format: 'raw' }, want);
 }

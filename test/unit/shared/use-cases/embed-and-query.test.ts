@@ -119,3 +119,15 @@ describe('embed and query', () => {
     });
   });
 });
+
+describe('embedImage with a model of another input size', () => {
+  it('resizes the derived canonical image to the new model\u2019s input', async () => {
+    const p = await fakePipeline();
+    await ingest(p, 'red.png', await solidPng(20, 20, [250, 10, 10]));
+    const bigger = testManifest('v1', { input: { ...testManifest().input, height: 24, width: 24 } });
+    await publishTestModel(p.store, ARTIFACTS, bigger, 'serving');
+    expect(await embedImage(p, { key: 'red.png', imageId: imageIdForKey('red.png'), sequencer: '2' })).toBe('indexed');
+    const [rec] = await (await p.vectorStore.openIndex('emb-v1'))!.get([imageIdForKey('red.png')]);
+    expect(rec!.metadata.modelVersion).toBe('v1');
+  });
+});
