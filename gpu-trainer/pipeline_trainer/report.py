@@ -9,6 +9,32 @@ import numpy as np
 
 _COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
 
+# A 3x5 pixel font (rows top to bottom, '#' = ink) for panel titles and axis values.
+_GLYPHS = {
+    "0": "###|#.#|#.#|#.#|###", "1": ".#.|##.|.#.|.#.|###", "2": "###|..#|###|#..|###", "3": "###|..#|.##|..#|###",
+    "4": "#.#|#.#|###|..#|..#", "5": "###|#..|###|..#|###", "6": "###|#..|###|#.#|###", "7": "###|..#|..#|.#.|.#.",
+    "8": "###|#.#|###|#.#|###", "9": "###|#.#|###|..#|###", ".": "...|...|...|...|.#.", "-": "...|...|###|...|...",
+    ":": "...|.#.|...|.#.|...", " ": "...|...|...|...|...", "(": ".#.|#..|#..|#..|.#.", ")": ".#.|..#|..#|..#|.#.",
+    "a": ".#.|#.#|###|#.#|#.#", "b": "##.|#.#|##.|#.#|##.", "c": ".##|#..|#..|#..|.##", "d": "##.|#.#|#.#|#.#|##.",
+    "e": "###|#..|##.|#..|###", "f": "###|#..|##.|#..|#..", "g": ".##|#..|#.#|#.#|.##", "h": "#.#|#.#|###|#.#|#.#",
+    "i": "###|.#.|.#.|.#.|###", "j": "..#|..#|..#|#.#|.#.", "k": "#.#|##.|#..|##.|#.#", "l": "#..|#..|#..|#..|###",
+    "m": "#.#|###|###|#.#|#.#", "n": "##.|#.#|#.#|#.#|#.#", "o": ".#.|#.#|#.#|#.#|.#.", "p": "##.|#.#|##.|#..|#..",
+    "q": ".#.|#.#|#.#|##.|.##", "r": "##.|#.#|##.|#.#|#.#", "s": ".##|#..|.#.|..#|##.", "t": "###|.#.|.#.|.#.|.#.",
+    "u": "#.#|#.#|#.#|#.#|###", "v": "#.#|#.#|#.#|#.#|.#.", "w": "#.#|#.#|###|###|#.#", "x": "#.#|#.#|.#.|#.#|#.#",
+    "y": "#.#|#.#|.#.|.#.|.#.", "z": "###|..#|.#.|#..|###",
+}
+
+
+def _text(img: np.ndarray, x: int, y: int, text: str, colour, scale: int = 2) -> None:
+    for ch in text.lower():
+        rows = _GLYPHS.get(ch, _GLYPHS[" "]).split("|")
+        for r, row in enumerate(rows):
+            for c, cell in enumerate(row):
+                if cell == "#":
+                    y0, x0 = y + r * scale, x + c * scale
+                    img[y0 : y0 + scale, x0 : x0 + scale] = colour
+        x += 4 * scale
+
 
 def _png(rgb: np.ndarray) -> bytes:
     h, w, _ = rgb.shape
@@ -29,10 +55,11 @@ def _draw_line(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, colour) -> N
 
 
 def curves_png(panels: list[dict[str, list[tuple[float, float]]]], width: int = 480, height: int = 220) -> bytes:
-    """One panel per dict of series name -> [(x, y)]; each panel scaled to its own range. Axes in grey."""
+    """One panel per dict of series name -> [(x, y)]; each panel scaled to its own range, titled with
+    its series names (in their colours) and labelled with the y range and the last x (the step)."""
     img = np.full((height * len(panels), width, 3), 255, dtype=np.uint8)
     for p, series in enumerate(panels):
-        top, left, right, bottom = p * height + 12, 40, width - 12, (p + 1) * height - 24
+        top, left, right, bottom = p * height + 24, 48, width - 12, (p + 1) * height - 24
         img[top:bottom, left] = (160, 160, 160)
         img[bottom, left:right] = (160, 160, 160)
         points = [pt for pts in series.values() for pt in pts if np.isfinite(pt[1])]
@@ -43,6 +70,14 @@ def curves_png(panels: list[dict[str, list[tuple[float, float]]]], width: int = 
         y_lo, y_hi = float(ys.min()), float(ys.max())
         if y_hi - y_lo < 1e-9:
             y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
+        grey = (90, 90, 90)
+        _text(img, 2, top, f"{y_hi:.3g}", grey)
+        _text(img, 2, bottom - 10, f"{y_lo:.3g}", grey)
+        _text(img, right - 4 * 2 * len(f"{x_hi:g}"), bottom + 6, f"{x_hi:g}", grey)
+        x_text = left
+        for i, name in enumerate(series):
+            _text(img, x_text, p * height + 6, name, _COLOURS[i % len(_COLOURS)])
+            x_text += (len(name) + 2) * 8
         for i, pts in enumerate(series.values()):
             pts = [pt for pt in pts if np.isfinite(pt[1])]
             to_px = [

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from .augment import normalize, simclr_view, to_unit_float, weak_view
 from .config import TrainConfig
 from .data import Dataset, holdout_split, load_dataset
-from .evaluate import embed_images, evaluate_encoder
+from .evaluate import embed_images, evaluate_encoder, knn_accuracy
 from .export import ExportParityError, check_parity, export_onnx
 from . import lease
 from .gate import decide
@@ -159,7 +159,7 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
     # ---- contrastive pretraining (SimCLR) -----------------------------------------------------------
     history = History()
     budget = started + (deadline - started) * cfg.pretrain_share - time.monotonic()
-    stats = pretrain(cfg, rt, train_net, views, input_spec, budget, history, job_id, recorder, log)
+    stats = pretrain(cfg, rt, train_net, views, input_spec, budget, history, job_id, recorder, log, on_eval=heldout_knn_curve(cfg, rt, net.encoder, data, input_spec, train_rows, holdout_rows))
     if not rt.main:
         return {}
 
@@ -219,9 +219,20 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
     )
     encoder.eval()
     publish_version(client, bucket, version, onnx_bytes, encoder_to_bytes(encoder.cpu()), manifest)
-    report = {"version": version, "jobId": job_id, "createdAt": utc_now(), "gate": gate.to_dict(), "metrics": _finite(metrics), "history": {"loss": history.loss, "finetuneLoss": history.finetune_loss}}
+    report = {
+        "version": version,
+        "jobId": job_id,
+        "createdAt": utc_now(),
+        "gate": gate.to_dict(),
+        "metrics": _finite(metrics),
+        "history": {"loss": history.loss, "finetuneLoss": history.finetune_loss, "accuracy": history.accuracy},
+    }
     put_json(client, bucket, f"models/{version}/report.json", report)
-    panels = [{"simclr loss": history.loss}, {"fine-tune loss": history.finetune_loss}] if history.finetune_loss else [{"simclr loss": history.loss}]
+    panels = [{"simclr loss": history.loss}]
+    if history.finetune_loss:
+        panels.append({"fine-tune loss": history.finetune_loss})
+    if history.accuracy:
+        panels.append(history.accuracy)
     put_bytes(client, bucket, f"models/{version}/curves.png", curves_png(panels), "image/png")
     if gate.passed:
         items = [
@@ -235,7 +246,9 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
     return {"state": state, "version": version, "phase": "done", "gate": gate.to_dict(), "metrics": _finite(_round(new_metrics))}
 
 
-def pretrain(cfg: TrainConfig, rt: Runtime, net: torch.nn.Module, views: torch.Tensor, spec: InputSpec, budget_s: float, history: History, job_id: str, recorder, log) -> dict:
+def pretrain(cfg: TrainConfig, rt: Runtime, net: torch.nn.Module, views: torch.Tensor, spec: InputSpec, budget_s: float, history: History, job_id: str, recorder, log, on_eval=None) -> dict:
+    """SimCLR pretraining until the budget (or max_steps) is used. `on_eval(step)`, if given, is called
+    every 5 log intervals on the main rank and returns held-out accuracies for the curves."""
     n, v = views.shape[0], views.shape[1]
     gen = torch.Generator(device=rt.device).manual_seed(cfg.seed * 1000 + rt.rank)
     cpu_gen = torch.Generator().manual_seed(cfg.seed)
@@ -301,6 +314,10 @@ def pretrain(cfg: TrainConfig, rt: Runtime, net: torch.nn.Module, views: torch.T
             history.loss.append((step, value))
             log(f"[train] step {step} loss {value:.4f} lr {lr:.2e} {time.monotonic() - start:.0f}/{budget_s:.0f} s", flush=True)
             recorder.update(phase="pretraining", step=step, loss=round(value, 4), progress=round(min(progress, 1.0), 3))
+        if on_eval is not None and rt.main and step % (5 * cfg.log_every) == 0:
+            for name, value in on_eval(step).items():
+                history.accuracy.setdefault(name, []).append((step, value))
+            net.train()
         if rt.main and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
             save_checkpoint(ckpt_path, net, opt, step, time.monotonic() - start, cfg)
     seconds = time.monotonic() - start - elapsed_before
@@ -309,6 +326,22 @@ def pretrain(cfg: TrainConfig, rt: Runtime, net: torch.nn.Module, views: torch.T
     if rt.main and ckpt_path.exists():
         ckpt_path.unlink()
     return {"steps": step, "images_per_second": round(ips, 1)}
+
+
+def heldout_knn_curve(cfg, rt: Runtime, encoder: Encoder, data: Dataset, spec: InputSpec, train_rows, holdout_rows):
+    """kNN accuracy on the held-out labels during pretraining: it embeds only the labelled images, so it is cheap."""
+    if not train_rows or not holdout_rows or len(data.class_names) < 2:
+        return None
+    rows = list(train_rows) + list(holdout_rows)
+    images = data.canonical[rows]
+    ty = torch.tensor([data.label_of[r] for r in train_rows], device=rt.device)
+    hy = torch.tensor([data.label_of[r] for r in holdout_rows], device=rt.device)
+
+    def evaluate(_step: int) -> dict[str, float]:
+        emb = embed_images(encoder, images, list(spec.mean), list(spec.std), rt.device)
+        return {"held-out kNN": knn_accuracy(emb[: len(train_rows)], ty, emb[len(train_rows) :], hy, k=cfg.knn_k, num_classes=len(data.class_names))}
+
+    return evaluate
 
 
 def save_checkpoint(path: Path, net, opt, step: int, elapsed: float, cfg: TrainConfig) -> None:

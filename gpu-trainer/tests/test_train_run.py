@@ -28,7 +28,7 @@ def test_a_run_publishes_a_gated_version_with_report_run_record_and_pseudo_label
     client = make_client(S3Location.from_env())
     populate_derived(client, count=160, labels_per_class=5)
     assert main(["init"]) == 0
-    args = ["run", "--job-id", "tiny-1", "--max-minutes", "1", "--set", f"cache_dir={tmp_path}", "--set", "max_steps=4", "--set", "batch_size=32", "--set", "finetune_share=0.05", "--set", "log_every=1"]
+    args = ["run", "--job-id", "tiny-1", "--max-minutes", "1", "--set", f"cache_dir={tmp_path}", "--set", "max_steps=5", "--set", "batch_size=32", "--set", "finetune_share=0.05", "--set", "log_every=1"]
     assert main(args) == 0
 
     run = get_json(client, "artifacts", "runs/tiny-1.json")
@@ -38,14 +38,18 @@ def test_a_run_publishes_a_gated_version_with_report_run_record_and_pseudo_label
     jsonschema.validate(manifest, schema("model-manifest"))
     assert manifest["parent"] == "v0"
     assert manifest["gate"]["passed"] == (run["state"] == "published")
-    assert manifest["metrics"]["trainSteps"] == 4
+    assert manifest["metrics"]["trainSteps"] == 5
     assert manifest["metrics"]["serving"]["version"] == "v0"
     assert manifest["dataset"]["images"] == 160 and manifest["dataset"]["labels"] == 50
-    assert manifest["training"]["config"]["max_steps"] == 4
+    assert manifest["training"]["config"]["max_steps"] == 5
     for key in ("knnAccuracy", "linearProbeAccuracy", "pseudoLabelCoverage", "onnxParityMaxAbsDiff"):
         assert key in manifest["metrics"]
     assert get_bytes(client, "artifacts", "models/v1/curves.png")[:8] == b"\x89PNG\r\n\x1a\n"
-    assert get_json(client, "artifacts", "models/v1/report.json")["history"]["loss"]
+    report = get_json(client, "artifacts", "models/v1/report.json")
+    assert report["history"]["loss"]
+    # log_every=1: held-out kNN every 5 steps, so one point at step 5.
+    [(step, accuracy)] = report["history"]["accuracy"]["held-out kNN"]
+    assert step == 5 and 0.0 <= accuracy <= 1.0
     assert get_bytes(client, "artifacts", "models/v1/encoder.onnx")
     if run["state"] == "published":
         jsonschema.validate(get_json(client, "artifacts", "pseudo-labels/v1/pseudo-labels.json"), schema("pseudo-labels"))
