@@ -2,7 +2,10 @@
  * Fashion-MNIST from the Debian package `dataset-fashion-mnist` (/usr/share/datasets/fashion-mnist):
  * a loader for tests, the demo and the benchmarks, and a command that writes images as PNG files.
  *
- *   npx tsx scripts/fashion-mnist.ts export --split t10k --count 200 --out ./fm-png
+ *   npx tsx scripts/fashion-mnist.ts export --split t10k --count 200 --out ./fm-png --prefix fm/
+ *
+ * labels.csv (key,label) names each image by `<prefix><file name>`: the key it gets when the folder
+ * is uploaded under that prefix, ready for `npm run pipeline -- labels import`.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -78,13 +81,14 @@ async function exportPngs(args: string[]): Promise<void> {
   const count = Number(opt('count', '200'));
   const offset = Number(opt('offset', '0'));
   const out = opt('out', 'fm-png');
+  const prefix = opt('prefix', '');
   const data = loadFashionMnist(split, count, offset);
   mkdirSync(out, { recursive: true });
   const csv = ['key,label'];
   for (let i = 0; i < data.images.length; i += 1) {
     const name = pngName(split, offset + i);
     writeFileSync(join(out, name), await toPng(data.images[i]!));
-    csv.push(`${name},${CLASS_NAMES[data.labels[i]!]}`);
+    csv.push(`${prefix}${name},${CLASS_NAMES[data.labels[i]!]}`);
   }
   writeFileSync(join(out, 'labels.csv'), `${csv.join('\n')}\n`);
   console.log(`wrote ${data.images.length} PNGs and labels.csv to ${out}`);
@@ -93,7 +97,7 @@ async function exportPngs(args: string[]): Promise<void> {
 if (require.main === module) {
   const [command, ...rest] = process.argv.slice(2);
   if (command !== 'export') {
-    console.error('usage: tsx scripts/fashion-mnist.ts export [--split t10k|train] [--count N] [--offset N] [--out DIR]');
+    console.error('usage: tsx scripts/fashion-mnist.ts export [--split t10k|train] [--count N] [--offset N] [--out DIR] [--prefix KEYPREFIX]');
     process.exit(2);
   }
   exportPngs(rest).catch((err) => {
