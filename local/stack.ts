@@ -5,7 +5,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createApiHandler } from '../functions/api/handler';
 import { createAugmentHandler } from '../functions/augment/handler';
@@ -24,6 +23,7 @@ import { finishRun } from '../shared/use-cases/training';
 import { health } from '../shared/use-cases/status';
 import { LocalApiServer } from './api-server';
 import { QueueWorker } from './queue-worker';
+import { localS3Client } from './s3-client';
 import { LocalS3Server } from './s3-server';
 import { SubprocessTrainingLauncher, trainerEnv } from './trainer-launcher';
 
@@ -80,13 +80,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     });
     closers.push(() => s3.close());
 
-    const s3Client = new S3Client({
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 5,
-    });
+    const s3Client = localS3Client(s3.endpoint);
     closers.push(async () => s3Client.destroy());
     const store = new S3ObjectStore(s3Client);
     const vectorStore = new LocalVectorStore(join(dataDir, 'vectors'));

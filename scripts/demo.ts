@@ -8,7 +8,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { localS3Client } from '../local/s3-client';
 import { parseLocalStackConfig } from '../shared/config';
 import { startStack } from '../local/stack';
 import { CLASS_NAMES, loadFashionMnist, pngName, rawPixelAgreement, toPng } from './fashion-mnist';
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
     const fm = loadFashionMnist('t10k', count);
     const keys = fm.images.map((_, i) => `demo/${pngName('t10k', i)}`);
     const pngs = await Promise.all(fm.images.map((px) => toPng(px)));
-    const s3 = new S3Client({ endpoint: stack.s3Endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'demo', secretAccessKey: 'demo' } });
+    const s3 = localS3Client(stack.s3Endpoint);
     const started = Date.now();
     for (let i = 0; i < count; i += 25) {
       await Promise.all(keys.slice(i, i + 25).map((Key, j) => s3.send(new PutObjectCommand({ Bucket: 'images', Key, Body: pngs[i + j], ContentType: 'image/png' }))));

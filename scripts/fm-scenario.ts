@@ -9,7 +9,8 @@
  *
  * Endpoints: --s3 (default http://127.0.0.1:4566) and --api (default http://127.0.0.1:3000).
  */
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { localS3Client } from '../local/s3-client';
 import { CLASS_NAMES, loadFashionMnist, pngName, rawPixelAgreement, toPng } from './fashion-mnist';
 
 const argv = process.argv.slice(2);
@@ -59,7 +60,7 @@ export function labelledKeys(all: Item[], perClass: number): Array<{ key: string
 
 async function load(): Promise<void> {
   const all = items();
-  const s3 = new S3Client({ endpoint: s3Endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  const s3 = localS3Client(s3Endpoint);
   const started = Date.now();
   for (let i = 0; i < all.length; i += 32) {
     await Promise.all(

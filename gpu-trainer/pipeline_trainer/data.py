@@ -38,7 +38,7 @@ class Dataset:
         return len(self.image_ids)
 
 
-def _read_view(client, bucket: str, meta_key: str, cache: Path, shape_hint: list | None):
+def _read_view(client, bucket: str, meta_key: str, cache: Path):
     meta = json.loads(get_bytes(client, bucket, meta_key) or b"null")
     if not meta:
         return None
@@ -63,7 +63,7 @@ def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, input_h
     cache.mkdir(parents=True, exist_ok=True)
     meta_keys = [k for k in list_keys(client, bucket, "derived/") if k.endswith("/meta.json")]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        loaded = [r for r in pool.map(lambda k: _read_view(client, bucket, k, cache, None), meta_keys) if r is not None]
+        loaded = [r for r in pool.map(lambda k: _read_view(client, bucket, k, cache), meta_keys) if r is not None]
     if not loaded:
         raise RuntimeError("no derived images in the artifacts bucket yet: upload images and let augment run first")
     # Keep the images whose views have the current canonical size, with the smallest common view count.

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from .augment import normalize, simclr_view, to_unit_float, weak_view
 from .config import TrainConfig
 from .data import Dataset, holdout_split, load_dataset
-from .evaluate import embed_images, evaluate_encoder, knn_accuracy
+from .evaluate import collapse_stats, embed_images, evaluate_encoder, is_collapsed, knn_accuracy
 from .export import ExportParityError, check_parity, export_onnx
 from . import lease
 from .gate import decide
@@ -166,7 +166,8 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
     # ---- pseudo-labelling, optionally a FixMatch-style fine-tune ------------------------------------
     recorder.update(phase="pseudo-labelling")
     encoder = net.encoder
-    labelled = {row: c for row, c in data.label_of.items() if row in set(train_rows)}
+    train_set = set(train_rows)
+    labelled = {row: c for row, c in data.label_of.items() if row in train_set}
     unlabelled = np.array([r for r in range(len(data)) if r not in data.label_of], dtype=np.int64)
     num_classes = len(data.class_names)
     if cfg.finetune and len(labelled) >= 2 and num_classes >= 2 and len(unlabelled) > 0:
@@ -435,8 +436,6 @@ def pseudo_labels(cfg, rt: Runtime, encoder: Encoder, data: Dataset, spec: Input
 
 def evaluate_encoder_unlabelled(encoder, canonical, spec: InputSpec, device) -> dict:
     """Without labels only the sanity checks are measurable."""
-    from .evaluate import collapse_stats, is_collapsed
-
     emb = embed_images(encoder, canonical, list(spec.mean), list(spec.std), device)
     stats = collapse_stats(emb)
     return {"knnAccuracy": float("nan"), "linearProbeAccuracy": float("nan"), "finite": bool(torch.isfinite(emb).all()), "collapsed": is_collapsed(stats), **stats}

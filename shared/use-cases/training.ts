@@ -111,14 +111,16 @@ export async function retrainTick(deps: TrainingDeps): Promise<{ started?: strin
   }
   let labelsSinceLastRun = 0;
   if (deps.policy.minNewLabels > 0) {
+    // Counting stops at the threshold: the tick runs every few seconds and the label set can be large.
     for await (const obj of deps.store.list(deps.artifactsBucket, artifactKeys.labelsPrefix)) {
       if (!lastRunStartedAt || (obj.lastModified?.getTime() ?? 0) > lastRunStartedAt.getTime()) labelsSinceLastRun += 1;
+      if (labelsSinceLastRun >= deps.policy.minNewLabels) break;
     }
   }
   const reason = retrainReason({ now, runActive, lastRunStartedAt, labelsSinceLastRun }, deps.policy);
   if (!reason) return {};
   try {
-    const { jobId } = await startTraining(deps, { reason: reason === 'labels' ? `${labelsSinceLastRun} new labels` : 'schedule' });
+    const { jobId } = await startTraining(deps, { reason: reason === 'labels' ? `${labelsSinceLastRun}+ new labels` : 'schedule' });
     return { started: jobId, reason };
   } catch (err) {
     if (err instanceof ConflictError) return {};
