@@ -3,6 +3,7 @@ export const artifactKeys = {
   derivedViews: (imageId: string) => `derived/${imageId}/views.npy`,
   derivedMeta: (imageId: string) => `derived/${imageId}/meta.json`,
   quarantine: (imageId: string) => `quarantine/${imageId}.json`,
+  events: (imageId: string) => `events/${imageId}.json`,
   label: (imageId: string) => `labels/${imageId}.json`,
   pseudoLabels: (version: string) => `pseudo-labels/${version}/pseudo-labels.json`,
   rollout: (version: string) => `rollouts/${version}.json`,

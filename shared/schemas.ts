@@ -94,6 +94,15 @@ export const QuarantineRecordSchema = z.object({
 });
 export type QuarantineRecord = z.infer<typeof QuarantineRecordSchema>;
 
+/** `events/<imageId>.json`: the newest S3 event seen for the image's key (a tombstone after a removal). */
+export const EventLedgerRecordSchema = z.object({
+  key: z.string().min(1),
+  kind: z.enum(['created', 'removed']),
+  sequencer: z.string(),
+  at: isoTime,
+});
+export type EventLedgerRecord = z.infer<typeof EventLedgerRecordSchema>;
+
 /** Printable, bounded label strings. */
 export const LabelValueSchema = z
   .string()
@@ -184,6 +193,7 @@ export const sharedSchemas = {
   'model-pointer': ModelPointerSchema,
   'derived-meta': DerivedMetaSchema,
   'quarantine-record': QuarantineRecordSchema,
+  'event-ledger-record': EventLedgerRecordSchema,
   'label-record': LabelRecordSchema,
   'embed-message': EmbedMessageSchema,
   'vector-metadata': VectorMetadataSchema,

@@ -116,14 +116,15 @@ export class StatelessStack extends Stack {
     };
 
     s3(augment.fn, props.imagesBucket, ['s3:GetObject'], ['*']);
-    s3(augment.fn, props.artifactsBucket, ['s3:GetObject'], ['models/*']);
+    s3(augment.fn, props.artifactsBucket, ['s3:GetObject'], ['models/*', 'events/*']);
+    s3(augment.fn, props.artifactsBucket, ['s3:PutObject'], ['events/*']);
     s3(augment.fn, props.artifactsBucket, ['s3:PutObject', 's3:DeleteObject'], ['derived/*', 'quarantine/*']);
     s3(augment.fn, props.artifactsBucket, ['s3:DeleteObject'], ['labels/*']);
     vectors(augment.fn, ['s3vectors:GetIndex', 's3vectors:DeleteVectors']);
     props.embedQueue.grantSendMessages(augment.fn);
 
     s3(embed.fn, props.artifactsBucket, ['s3:GetObject'], ['models/*', 'derived/*', 'labels/*', 'pseudo-labels/*']);
-    vectors(embed.fn, ['s3vectors:GetIndex', 's3vectors:PutVectors']);
+    vectors(embed.fn, ['s3vectors:GetIndex', 's3vectors:PutVectors', 's3vectors:DeleteVectors']);
 
     s3(api.fn, props.imagesBucket, ['s3:GetObject'], ['*']);
     s3(api.fn, props.artifactsBucket, ['s3:GetObject'], ['models/*', 'labels/*', 'quarantine/*', 'rollouts/*', 'runs/*', 'locks/*', 'pseudo-labels/*']);

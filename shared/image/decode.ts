@@ -3,6 +3,12 @@
  * anything is parsed (SVG/XML and everything else is refused unparsed), the pixel count is
  * checked from the header before decoding, and the image is auto-oriented, converted to sRGB and
  * flattened onto white.
+ *
+ * Hardening: every libvips loader except the six formats we accept is blocked process-wide (no
+ * SVG, PDF, ImageMagick, FITS, Matlab, VIPS or other loader can ever run, whatever the bytes
+ * claim), the pixel limit is enforced by libvips too, and large images are shrunk while they are
+ * decoded (JPEG shrink-on-load), so memory per image is bounded by the working size, not by the
+ * upload.
  */
 import sharp from 'sharp';
 import type { Metadata, SharpOptions } from 'sharp';
@@ -11,7 +17,24 @@ import type { InputSpec } from '../schemas';
 
 export interface DecodeLimits {
   maxPixels: number;
+  /** Longest side of the decoded working image; larger images are shrunk while decoding. */
+  maxSide?: number;
 }
+
+/** Views are crops resized to the model input (tens of pixels): 1024 px keeps every crop sharp. */
+export const DEFAULT_WORKING_MAX_SIDE = 1024;
+
+/** The libvips loaders of the formats sniffFormat accepts; every other loader is blocked. */
+export const ALLOWED_LOADERS = [
+  'VipsForeignLoadJpegBuffer',
+  'VipsForeignLoadPngBuffer',
+  'VipsForeignLoadNsgifBuffer',
+  'VipsForeignLoadWebpBuffer',
+  'VipsForeignLoadTiffBuffer',
+  'VipsForeignLoadHeifBuffer',
+];
+sharp.block({ operation: ['VipsForeignLoad'] });
+sharp.unblock({ operation: ALLOWED_LOADERS });
 
 /** An oriented, opaque sRGB image, 3 bytes per pixel, row-major. */
 export interface RgbImage {
@@ -19,6 +42,9 @@ export interface RgbImage {
   height: number;
   rgb: Buffer;
   format: string;
+  /** The upload's own size (before orientation and shrinking), when decoded from a file. */
+  sourceWidth?: number;
+  sourceHeight?: number;
 }
 
 const SIGNATURES: Array<{ format: string; test: (b: Buffer) => boolean }> = [
@@ -50,7 +76,7 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits): Promise<
     // Header only: no pixels are decoded here, so the limit is checked below with a clear message.
     meta = await sharp(bytes, { ...sharpOptions(limits), limitInputPixels: false }).metadata();
   } catch (err) {
-    throw new UnprocessableImageError(`unreadable ${format} header: ${(err as Error).message}`);
+    throw new UnprocessableImageError(`unreadable ${format} header: ${concise((err as Error).message)}`);
   }
   const width = meta.width ?? 0;
   const height = meta.height ?? 0;
@@ -59,17 +85,26 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits): Promise<
     throw new UnprocessableImageError(`${width}x${height} pixels exceeds the limit of ${limits.maxPixels} pixels`);
   }
   try {
+    const maxSide = limits.maxSide ?? DEFAULT_WORKING_MAX_SIDE;
     const { data, info } = await sharp(bytes, sharpOptions(limits))
       .rotate()
+      .resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true, kernel: 'lanczos3' })
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
       .removeAlpha()
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
-    return { width: info.width, height: info.height, rgb: toRgb(data, info.channels, info.width * info.height), format };
+    return { width: info.width, height: info.height, rgb: toRgb(data, info.channels, info.width * info.height), format, sourceWidth: width, sourceHeight: height };
   } catch (err) {
-    throw new UnprocessableImageError(`could not decode ${format}: ${(err as Error).message}`);
+    throw new UnprocessableImageError(`could not decode ${format}: ${concise((err as Error).message)}`);
   }
+}
+
+/** libvips errors can run to dozens of lines: keep a reason readable in GET /images. */
+function concise(message: string): string {
+  const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  const text = lines.length > 2 ? `${lines[0]} ... ${lines[lines.length - 1]}` : lines.join('; ');
+  return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 }
 
 export function toRgb(data: Buffer, channels: number, pixels: number): Buffer {

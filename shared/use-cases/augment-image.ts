@@ -5,12 +5,18 @@
  * Idempotent: the views are seeded by image id and ETag, so a duplicate event rewrites identical
  * files; a created-event for an object that is gone, or a removed-event for a key that exists
  * again, is stale and skipped.
+ *
+ * Ordering: every event is recorded in the image's event ledger by its S3 sequencer; an event
+ * older than the recorded one is stale and does nothing. A worker that finishes writing and finds
+ * a newer event recorded meanwhile (its writes may have landed after the newer event's) redoes the
+ * newest event's work itself, so the last writer always leaves the newest state.
  */
 import { artifactKeys } from '../artifact-keys';
 import { UnprocessableImageError } from '../errors';
 import { imageIdForKey } from '../ids';
 import { canonicalize, decodeImage } from '../image/decode';
 import { renderViews } from '../image/augment-views';
+import { recordEvent, superseded } from './event-ledger';
 import { encodeNpyU8 } from '../image/npy';
 import type { IndexResolver } from '../index-resolver';
 import type { ModelRegistry } from '../model-registry';
@@ -38,15 +44,37 @@ export interface AugmentDeps {
 
 export type AugmentOutcome = 'augmented' | 'quarantined' | 'deleted' | 'stale';
 
+const MAX_REDOS = 5;
+
 export async function augmentImage(deps: AugmentDeps, event: ObjectEvent): Promise<AugmentOutcome> {
   const imageId = imageIdForKey(event.key);
+  const at = (deps.now ?? (() => new Date()))().toISOString();
+  const verdict = await recordEvent(deps, imageId, { key: event.key, kind: event.kind, sequencer: event.sequencer, at });
+  if (verdict === 'stale') return 'stale';
+  let current = event;
+  let outcome: AugmentOutcome = 'stale';
+  for (let redo = 0; redo <= MAX_REDOS; redo += 1) {
+    outcome = await applyEvent(deps, imageId, current);
+    const newer = await superseded(deps, imageId, current.sequencer);
+    if (!newer) return outcome;
+    // A newer event was recorded while this one was applied: make sure its state is the one left.
+    current = { kind: newer.kind, bucket: event.bucket, key: event.key, sequencer: newer.sequencer };
+  }
+  throw new Error(`events for ${event.key} kept arriving while it was processed; retrying the message`);
+}
+
+async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent): Promise<AugmentOutcome> {
   const head = await deps.store.head(event.bucket, event.key);
   if (event.kind === 'removed') {
     if (head) return 'stale';
     await removeImage(deps, imageId);
     return 'deleted';
   }
-  if (!head) return 'stale';
+  if (!head) {
+    // Gone since: whatever an earlier worker derived from it must not outlive it.
+    await removeImage(deps, imageId, { keepLabel: true });
+    return 'stale';
+  }
 
   const serving = await deps.models.serving();
   if (!serving) throw new Error('no serving model has been published yet; retrying later');
@@ -67,7 +95,7 @@ export async function augmentImage(deps: AugmentDeps, event: ObjectEvent): Promi
     const image = await decodeImage(bytes, { maxPixels: deps.settings.maxImagePixels });
     canonical = await canonicalize(image, spec);
     views = await renderViews(image, spec, deps.settings.augmentViews, `${imageId}:${head.etag}`);
-    source = { width: image.width, height: image.height, format: image.format, bytes: bytes.length };
+    source = { width: image.sourceWidth ?? image.width, height: image.sourceHeight ?? image.height, format: image.format, bytes: bytes.length };
   } catch (err) {
     if (!(err instanceof UnprocessableImageError)) throw err;
     await quarantine(deps, imageId, { key: event.key, reason: err.reason, at: now.toISOString(), etag: head.etag });
@@ -92,6 +120,7 @@ export async function augmentImage(deps: AugmentDeps, event: ObjectEvent): Promi
   await deps.store.put(deps.artifactsBucket, artifactKeys.derivedViews(imageId), npy, 'application/octet-stream');
   await deps.store.put(deps.artifactsBucket, artifactKeys.derivedMeta(imageId), JSON.stringify(meta), 'application/json');
   await deps.store.delete(deps.artifactsBucket, artifactKeys.quarantine(imageId));
+  if (await superseded(deps, imageId, event.sequencer)) return 'stale'; // the caller redoes the newer event
   const message: EmbedMessage = { key: event.key, imageId, sequencer: event.sequencer };
   await deps.embedQueue.send([message]);
   return 'augmented';
@@ -104,13 +133,14 @@ async function quarantine(deps: AugmentDeps, imageId: string, record: Quarantine
   await deps.store.deleteMany(deps.artifactsBucket, [artifactKeys.derivedMeta(imageId), artifactKeys.derivedViews(imageId)]);
 }
 
-async function removeImage(deps: AugmentDeps, imageId: string): Promise<void> {
+async function removeImage(deps: AugmentDeps, imageId: string, { keepLabel = false } = {}): Promise<void> {
+  // The meta first: an embed that read it before this point finds it gone afterwards and undoes its write.
+  await deps.store.deleteMany(deps.artifactsBucket, [artifactKeys.derivedMeta(imageId)]);
   await deleteVectors(deps, imageId);
   await deps.store.deleteMany(deps.artifactsBucket, [
-    artifactKeys.derivedMeta(imageId),
     artifactKeys.derivedViews(imageId),
     artifactKeys.quarantine(imageId),
-    artifactKeys.label(imageId),
+    ...(keepLabel ? [] : [artifactKeys.label(imageId)]),
   ]);
 }
 

@@ -3,7 +3,9 @@
  * candidate's during a rollout), with metadata {key, modelVersion, label?}.
  *
  * Writes are upserts by image id, so duplicates are harmless. A message whose derived files are
- * gone (the image was deleted since) is acknowledged without writing.
+ * gone (the image was deleted since) is acknowledged without writing. After writing, the meta is
+ * read again: if the image was removed meanwhile the vector is deleted again, and if it was
+ * re-uploaded meanwhile the new content is embedded, so a slow worker never leaves a stale vector.
  */
 import { artifactKeys } from '../artifact-keys';
 import { canonicalize, toRgb } from '../image/decode';
@@ -12,7 +14,7 @@ import { toModelInput } from '../image/tensor';
 import type { IndexResolver } from '../index-resolver';
 import type { LoadedModel, ModelRegistry } from '../model-registry';
 import type { ObjectStore } from '../ports/object-store';
-import { DerivedMetaSchema, LabelRecordSchema, type EmbedMessage, type InputSpec, type VectorMetadata } from '../schemas';
+import { DerivedMetaSchema, LabelRecordSchema, type DerivedMeta, type EmbedMessage, type InputSpec, type VectorMetadata } from '../schemas';
 
 export interface EmbedDeps {
   store: ObjectStore;
@@ -31,12 +33,32 @@ export async function embedImage(deps: EmbedDeps, message: EmbedMessage): Promis
   if (message.versions) targets = targets.filter((t) => message.versions!.includes(t.pointer.version));
   if (targets.length === 0) return 'stale';
 
-  const metaBody = await deps.store.get(deps.artifactsBucket, artifactKeys.derivedMeta(message.imageId));
-  if (!metaBody) return 'stale';
-  const meta = DerivedMetaSchema.parse(JSON.parse(metaBody.toString('utf8')));
-  if (meta.key !== message.key) return 'stale';
+  let meta = await readMeta(deps, message);
+  if (!meta) return 'stale';
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    await embedInto(deps, message, targets);
+    const after = await readMeta(deps, message);
+    if (!after) {
+      // Removed while this worker embedded: its write may have landed after the removal's delete.
+      await Promise.all(targets.map(async (t) => (await deps.indexes.forReading(t.pointer))?.delete([message.imageId])));
+      return 'stale';
+    }
+    if (after.etag === meta.etag && after.sequencer === meta.sequencer) return 'indexed';
+    meta = after;
+  }
+  throw new Error(`${message.key} kept changing while it was embedded; retrying the message`);
+}
+
+async function readMeta(deps: EmbedDeps, message: EmbedMessage): Promise<DerivedMeta | undefined> {
+  const body = await deps.store.get(deps.artifactsBucket, artifactKeys.derivedMeta(message.imageId));
+  if (!body) return undefined;
+  const meta = DerivedMetaSchema.parse(JSON.parse(body.toString('utf8')));
+  return meta.key === message.key ? meta : undefined;
+}
+
+async function embedInto(deps: EmbedDeps, message: EmbedMessage, targets: LoadedModel[]): Promise<void> {
   const npy = await deps.store.get(deps.artifactsBucket, artifactKeys.derivedViews(message.imageId));
-  if (!npy) return 'stale';
+  if (!npy) return;
   const views = decodeNpyU8(npy);
   const [, height, width, channels] = views.shape as [number, number, number, number];
   const canonical = views.data.subarray(0, height * width * channels);
@@ -57,7 +79,6 @@ export async function embedImage(deps: EmbedDeps, message: EmbedMessage): Promis
       await index.put([{ id: message.imageId, vector, metadata }]);
     }),
   );
-  return 'indexed';
 }
 
 async function readLabel(deps: EmbedDeps, imageId: string): Promise<string | undefined> {

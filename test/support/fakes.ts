@@ -9,6 +9,12 @@ import { l2Normalize } from '../../shared/image/tensor';
 export class InMemoryObjectStore implements ObjectStore {
   readonly buckets = new Map<string, Map<string, { body: Buffer; info: ObjectInfo }>>();
   private clock = 0;
+  private readonly getHooks: Array<{ bucket: string; key: string; run: () => Promise<void> }> = [];
+
+  /** Fault injection: runs `run` once, just before the next get of bucket/key returns. */
+  beforeNextGet(bucket: string, key: string, run: () => Promise<void>): void {
+    this.getHooks.push({ bucket, key, run });
+  }
 
   private bucket(name: string) {
     let b = this.buckets.get(name);
@@ -24,6 +30,8 @@ export class InMemoryObjectStore implements ObjectStore {
   }
 
   async get(bucket: string, key: string) {
+    const hook = this.getHooks.findIndex((h) => h.bucket === bucket && h.key === key);
+    if (hook >= 0) await this.getHooks.splice(hook, 1)[0]!.run();
     const o = this.bucket(bucket).get(key);
     return o ? Buffer.from(o.body) : undefined;
   }

@@ -64,7 +64,10 @@ describe('augmentImage', () => {
     expect(await augmentImage(p, removed('a.png'))).toBe('stale');
     await p.store.delete(IMAGES, 'a.png');
     expect(await augmentImage(p, removed('a.png'))).toBe('deleted');
-    expect(p.store.keys(ARTIFACTS).filter((k) => !k.startsWith('models/'))).toEqual([]);
+    // Only the tombstone stays: the newest event for the key was its removal.
+    const id = imageIdForKey('a.png');
+    expect(p.store.keys(ARTIFACTS).filter((k) => !k.startsWith('models/'))).toEqual([`events/${id}.json`]);
+    expect(p.store.json(ARTIFACTS, `events/${id}.json`)).toMatchObject({ key: 'a.png', kind: 'removed', sequencer: '02' });
     expect(await (await p.vectorStore.openIndex('emb-v0'))!.count()).toBe(0);
   });
 
