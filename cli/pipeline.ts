@@ -5,6 +5,8 @@
  *   npm run pipeline -- models                       serving, candidate and history
  *   npm run pipeline -- models rollback              serve the previous version again
  *   npm run pipeline -- train [--max-minutes N]      start a training run
+ *   npm run pipeline -- dead-letters [--limit N]     messages that failed every attempt, with their errors
+ *   npm run pipeline -- dead-letters redrive [ingest|embed]   replay them through their queue
  *
  * --api URL (default $PIPELINE_API or http://127.0.0.1:3000)
  */
@@ -107,7 +109,16 @@ async function main(): Promise<number> {
     console.log(JSON.stringify(res.json));
     return res.status < 400 ? 0 : 1;
   }
-  console.error('usage: pipeline labels import FILE.csv | models [rollback] | train [--max-minutes N]  [--api URL]');
+  if (group === 'dead-letters' && (action === undefined || action === 'redrive')) {
+    const limit = flags.get('limit');
+    const res =
+      action === 'redrive'
+        ? await call(api, 'POST', '/dead-letters/redrive', args[2] ? { queue: args[2] } : undefined)
+        : await call(api, 'GET', `/dead-letters${limit ? `?limit=${encodeURIComponent(limit)}` : ''}`);
+    console.log(JSON.stringify(res.json, null, 2));
+    return res.status < 400 ? 0 : 1;
+  }
+  console.error('usage: pipeline labels import FILE.csv | models [rollback] | train [--max-minutes N] | dead-letters [redrive [ingest|embed]] [--limit N]  [--api URL]');
   return 2;
 }
 

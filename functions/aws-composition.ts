@@ -9,7 +9,11 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { EcsTrainingLauncher } from '../shared/adapters/ecs-training-launcher';
 import { S3ObjectStore } from '../shared/adapters/s3-object-store';
 import { S3VectorsStore } from '../shared/adapters/s3vectors-vector-index';
+import { SqsDeadLetterQueue } from '../shared/adapters/sqs-dead-letters';
 import { SqsQueue } from '../shared/adapters/sqs-queue';
+import { artifactKeys } from '../shared/artifact-keys';
+import type { DeadLetterRecord } from '../shared/schemas';
+import type { LastAttemptRecorder } from './sqs-edge';
 import type { LambdaConfig } from '../shared/config';
 import { IndexResolver } from '../shared/index-resolver';
 import { ModelRegistry } from '../shared/model-registry';
@@ -42,8 +46,22 @@ export function composeAws(config: LambdaConfig, clients: AwsClients = {}) {
   const launcher: TrainingLauncher = config.training
     ? new EcsTrainingLauncher(clients.ecs ?? new ECSClient({}), config.training)
     : { launch: async () => Promise.reject(new Error('training is not configured for this deployment')) };
+  const deadLetters = config.deadLetterQueues.map((q) => new SqsDeadLetterQueue(q.name, sqs, q, { store, bucket: config.artifactsBucket }));
+  /** Stores a record's error on its last attempt, for GET /dead-letters (SQS keeps none). */
+  const lastAttempt = (queue: string): LastAttemptRecorder | undefined =>
+    config.maxReceiveCount === undefined
+      ? undefined
+      : {
+          maxReceiveCount: config.maxReceiveCount,
+          record: async (record, error, receiveCount) => {
+            const entry: DeadLetterRecord = { queue, messageId: record.messageId, error: error.message.slice(0, 2000), receiveCount, at: new Date().toISOString() };
+            await store.put(config.artifactsBucket, artifactKeys.deadLetter(record.messageId), JSON.stringify(entry), 'application/json');
+          },
+        };
   return {
     store,
+    deadLetters,
+    lastAttempt,
     models,
     indexes,
     imagesBucket: config.imagesBucket,

@@ -10,13 +10,36 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 
 export type SqsBatchHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
 
-/** `metrics`: Powertools metrics (CloudWatch EMF) in Lambda; none in the embedded stack. */
-export function sqsBatchHandler(logger: Logger, handleRecord: (record: SQSRecord) => Promise<void>, metrics?: Metrics): SqsBatchHandler {
+/**
+ * SQS keeps no error with a dead-lettered message: on a record's last attempt (its receive count
+ * reached the queue's maxReceiveCount) the error is handed to `record`, which stores it where
+ * GET /dead-letters finds it. The embedded stack's queue journals errors itself and needs none.
+ */
+export interface LastAttemptRecorder {
+  maxReceiveCount: number;
+  record(record: SQSRecord, error: Error, receiveCount: number): Promise<void>;
+}
+
+export interface SqsEdgeOptions {
+  /** Powertools metrics (CloudWatch EMF) in Lambda; none in the embedded stack. */
+  metrics?: Metrics;
+  lastAttempt?: LastAttemptRecorder;
+}
+
+export function sqsBatchHandler(logger: Logger, handleRecord: (record: SQSRecord) => Promise<void>, options: SqsEdgeOptions = {}): SqsBatchHandler {
+  const { metrics, lastAttempt } = options;
   const recordHandler = async (record: SQSRecord) => {
     try {
       await handleRecord(record);
     } catch (err) {
-      logger.warn('record failed; it will be retried', { messageId: record.messageId, receiveCount: record.attributes?.ApproximateReceiveCount, error: (err as Error).message });
+      const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? 0);
+      const last = lastAttempt !== undefined && receiveCount >= lastAttempt.maxReceiveCount;
+      logger.warn(last ? 'record failed on its last attempt; it goes to the dead-letter queue' : 'record failed; it will be retried', {
+        messageId: record.messageId,
+        receiveCount,
+        error: (err as Error).message,
+      });
+      if (last) await lastAttempt.record(record, err as Error, receiveCount).catch((e) => logger.error('could not record the dead letter', e as Error));
       throw err;
     }
   };

@@ -9,6 +9,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { createApiHandler } from '../functions/api/handler';
 import { createAugmentHandler } from '../functions/augment/handler';
 import { createEmbedHandler } from '../functions/embed/handler';
+import { LocalDeadLetterQueue } from '../shared/adapters/local-dead-letters';
 import { LocalQueue } from '../shared/adapters/local-queue';
 import { LocalVectorStore } from '../shared/adapters/local-vector-index';
 import { OnnxEncoderFactory } from '../shared/adapters/onnx-encoder';
@@ -116,7 +117,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     const common = { store, models, indexes, imagesBucket: IMAGES_BUCKET, artifactsBucket: ARTIFACTS_BUCKET, settings };
     const augmentHandler = createAugmentHandler({ ...common, embedQueue: embed }, new Logger({ serviceName: 'augment', logLevel }));
     const embedHandler = createEmbedHandler(common, new Logger({ serviceName: 'embed', logLevel }));
-    const apiHandler = createApiHandler({ ...common, pendingQueues: [ingest, embed], launcher }, new Logger({ serviceName: 'api', logLevel }));
+    const deadLetters = [new LocalDeadLetterQueue('ingest', ingestDlq, ingest), new LocalDeadLetterQueue('embed', embedDlq, embed)];
+    const apiHandler = createApiHandler({ ...common, pendingQueues: [ingest, embed], launcher, deadLetters }, new Logger({ serviceName: 'api', logLevel }));
 
     const recovered = await reconcile({ ...common, ingestQueue: ingest });
     if (recovered.enqueued > 0 || recovered.orphansRemoved > 0) {

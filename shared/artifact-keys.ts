@@ -4,6 +4,7 @@ export const artifactKeys = {
   derivedMeta: (imageId: string) => `derived/${imageId}/meta.json`,
   quarantine: (imageId: string) => `quarantine/${imageId}.json`,
   events: (imageId: string) => `events/${imageId}.json`,
+  deadLetter: (messageId: string) => `dead-letters/${messageId}.json`,
   label: (imageId: string) => `labels/${imageId}.json`,
   pseudoLabels: (version: string) => `pseudo-labels/${version}/pseudo-labels.json`,
   rollout: (version: string) => `rollouts/${version}.json`,

@@ -113,6 +113,9 @@ export interface LambdaConfig extends PipelineSettings {
   vectorBucketName: string;
   embedQueueUrl?: string;
   ingestQueueUrl?: string;
+  /** The source queues' maxReceiveCount: a record's last attempt writes its error for GET /dead-letters. */
+  maxReceiveCount?: number;
+  deadLetterQueues: Array<{ name: 'ingest' | 'embed'; url: string; arn: string }>;
   training?: { clusterArn: string; taskDefinitionArn: string; capacityProvider: string; containerName: string };
 }
 
@@ -127,6 +130,11 @@ export function parseLambdaConfig(env: Env, needs: { embedQueue?: boolean; train
       VECTOR_BUCKET_NAME: required,
       EMBED_QUEUE_URL: needs.embedQueue ? required : z.string().optional(),
       INGEST_QUEUE_URL: z.string().optional(),
+      MAX_RECEIVE_COUNT: z.string().optional(),
+      INGEST_DLQ_URL: z.string().optional(),
+      INGEST_DLQ_ARN: z.string().optional(),
+      EMBED_DLQ_URL: z.string().optional(),
+      EMBED_DLQ_ARN: z.string().optional(),
       TRAIN_CLUSTER_ARN: trainingKey,
       TRAIN_TASK_DEFINITION_ARN: trainingKey,
       TRAIN_CAPACITY_PROVIDER: trainingKey,
@@ -141,6 +149,11 @@ export function parseLambdaConfig(env: Env, needs: { embedQueue?: boolean; train
     vectorBucketName: raw.VECTOR_BUCKET_NAME,
     embedQueueUrl: raw.EMBED_QUEUE_URL,
     ingestQueueUrl: raw.INGEST_QUEUE_URL,
+    maxReceiveCount: raw.MAX_RECEIVE_COUNT ? Number(raw.MAX_RECEIVE_COUNT) : undefined,
+    deadLetterQueues: [
+      ...(raw.INGEST_DLQ_URL && raw.INGEST_DLQ_ARN ? [{ name: 'ingest' as const, url: raw.INGEST_DLQ_URL, arn: raw.INGEST_DLQ_ARN }] : []),
+      ...(raw.EMBED_DLQ_URL && raw.EMBED_DLQ_ARN ? [{ name: 'embed' as const, url: raw.EMBED_DLQ_URL, arn: raw.EMBED_DLQ_ARN }] : []),
+    ],
     training:
       raw.TRAIN_CLUSTER_ARN && raw.TRAIN_TASK_DEFINITION_ARN && raw.TRAIN_CAPACITY_PROVIDER && raw.TRAIN_CONTAINER_NAME
         ? {

@@ -103,6 +103,16 @@ export const EventLedgerRecordSchema = z.object({
 });
 export type EventLedgerRecord = z.infer<typeof EventLedgerRecordSchema>;
 
+/** `dead-letters/<messageId>.json`: the error of a message's last attempt (AWS: SQS keeps none). */
+export const DeadLetterRecordSchema = z.object({
+  queue: z.string(),
+  messageId: z.string().min(1),
+  error: z.string(),
+  receiveCount: z.number().int().nonnegative(),
+  at: isoTime,
+});
+export type DeadLetterRecord = z.infer<typeof DeadLetterRecordSchema>;
+
 /** Printable, bounded label strings. */
 export const LabelValueSchema = z
   .string()
@@ -194,6 +204,7 @@ export const sharedSchemas = {
   'derived-meta': DerivedMetaSchema,
   'quarantine-record': QuarantineRecordSchema,
   'event-ledger-record': EventLedgerRecordSchema,
+  'dead-letter-record': DeadLetterRecordSchema,
   'label-record': LabelRecordSchema,
   'embed-message': EmbedMessageSchema,
   'vector-metadata': VectorMetadataSchema,

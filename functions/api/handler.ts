@@ -7,11 +7,12 @@ import { LabelValueSchema } from '../../shared/schemas';
 import { MAX_LABELS_PER_REQUEST, putLabels, type LabelDeps } from '../../shared/use-cases/labels';
 import { neighborsOfImage, neighborsOfKey, type QueryDeps } from '../../shared/use-cases/query';
 import { health, imageStatus, modelsView, type StatusDeps } from '../../shared/use-cases/status';
+import { listDeadLetters, redriveDeadLetters, type DeadLetterDeps } from '../../shared/use-cases/dead-letters';
 import { rollback } from '../../shared/use-cases/rollback';
 import { startTraining, type TrainingDeps } from '../../shared/use-cases/training';
 import { bodyBytes, errorResponse, header, json, jsonBody, routePath } from './http';
 
-export type ApiDeps = QueryDeps & StatusDeps & LabelDeps & Omit<TrainingDeps, 'policy'>;
+export type ApiDeps = QueryDeps & StatusDeps & LabelDeps & Omit<TrainingDeps, 'policy'> & DeadLetterDeps;
 export type ApiHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
 
 const KeySchema = z.string().min(1, 'key is required').max(1024, 'key is at most 1024 bytes');
@@ -32,6 +33,8 @@ const SearchQuery = z.object({ k: KSchema, label: LabelValueSchema.optional() })
 const LabelItem = z.object({ key: KeySchema, label: LabelValueSchema }).strict();
 const LabelsBody = z.union([z.object({ labels: z.array(LabelItem).min(1).max(MAX_LABELS_PER_REQUEST) }).strict(), LabelItem]);
 const TrainBody = z.object({ maxMinutes: z.number().positive().max(24 * 60).optional() }).strict();
+const DeadLettersQuery = z.object({ limit: z.string().regex(/^\d+$/, 'limit must be an integer from 1 to 100').transform(Number).pipe(z.number().int().min(1, 'limit must be an integer from 1 to 100').max(100, 'limit must be an integer from 1 to 100')).optional() }).strict();
+const RedriveBody = z.object({ queue: z.enum(['ingest', 'embed']).optional() }).strict();
 const SearchJson = z.object({ image: z.string().min(1, 'image must be base64 image bytes') }).strict();
 
 type Route = (deps: ApiDeps, event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
@@ -58,6 +61,12 @@ const routes: Record<string, Partial<Record<string, Route>>> = {
   },
   '/models': { GET: async (deps) => json(200, await modelsView(deps)) },
   '/models/rollback': { POST: async (deps) => json(200, await rollback(deps)) },
+  '/dead-letters': {
+    GET: async (deps, event) => json(200, await listDeadLetters(deps, DeadLettersQuery.parse(query(event)).limit ?? 20)),
+  },
+  '/dead-letters/redrive': {
+    POST: async (deps, event) => json(200, await redriveDeadLetters(deps, RedriveBody.parse(jsonBody(event, { optional: true }) ?? {}).queue)),
+  },
   '/train': {
     POST: async (deps, event) =>
       json(202, await startTraining({ ...deps, policy: deps.settings.retrain }, TrainBody.parse(jsonBody(event, { optional: true }) ?? {}))),

@@ -1,12 +1,13 @@
 /** augment: S3 event notifications (via SQS) -> derived views + embed messages. */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { S3Schema } from '@aws-lambda-powertools/parser/schemas';
 import { decodeEventKey } from '../../shared/s3-event';
 import { augmentImage, type AugmentDeps } from '../../shared/use-cases/augment-image';
-import { sqsBatchHandler, type SqsBatchHandler } from '../sqs-edge';
+import { sqsBatchHandler, type SqsBatchHandler, type SqsEdgeOptions } from '../sqs-edge';
 
-export function createAugmentHandler(deps: AugmentDeps, logger = new Logger({ serviceName: 'augment' }), metrics?: Metrics): SqsBatchHandler {
+export function createAugmentHandler(deps: AugmentDeps, logger = new Logger({ serviceName: 'augment' }), options: SqsEdgeOptions = {}): SqsBatchHandler {
+  const { metrics } = options;
   return sqsBatchHandler(logger, async (record) => {
     const body: unknown = JSON.parse(record.body);
     if (isTestEvent(body)) {
@@ -22,7 +23,7 @@ export function createAugmentHandler(deps: AugmentDeps, logger = new Logger({ se
       logger.info('augment', { key, event: r.eventName, outcome });
       metrics?.addMetric(`Images${outcome[0]!.toUpperCase()}${outcome.slice(1)}`, MetricUnit.Count, 1);
     }
-  }, metrics);
+  }, options);
 }
 
 function isTestEvent(body: unknown): boolean {

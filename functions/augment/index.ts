@@ -6,4 +6,7 @@ import { composeAws } from '../aws-composition';
 import { createAugmentHandler } from './handler';
 
 const aws = composeAws(parseLambdaConfig(process.env, { embedQueue: true }));
-export const handler = createAugmentHandler({ ...aws, embedQueue: aws.embedQueue() }, new Logger({ serviceName: 'augment' }), new Metrics({ namespace: 'ImagePipeline', serviceName: 'augment' }));
+export const handler = createAugmentHandler({ ...aws, embedQueue: aws.embedQueue() }, new Logger({ serviceName: 'augment' }), {
+  metrics: new Metrics({ namespace: 'ImagePipeline', serviceName: 'augment' }),
+  lastAttempt: aws.lastAttempt('ingest'),
+});

@@ -1,15 +1,16 @@
 /** embed: embed messages (via SQS) -> vectors in the serving (and candidate) index. */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EmbedMessageSchema } from '../../shared/schemas';
 import { embedImage, type EmbedDeps } from '../../shared/use-cases/embed-image';
-import { sqsBatchHandler, type SqsBatchHandler } from '../sqs-edge';
+import { sqsBatchHandler, type SqsBatchHandler, type SqsEdgeOptions } from '../sqs-edge';
 
-export function createEmbedHandler(deps: EmbedDeps, logger = new Logger({ serviceName: 'embed' }), metrics?: Metrics): SqsBatchHandler {
+export function createEmbedHandler(deps: EmbedDeps, logger = new Logger({ serviceName: 'embed' }), options: SqsEdgeOptions = {}): SqsBatchHandler {
+  const { metrics } = options;
   return sqsBatchHandler(logger, async (record) => {
     const message = EmbedMessageSchema.parse(JSON.parse(record.body));
     const outcome = await embedImage(deps, message);
     logger.debug('embed', { key: message.key, outcome });
     if (outcome === 'indexed') metrics?.addMetric('ImagesEmbedded', MetricUnit.Count, 1);
-  }, metrics);
+  }, options);
 }

@@ -5,4 +5,8 @@ import { parseLambdaConfig } from '../../shared/config';
 import { composeAws } from '../aws-composition';
 import { createEmbedHandler } from './handler';
 
-export const handler = createEmbedHandler(composeAws(parseLambdaConfig(process.env)), new Logger({ serviceName: 'embed' }), new Metrics({ namespace: 'ImagePipeline', serviceName: 'embed' }));
+const aws = composeAws(parseLambdaConfig(process.env));
+export const handler = createEmbedHandler(aws, new Logger({ serviceName: 'embed' }), {
+  metrics: new Metrics({ namespace: 'ImagePipeline', serviceName: 'embed' }),
+  lastAttempt: aws.lastAttempt('embed'),
+});

@@ -17,6 +17,8 @@ export function buildApp(app: App = new App()) {
     artifactsBucket: stateful.artifactsBucket,
     ingestQueue: stateful.ingestQueue,
     embedQueue: stateful.embedQueue,
+    ingestDlq: stateful.ingestDlq,
+    embedDlq: stateful.embedDlq,
     vectorBucketName: stateful.vectorBucketName,
     vectorBucketArn: stateful.vectorBucketArn,
   });

@@ -33,6 +33,8 @@ export interface StatelessStackProps extends StackProps {
   readonly artifactsBucket: IBucket;
   readonly ingestQueue: IQueue;
   readonly embedQueue: IQueue;
+  readonly ingestDlq: IQueue;
+  readonly embedDlq: IQueue;
   readonly vectorBucketName: string;
   readonly vectorBucketArn: string;
 }
@@ -47,6 +49,8 @@ export const ROUTES: Array<{ path: string; method: string; query?: string[] }> =
   { path: 'models', method: 'GET' },
   { path: 'models/rollback', method: 'POST' },
   { path: 'train', method: 'POST' },
+  { path: 'dead-letters', method: 'GET' },
+  { path: 'dead-letters/redrive', method: 'POST' },
 ];
 
 export class StatelessStack extends Stack {
@@ -73,6 +77,14 @@ export class StatelessStack extends Stack {
       TRAIN_MAX_MINUTES: String(config.trainMaxMinutes),
       INDEX_RETENTION_HOURS: String(config.indexRetentionHours),
     };
+    // The queue functions record a message's error on its last attempt (SQS keeps none in the DLQ).
+    const lastAttemptEnv = { MAX_RECEIVE_COUNT: String(config.maxReceiveCount) };
+    const deadLetterEnv = {
+      INGEST_DLQ_URL: props.ingestDlq.queueUrl,
+      INGEST_DLQ_ARN: props.ingestDlq.queueArn,
+      EMBED_DLQ_URL: props.embedDlq.queueUrl,
+      EMBED_DLQ_ARN: props.embedDlq.queueArn,
+    };
     const trainingEnv = {
       TRAIN_CLUSTER_ARN: training.cluster.clusterArn,
       TRAIN_TASK_DEFINITION_ARN: training.taskDefinition.taskDefinitionArn,
@@ -82,9 +94,9 @@ export class StatelessStack extends Stack {
     const fn = (name: 'augment' | 'embed' | 'api' | 'lifecycle', memorySize: number, timeout: Duration, environment: Record<string, string>, nativeModules: boolean, description: string) =>
       new PipelineFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}`, { name, memorySize, timeout, architecture, environment, nativeModules, logRetention, description });
 
-    const augment = fn('augment', config.augmentMemoryMb, Duration.seconds(config.augmentTimeoutSeconds), { ...common, EMBED_QUEUE_URL: props.embedQueue.queueUrl }, true, 'S3 event -> canonical image + augmented views');
-    const embed = fn('embed', config.embedMemoryMb, Duration.seconds(config.embedTimeoutSeconds), common, true, 'derived image -> vector in the serving (and candidate) index');
-    const api = fn('api', config.apiMemoryMb, Duration.seconds(29), { ...common, ...trainingEnv, INGEST_QUEUE_URL: props.ingestQueue.queueUrl, EMBED_QUEUE_URL: props.embedQueue.queueUrl }, true, 'HTTP API');
+    const augment = fn('augment', config.augmentMemoryMb, Duration.seconds(config.augmentTimeoutSeconds), { ...common, ...lastAttemptEnv, EMBED_QUEUE_URL: props.embedQueue.queueUrl }, true, 'S3 event -> canonical image + augmented views');
+    const embed = fn('embed', config.embedMemoryMb, Duration.seconds(config.embedTimeoutSeconds), { ...common, ...lastAttemptEnv }, true, 'derived image -> vector in the serving (and candidate) index');
+    const api = fn('api', config.apiMemoryMb, Duration.seconds(29), { ...common, ...trainingEnv, ...deadLetterEnv, INGEST_QUEUE_URL: props.ingestQueue.queueUrl, EMBED_QUEUE_URL: props.embedQueue.queueUrl }, true, 'HTTP API');
     const lifecycle = fn('lifecycle', config.lifecycleMemoryMb, Duration.minutes(5), { ...common, ...trainingEnv, EMBED_QUEUE_URL: props.embedQueue.queueUrl }, false, 'retrain trigger, rollout, index retention');
     this.functions = { augment, embed, api, lifecycle };
 
@@ -122,9 +134,11 @@ export class StatelessStack extends Stack {
     s3(augment.fn, props.artifactsBucket, ['s3:DeleteObject'], ['labels/*']);
     vectors(augment.fn, ['s3vectors:GetIndex', 's3vectors:DeleteVectors']);
     props.embedQueue.grantSendMessages(augment.fn);
+    s3(augment.fn, props.artifactsBucket, ['s3:PutObject'], ['dead-letters/*']);
 
     s3(embed.fn, props.artifactsBucket, ['s3:GetObject'], ['models/*', 'derived/*', 'labels/*', 'pseudo-labels/*']);
     vectors(embed.fn, ['s3vectors:GetIndex', 's3vectors:PutVectors', 's3vectors:DeleteVectors']);
+    s3(embed.fn, props.artifactsBucket, ['s3:PutObject'], ['dead-letters/*']);
 
     s3(api.fn, props.imagesBucket, ['s3:GetObject'], ['*']);
     s3(api.fn, props.artifactsBucket, ['s3:GetObject'], ['models/*', 'labels/*', 'quarantine/*', 'rollouts/*', 'runs/*', 'locks/*', 'pseudo-labels/*']);
@@ -134,6 +148,14 @@ export class StatelessStack extends Stack {
     vectors(api.fn, ['s3vectors:GetIndex', 's3vectors:QueryVectors', 's3vectors:GetVectors', 's3vectors:PutVectors', 's3vectors:ListVectors']);
     props.ingestQueue.grant(api.fn, 'sqs:GetQueueAttributes');
     props.embedQueue.grant(api.fn, 'sqs:GetQueueAttributes');
+    // GET /dead-letters peeks (receive with visibility 0); POST /dead-letters/redrive starts an SQS
+    // message move task, which acts with the caller's permissions on both queues.
+    s3(api.fn, props.artifactsBucket, ['s3:GetObject'], ['dead-letters/*']);
+    for (const dlq of [props.ingestDlq, props.embedDlq]) {
+      dlq.grant(api.fn, 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:StartMessageMoveTask');
+    }
+    props.ingestQueue.grantSendMessages(api.fn);
+    props.embedQueue.grantSendMessages(api.fn);
     runTrainer(api.fn);
 
     list(lifecycle.fn, props.imagesBucket);

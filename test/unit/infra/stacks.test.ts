@@ -86,7 +86,7 @@ describe('StatelessStack', () => {
 
   it('grants each function only the actions it uses, and no wildcard actions anywhere', () => {
     expect(actionsOf('Augment')).toEqual(new Set(['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3vectors:GetIndex', 's3vectors:DeleteVectors', 'sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords']));
-    expect(actionsOf('Embed')).toEqual(new Set(['s3:GetObject', 's3vectors:GetIndex', 's3vectors:PutVectors', 'sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords']));
+    expect(actionsOf('Embed')).toEqual(new Set(['s3:GetObject', 's3:PutObject', 's3vectors:GetIndex', 's3vectors:PutVectors', 's3vectors:DeleteVectors', 'sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords']));
     expect(actionsOf('Embed').has('s3vectors:CreateIndex')).toBe(false);
     for (const a of ['s3vectors:QueryVectors', 'ecs:RunTask', 'iam:PassRole']) expect(actionsOf('Api').has(a)).toBe(true);
     for (const a of ['s3vectors:CreateIndex', 's3vectors:DeleteIndex', 'ecs:RunTask']) expect(actionsOf('Lifecycle').has(a)).toBe(true);
@@ -101,6 +101,22 @@ describe('StatelessStack', () => {
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Statement[]);
     expect(taskAndScheduler.length).toBeGreaterThanOrEqual(3);
     for (const s of [...ours, ...taskAndScheduler]) for (const a of [s.Action].flat()) expect(a).not.toMatch(/\*/);
+  });
+
+  it('lets only the API read and redrive the dead-letter queues, and tells the queue functions their maxReceiveCount', () => {
+    const moves = statementsOf('Api').filter((s) => ([] as string[]).concat(s.Action).includes('sqs:StartMessageMoveTask'));
+    expect(moves.length).toBeGreaterThan(0);
+    for (const s of moves) expect(JSON.stringify(s.Resource)).toMatch(/Dlq/);
+    for (const id of ['Augment', 'Embed', 'Lifecycle'] as const) expect(actionsOf(id).has('sqs:StartMessageMoveTask')).toBe(false);
+    expect(envOf('Augment').MAX_RECEIVE_COUNT).toBe('5');
+    expect(envOf('Embed').MAX_RECEIVE_COUNT).toBe('5');
+    expect(Object.keys(envOf('Api'))).toEqual(expect.arrayContaining(['INGEST_DLQ_URL', 'INGEST_DLQ_ARN', 'EMBED_DLQ_URL', 'EMBED_DLQ_ARN']));
+  });
+
+  it('has no CORS: no OPTIONS methods and no CORS headers configured', () => {
+    const methods = Object.values(stateless.findResources('AWS::ApiGateway::Method'));
+    expect(methods.some((m) => m.Properties.HttpMethod === 'OPTIONS')).toBe(false);
+    expect(JSON.stringify(methods)).not.toMatch(/Access-Control-Allow/);
   });
 
   it('scopes index creation and deletion to the vector bucket\u2019s indexes', () => {

@@ -46,7 +46,7 @@ describe('api handler', () => {
     for (const m of p.embedQueue.messages<{ key: string; imageId: string; sequencer: string }>()) await embedImage(p, m);
     launched = [];
     api = createApiHandler(
-      { ...p, launcher: { launch: async (r) => void launched.push(r) }, newJobId: () => 'job-1' },
+      { ...p, launcher: { launch: async (r) => void launched.push(r) }, newJobId: () => 'job-1', deadLetters: [] },
       new Logger({ logLevel: 'SILENT' }),
     );
   });

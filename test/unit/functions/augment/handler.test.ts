@@ -40,7 +40,7 @@ describe('augment handler', () => {
     const metrics = new Metrics({ namespace: 'Test', serviceName: 'augment' });
     const added = jest.spyOn(metrics, 'addMetric');
     const published = jest.spyOn(metrics, 'publishStoredMetrics').mockImplementation(() => metrics);
-    await createAugmentHandler({ ...p, embedQueue: p.embedQueue }, quiet(), metrics)(sqsEvent([created('a.png'), created('b.txt'), 'bad']));
+    await createAugmentHandler({ ...p, embedQueue: p.embedQueue }, quiet(), { metrics })(sqsEvent([created('a.png'), created('b.txt'), 'bad']));
     const calls = added.mock.calls.map(([name, , value]) => `${name}=${value}`).sort();
     expect(calls).toEqual(['ImagesAugmented=1', 'ImagesQuarantined=1', 'RecordsFailed=1', 'RecordsSucceeded=2']);
     expect(published).toHaveBeenCalledTimes(1);
