@@ -6,6 +6,7 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3VectorsClient } from '@aws-sdk/client-s3vectors';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { clientPolicy } from '../shared/aws-client-config';
 import { EcsTrainingLauncher } from '../shared/adapters/ecs-training-launcher';
 import { S3ObjectStore } from '../shared/adapters/s3-object-store';
 import { S3VectorsStore } from '../shared/adapters/s3vectors-vector-index';
@@ -29,22 +30,23 @@ export interface AwsClients {
 }
 
 export function composeAws(config: LambdaConfig, clients: AwsClients = {}) {
-  const s3 = clients.s3 ?? new S3Client({});
-  const sqs = clients.sqs ?? new SQSClient({});
+  const policy = clientPolicy();
+  const s3 = clients.s3 ?? new S3Client(policy);
+  const sqs = clients.sqs ?? new SQSClient(policy);
   const store = new S3ObjectStore(s3);
   // Loaded on first use: the lifecycle function never embeds and ships without onnxruntime-node.
   const encoders: EncoderFactory = {
     create: async (manifest, onnx) => new (await import('../shared/adapters/onnx-encoder')).OnnxEncoderFactory().create(manifest, onnx),
   };
   const models = new ModelRegistry(store, config.artifactsBucket, encoders);
-  const indexes = new IndexResolver(new S3VectorsStore(clients.s3vectors ?? new S3VectorsClient({}), config.vectorBucketName));
+  const indexes = new IndexResolver(new S3VectorsStore(clients.s3vectors ?? new S3VectorsClient(policy), config.vectorBucketName));
   const queue = (url: string | undefined, name: string): Queue => {
     if (!url) throw new Error(`${name} is not configured for this function`);
     return new SqsQueue(sqs, url);
   };
   const pendingQueues = [config.ingestQueueUrl, config.embedQueueUrl].filter((u): u is string => !!u).map((u) => new SqsQueue(sqs, u));
   const launcher: TrainingLauncher = config.training
-    ? new EcsTrainingLauncher(clients.ecs ?? new ECSClient({}), config.training)
+    ? new EcsTrainingLauncher(clients.ecs ?? new ECSClient(policy), config.training)
     : { launch: async () => Promise.reject(new Error('training is not configured for this deployment')) };
   const deadLetters = config.deadLetterQueues.map((q) => new SqsDeadLetterQueue(q.name, sqs, q, { store, bucket: config.artifactsBucket }));
   /** Stores a record's error on its last attempt, for GET /dead-letters (SQS keeps none). */

@@ -27,6 +27,11 @@ export interface S3ServerOptions {
   onEvent?: (event: S3EventInput) => Promise<void>;
   /** Largest single PUT or part held in memory. */
   maxRequestBytes?: number;
+  /**
+   * Fault injection for tests: return a status and S3 error code to fail the request with, or
+   * 'reset' to drop the connection, or 'hang' to never answer.
+   */
+  faults?: (req: IncomingMessage) => { status: number; code: string } | 'reset' | 'hang' | undefined;
 }
 
 interface ObjectMeta {
@@ -260,6 +265,10 @@ export class LocalS3Server {
     res.setHeader('x-amz-request-id', requestId);
     res.setHeader('server', 'pipeline-local-s3');
     try {
+      const fault = this.options.faults?.(req);
+      if (fault === 'reset') return void req.socket.destroy();
+      if (fault === 'hang') return;
+      if (fault) throw new S3Failure(fault.status, fault.code, 'injected fault');
       await this.route(req, res);
     } catch (err) {
       const failure = err instanceof S3Failure ? err : new S3Failure(500, 'InternalError', (err as Error).message);
@@ -279,7 +288,10 @@ export class LocalS3Server {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
-    let pathname = url.pathname;
+    // The raw path, not url.pathname: URL parsing resolves '.' and '..' segments, and in S3 they are
+    // ordinary characters of a key. Keys never become file paths here (objects are stored by hash).
+    let pathname = (req.url ?? '/').split('?')[0]!;
+    if (!pathname.startsWith('/')) pathname = `/${pathname}`;
     const hostBucket = this.virtualHostBucket(req.headers.host);
     if (hostBucket) pathname = `/${hostBucket}${pathname}`;
     const slash = pathname.indexOf('/', 1);
