@@ -10,9 +10,9 @@ async function main(): Promise<void> {
   console.log(
     [
       '',
-      `[pipeline] ready s3=${s3} api=${stack.apiUrl} data=${stack.dataDir}`,
+      `[pipeline] ready s3=${s3} api=${stack.apiUrl} data=${stack.dataDir} pid=${process.pid}`,
       `  S3   ${s3}  (path-style, any credentials; buckets: images, artifacts)`,
-      `  API  ${stack.apiUrl}  (GET /health, /images?key=, /neighbors?key=&k=, POST /search, PUT /labels, GET /models, POST /train)`,
+      `  API  ${stack.apiUrl}  (GET /health, /images?key=, /neighbors?key=&k=, POST /search, PUT /labels, GET /models, POST /models/rollback, POST /train, GET /dead-letters, POST /dead-letters/redrive)`,
       `  Drop images:  aws --endpoint-url ${s3} s3 cp ./pics s3://images/ --recursive`,
       `  Query:        curl '${stack.apiUrl}/neighbors?key=<key>&k=10'`,
       '',

@@ -20,7 +20,7 @@ import { ModelRegistry } from '../shared/model-registry';
 import { s3EventBody } from '../shared/s3-event';
 import { reconcile } from '../shared/use-cases/reconcile';
 import { lifecycleTick } from '../shared/use-cases/lifecycle';
-import { finishRun } from '../shared/use-cases/training';
+import { abandonInterruptedRun, finishRun } from '../shared/use-cases/training';
 import { health } from '../shared/use-cases/status';
 import { LocalApiServer } from './api-server';
 import { QueueWorker } from './queue-worker';
@@ -119,6 +119,9 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     const embedHandler = createEmbedHandler(common, new Logger({ serviceName: 'embed', logLevel }));
     const deadLetters = [new LocalDeadLetterQueue('ingest', ingestDlq, ingest), new LocalDeadLetterQueue('embed', embedDlq, embed)];
     const apiHandler = createApiHandler({ ...common, pendingQueues: [ingest, embed], launcher, deadLetters }, new Logger({ serviceName: 'api', logLevel }));
+
+    const abandoned = await abandonInterruptedRun(common, 'the embedded stack stopped while this run was in progress; the run was abandoned');
+    if (abandoned) log(`[pipeline] training run ${abandoned} was interrupted by a stop or crash: marked failed, training lock released`);
 
     const recovered = await reconcile({ ...common, ingestQueue: ingest });
     if (recovered.enqueued > 0 || recovered.orphansRemoved > 0) {

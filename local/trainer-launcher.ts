@@ -37,7 +37,8 @@ export class SubprocessTrainingLauncher implements TrainingLauncher {
       request.command === 'init'
         ? ['-m', 'pipeline_trainer', 'init']
         : ['-m', 'pipeline_trainer', 'run', '--job-id', request.jobId, ...(request.maxMinutes ? ['--max-minutes', String(request.maxMinutes)] : [])];
-    const env = { ...trainerEnv(this.options), TRAINER_CACHE_DIR: join(this.options.logDir, '..', 'trainer-cache') };
+    // PIPELINE_PARENT_PID: the trainer dies with this process (no orphan holding the lease after a crash).
+    const env = { ...trainerEnv(this.options), TRAINER_CACHE_DIR: join(this.options.logDir, '..', 'trainer-cache'), PIPELINE_PARENT_PID: String(process.pid) };
     const child = spawn(this.options.pythonBin, args, { cwd: this.options.repoRoot, env, stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
     await new Promise<void>((resolve, reject) => {

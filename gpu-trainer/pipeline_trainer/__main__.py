@@ -16,6 +16,7 @@ import uuid
 
 from .config import ConfigError, load_config
 from .init_model import init_model
+from .parent import die_with_parent
 from .s3io import S3Location, make_client
 
 
@@ -31,6 +32,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    die_with_parent()
     parser = argparse.ArgumentParser(prog="pipeline_trainer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 

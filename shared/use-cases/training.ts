@@ -70,6 +70,18 @@ async function readRun(deps: Pick<TrainingDeps, 'store' | 'artifactsBucket'>, jo
   return body ? TrainingRunSchema.parse(JSON.parse(body.toString('utf8'))) : undefined;
 }
 
+/**
+ * The embedded stack's start: a run that still holds the lease cannot be alive (the trainer dies
+ * with the stack that started it, and the data directory has one stack at a time), so it is
+ * marked failed and its lease released. Returns the abandoned job id, if any.
+ */
+export async function abandonInterruptedRun(deps: Pick<TrainingDeps, 'store' | 'artifactsBucket' | 'now'>, reason: string): Promise<string | undefined> {
+  const current = await readLease(deps);
+  if (!current || current.lease.released) return undefined;
+  await finishRun(deps, current.lease.jobId, reason);
+  return current.lease.jobId;
+}
+
 /** Releases the lease of a run whose record is final (the trainer ran to its end). True while a run is still active. */
 async function settleFinishedRun(deps: TrainingDeps): Promise<boolean> {
   const current = await readLease(deps);

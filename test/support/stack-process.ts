@@ -5,6 +5,10 @@ import { resolve } from 'node:path';
 export interface StackProcess {
   s3: string;
   api: string;
+  /** The stack's own process (tsx runs it as a child of the process started here). */
+  pid: number;
+  /** kill -9 of the stack process itself; resolves when it is gone. */
+  crash(): Promise<void>;
   child: ChildProcess;
   output: () => string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -21,13 +25,13 @@ export async function startStackProcess(dataDir: string, env: Record<string, str
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const ready = await new Promise<{ s3: string; api: string }>((resolveReady, reject) => {
+  const ready = await new Promise<{ s3: string; api: string; pid: number }>((resolveReady, reject) => {
     const timer = setTimeout(() => reject(new Error(`stack not ready after 120 s:\n${output}`)), 120_000);
     const onData = () => {
-      const m = /\[pipeline\] ready s3=(\S+) api=(\S+)/.exec(output);
+      const m = /\[pipeline\] ready s3=(\S+) api=(\S+) data=\S+ pid=(\d+)/.exec(output);
       if (m) {
         clearTimeout(timer);
-        resolveReady({ s3: m[1]!, api: m[2]! });
+        resolveReady({ s3: m[1]!, api: m[2]!, pid: Number(m[3]) });
       }
     };
     child.stdout!.on('data', onData);
@@ -40,6 +44,11 @@ export async function startStackProcess(dataDir: string, env: Record<string, str
     ...ready,
     child,
     output: () => output,
+    crash: async () => {
+      const exited = child.exitCode !== null ? Promise.resolve() : new Promise<void>((res) => child.once('exit', () => res()));
+      process.kill(ready.pid, 'SIGKILL');
+      await exited; // tsx exits once its child is gone
+    },
     stop: (signal: NodeJS.Signals = 'SIGTERM') =>
       new Promise((res) => {
         if (child.exitCode !== null) return res(child.exitCode);
