@@ -1,37 +1,74 @@
 /**
- * `npm run bench -- <name> [--quick] [...]`: runs a benchmark and writes its JSON under bench/results/.
+ * `npm run bench [-- <name>...] [--quick]`: runs benchmarks (all by default) and writes their JSON
+ * under bench/results/ (`--quick`: `<name>-quick.json`, git-ignored). Summarised in docs/BENCHMARKS.md.
  *
- *   trainer   the trainer on Fashion-MNIST (60k unlabelled + 100 labels): kNN, linear probe,
- *             pseudo-label accuracy on the 10k test images, images/s; --minutes N (default 20)
+ *   embedding  onnxruntime-node vs PyTorch eager on CPU, batch 1/8/32/128; cold start
+ *   pipeline   embedded-stack ingest vs a bare decode/resize/infer loop; CPU per image; profile
+ *   latency    upload-to-searchable p50/p99
+ *   query      the index at 10k/100k/1M vectors vs a Float32Array scan and usearch HNSW (--sizes)
+ *   http       GET /neighbors under wrk, 16 connections (--seconds, default 60)
+ *   loader     SimCLR step: device-side batched augmentation vs a CPU-augmenting DataLoader (--seconds)
+ *   trainer    learning quality on Fashion-MNIST: kNN, linear probe, pseudo-labels vs raw pixels (--minutes)
  *
- * --quick runs a benchmark small enough for CI, only to show it still runs; its numbers mean nothing.
+ * --quick runs every benchmark small enough for CI, only to show it still runs; its numbers mean nothing.
  */
 import { spawnSync } from 'node:child_process';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { embeddingBench } from './embedding';
+import { type BenchContext, flag, PYTHON, ROOT, writeResult } from './lib/common';
+import { queryBench } from './query';
+import { httpBench, latencyBench, pipelineBench } from './stack';
 
-const root = resolve(__dirname, '..');
-const [name, ...rest] = process.argv.slice(2);
-const quick = rest.includes('--quick');
+function python(script: string, args: string[]): any {
+  const res = spawnSync(PYTHON, [script, ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
+  if (res.status !== 0) throw new Error(`${script} exited with ${res.status}`);
+  return JSON.parse(res.stdout.trim().split('\n').pop()!);
+}
 
-const benches: Record<string, () => number> = {
-  trainer: () => {
-    const minutesAt = rest.indexOf('--minutes');
-    const minutes = minutesAt >= 0 ? rest[minutesAt + 1]! : quick ? '0.5' : '20';
-    const out = join(root, 'bench', 'results', quick ? 'trainer-quick.json' : `trainer-${process.env.BENCH_DEVICE ?? 'cpu'}.json`);
-    const args = ['bench/trainer_bench.py', '--minutes', minutes, '--out', out, ...(quick ? ['--quick'] : [])];
-    return spawnSync(join(root, '.venv/bin/python'), args, { cwd: root, stdio: 'inherit' }).status ?? 1;
+const benches: Record<string, (ctx: BenchContext) => Promise<void>> = {
+  embedding: embeddingBench,
+  pipeline: pipelineBench,
+  latency: latencyBench,
+  query: queryBench,
+  http: httpBench,
+  loader: async (ctx) => {
+    const seconds = flag(ctx.args, 'seconds') ?? '60';
+    const r = python('bench/loader_bench.py', ctx.quick ? ['--quick'] : ['--seconds', seconds, ...(process.env.BENCH_DEVICE ? ['--device', process.env.BENCH_DEVICE] : [])]);
+    console.log(`  SimCLR step on ${r.device}: device-side augmentation ${r.deviceSideAugmentation.imagesPerSecond} img/s vs DataLoader ${r.dataLoaderCpuAugmentation.imagesPerSecond} img/s (${r.speedup}x); ${r.flopsPerImage} FLOPs/image, ${r.achievedTflops} TFLOP/s`);
+    writeResult(ctx, r.device === 'cpu' ? 'loader-cpu' : 'loader-gpu', r);
+  },
+  trainer: async (ctx) => {
+    const minutes = flag(ctx.args, 'minutes') ?? (ctx.quick ? '0.5' : '20');
+    const out = join(ROOT, 'bench', 'results', ctx.quick ? 'trainer-quick.json' : `trainer-${process.env.BENCH_DEVICE ?? 'cpu'}.json`);
+    const res = spawnSync(PYTHON, ['bench/trainer_bench.py', '--minutes', minutes, '--out', out, ...(ctx.quick ? ['--quick'] : [])], { cwd: ROOT, stdio: 'inherit' });
+    if (res.status !== 0) throw new Error(`trainer_bench.py exited with ${res.status}`);
   },
 };
 
-const selected = name === undefined || name === '--quick' ? Object.keys(benches) : [name];
-let failed = 0;
-for (const bench of selected) {
-  const run = benches[bench];
-  if (!run) {
-    console.error(`unknown benchmark "${bench}"; available: ${Object.keys(benches).join(', ')}`);
-    process.exit(2);
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const quick = argv.includes('--quick');
+  const names = argv.filter((a, i) => !a.startsWith('--') && !(i > 0 && argv[i - 1]!.startsWith('--') && argv[i - 1] !== '--quick'));
+  const selected = names.length > 0 ? names : Object.keys(benches);
+  const unknown = selected.filter((n) => !benches[n]);
+  if (unknown.length > 0) {
+    console.error(`unknown benchmark ${unknown.map((u) => `"${u}"`).join(', ')}; available: ${Object.keys(benches).join(', ')}`);
+    return 2;
   }
-  console.log(`[bench] ${bench}${quick ? ' (quick)' : ''}`);
-  if (run() !== 0) failed += 1;
+  const args = argv.filter((a) => !selected.includes(a));
+  let failed = 0;
+  for (const name of selected) {
+    console.log(`[bench] ${name}${quick ? ' (quick)' : ''}`);
+    const t0 = Date.now();
+    try {
+      await benches[name]!({ quick, args });
+      console.log(`[bench] ${name} done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    } catch (err) {
+      failed += 1;
+      console.error(`[bench] ${name} FAILED: ${(err as Error).stack ?? err}`);
+    }
+  }
+  return failed ? 1 : 0;
 }
-process.exit(failed ? 1 : 0);
+
+void main().then((code) => process.exit(code));
