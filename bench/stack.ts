@@ -146,11 +146,14 @@ export async function pipelineBench(ctx: BenchContext): Promise<void> {
   const { keys, pngs } = await pngsOf(count);
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-pipeline-'));
   const profDir = join(dataDir, 'profile');
-  const stack = await startStackProcess(dataDir, ctx.quick ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` });
+  const stack = await startStackProcess(dataDir, {}, ctx.quick ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
   let pipeline;
-  let model;
+  let before;
+  let model: Awaited<ReturnType<typeof servingModel>>;
   try {
     model = await servingModel(stack.s3);
+    // The ceiling, measured in the same run before the ingest (while the stack idles) and after it.
+    before = await bareLoop(pngs, model, 2);
     const cpu0 = processCpuMs(stack.pid);
     const t0 = performance.now();
     await upload(stack, keys, pngs, 8);
@@ -164,7 +167,8 @@ export async function pipelineBench(ctx: BenchContext): Promise<void> {
   }
   const profiles = existsSync(profDir) ? readdirSync(profDir).map((f) => join(profDir, f)).sort((a, b) => statSync(b).size - statSync(a).size) : [];
   const mainThread = profiles[0] ? profileByArea(profiles[0]) : undefined;
-  const bare = await bareLoop(pngs, model, 2);
+  const after = await bareLoop(pngs, model, 2);
+  const bare = { ...after, imagesPerSecond: round((before.imagesPerSecond + after.imagesPerSecond) / 2, 1), runs: [before.imagesPerSecond, after.imagesPerSecond] };
   const ratio = round(pipeline.imagesPerSecond / bare.imagesPerSecond, 3);
   console.log(`  ${count} images: pipeline ${pipeline.imagesPerSecond} img/s (${pipeline.cpuMsPerImage} CPU-ms/image) vs bare loop ${bare.imagesPerSecond} img/s (${bare.cpuMsPerImage} CPU-ms/image): ratio ${ratio}`);
   if (mainThread) console.log(`  stack main thread: ${JSON.stringify(mainThread)}`);

@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
+import type { ObjectInfo, ObjectStore } from '../shared/ports/object-store';
 import type { S3EventInput } from '../shared/s3-event';
 
 export interface S3ServerOptions {
@@ -86,6 +87,43 @@ class Bucket {
   }
 }
 
+function infoOf(meta: ObjectMeta): ObjectInfo {
+  return { key: meta.key, size: meta.size, etag: meta.etag, lastModified: new Date(meta.lastModified), contentType: meta.contentType };
+}
+
+class InProcessObjectStore implements ObjectStore {
+  constructor(private readonly server: LocalS3Server) {}
+
+  head(bucket: string, key: string) {
+    return this.server.directHead(bucket, key);
+  }
+
+  get(bucket: string, key: string) {
+    return this.server.directGet(bucket, key);
+  }
+
+  async put(bucket: string, key: string, body: Buffer | string, contentType = 'application/octet-stream') {
+    await this.server.directPut(bucket, key, Buffer.from(body), contentType);
+  }
+
+  putIf(bucket: string, key: string, body: Buffer | string, condition: { ifAbsent: true } | { ifMatch: string }, contentType = 'application/octet-stream') {
+    return this.server.directPut(bucket, key, Buffer.from(body), contentType, 'ifAbsent' in condition ? { ifNoneMatch: '*' } : { ifMatch: condition.ifMatch });
+  }
+
+  delete(bucket: string, key: string) {
+    return this.server.directDelete(bucket, key);
+  }
+
+  async deleteMany(bucket: string, keys: string[]) {
+    for (const key of keys) await this.server.directDelete(bucket, key);
+  }
+
+  async *list(bucket: string, prefix = '', startAfter = '') {
+    // Iterates the sorted keys as they were when it started, like a paginated listing.
+    yield* this.server.directList(bucket, prefix, startAfter);
+  }
+}
+
 /** S3 orders keys by their UTF-8 bytes. */
 function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
@@ -129,6 +167,78 @@ export class LocalS3Server {
       this.server.closeAllConnections();
     });
     await Promise.all([...this.keyLocks.values()]);
+  }
+
+  /**
+   * The same storage as an in-process ObjectStore, for the stack's own workers: the same objects,
+   * key locks, conditional writes, durability and events as over HTTP, without a loopback round
+   * trip, SigV4 signing, checksums and XML per call. Users, the CLI and the trainer keep using the
+   * S3 wire protocol.
+   */
+  objectStore(): ObjectStore {
+    return new InProcessObjectStore(this);
+  }
+
+  /** @internal for InProcessObjectStore */
+  async directHead(bucketName: string, key: string): Promise<ObjectInfo | undefined> {
+    const meta = this.bucket(bucketName).objects.get(key);
+    return meta ? infoOf(meta) : undefined;
+  }
+
+  /** @internal */
+  async directGet(bucketName: string, key: string): Promise<Buffer | undefined> {
+    const bucket = this.bucket(bucketName);
+    const meta = bucket.objects.get(key);
+    if (!meta) return undefined;
+    try {
+      return await this.readObject(bucket, meta);
+    } catch (err) {
+      // Replaced or deleted between the lookup and the read: read the current state again.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const now = bucket.objects.get(key);
+      return now ? this.readObject(bucket, now) : undefined;
+    }
+  }
+
+  /** @internal */
+  async directPut(bucketName: string, key: string, body: Buffer, contentType: string, condition?: { ifNoneMatch?: string; ifMatch?: string }): Promise<boolean> {
+    const bucket = this.bucket(bucketName);
+    let meta: ObjectMeta;
+    try {
+      meta = await this.writeObject(bucket, key, body, contentType, {}, undefined, condition);
+    } catch (err) {
+      if (err instanceof S3Failure && (err.status === 412 || err.status === 404) && condition) return false;
+      throw err;
+    }
+    await this.emit({ eventName: 'ObjectCreated:Put', bucket: bucket.name, key, size: meta.size, etag: meta.etag });
+    return true;
+  }
+
+  /** @internal */
+  async directDelete(bucketName: string, key: string): Promise<void> {
+    const bucket = this.bucket(bucketName);
+    if (await this.deleteObject(bucket, key)) await this.emit({ eventName: 'ObjectRemoved:Delete', bucket: bucket.name, key });
+  }
+
+  /** @internal */
+  *directList(bucketName: string, prefix: string, startAfter: string): Iterable<ObjectInfo> {
+    const bucket = this.bucket(bucketName);
+    const keys = bucket.sortedKeys(); // replaced, never mutated, when keys change: safe to iterate lazily
+    const from = startAfter && compareKeys(startAfter, prefix) > 0 ? startAfter : prefix;
+    let lo = 0;
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareKeys(keys[mid]!, from) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < keys.length; i += 1) {
+      const k = keys[i]!;
+      if (!k.startsWith(prefix)) break;
+      if (startAfter && compareKeys(k, startAfter) <= 0) continue;
+      const meta = bucket.objects.get(k);
+      if (meta) yield infoOf(meta);
+    }
   }
 
   // ---- storage -------------------------------------------------------------------------------

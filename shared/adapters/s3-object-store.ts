@@ -67,9 +67,10 @@ export class S3ObjectStore implements ObjectStore {
       );
       return true;
     } catch (err) {
-      // 412: the condition failed; 409: a concurrent conditional write won the race.
+      // 412: the condition failed; 409: a concurrent conditional write won the race; 404: If-Match
+      // on a key that no longer exists (S3 answers NoSuchKey).
       const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
-      if (status === 412 || status === 409) return false;
+      if (status === 412 || status === 409 || (status === 404 && 'ifMatch' in condition)) return false;
       throw err;
     }
   }

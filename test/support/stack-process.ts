@@ -16,8 +16,9 @@ export interface StackProcess {
 
 const repoRoot = resolve(__dirname, '../..');
 
-export async function startStackProcess(dataDir: string, env: Record<string, string> = {}): Promise<StackProcess> {
-  const child = spawn(resolve(repoRoot, 'node_modules/.bin/tsx'), ['local/main.ts'], {
+/** `nodeArgs`: Node.js flags for the stack process (tsx passes them on), e.g. --cpu-prof. */
+export async function startStackProcess(dataDir: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<StackProcess> {
+  const child = spawn(resolve(repoRoot, 'node_modules/.bin/tsx'), [...nodeArgs, 'local/main.ts'], {
     cwd: repoRoot,
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', PIPELINE_DATA_DIR: dataDir, S3_PORT: '0', API_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
