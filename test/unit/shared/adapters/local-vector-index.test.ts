@@ -1,7 +1,7 @@
 import { appendFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalVectorStore } from '../../../../shared/adapters/local-vector-index';
+import { LocalVectorStore, NATIVE_SCAN_MIN_VECTORS } from '../../../../shared/adapters/local-vector-index';
 import { l2Normalize } from '../../../../shared/image/tensor';
 
 function rng(seed: number) {
@@ -136,5 +136,37 @@ describe('LocalVectorStore', () => {
       expect(await reopened.count()).toBe(200);
       expect((await reopened.get(['id5']))[0]!.metadata.label).toBe('r59');
     });
+  });
+});
+
+describe('LocalVectorIndex native scan (onnxruntime MatMul above NATIVE_SCAN_MIN_VECTORS)', () => {
+  it('returns exactly the brute-force top k, with label filters and exclusions, and survives writes during a query', async () => {
+    const store = storeAt(mkdtempSync(join(tmpdir(), 'vectors-native-')));
+    const index = await store.ensureIndex('emb-native', 32);
+    const r = rng(7);
+    const n = NATIVE_SCAN_MIN_VECTORS + 1000;
+    const vectors = Array.from({ length: n }, () => randomUnit(32, r));
+    await index.put(vectors.map((vector, i) => ({ id: `id-${i}`, vector, metadata: meta(i, i % 3 === 0 ? 'cat' : undefined) })));
+    const brute = (q: Float32Array, k: number, filter: (i: number) => boolean) =>
+      vectors
+        .map((v, i) => ({ i, dot: v.reduce((acc, x, j) => acc + x * q[j]!, 0) }))
+        .filter((x) => filter(x.i))
+        .sort((a, b) => b.dot - a.dot)
+        .slice(0, k)
+        .map((x) => `id-${x.i}`);
+    for (let t = 0; t < 5; t += 1) {
+      const q = randomUnit(32, r);
+      expect((await index.query({ vector: q, topK: 10 })).map((m) => m.id)).toEqual(brute(q, 10, () => true));
+      expect((await index.query({ vector: q, topK: 5, label: 'cat' })).map((m) => m.id)).toEqual(brute(q, 5, (i) => i % 3 === 0));
+      const top = brute(q, 1, () => true)[0]!;
+      expect((await index.query({ vector: q, topK: 3, excludeIds: [top] })).map((m) => m.id)).toEqual(brute(q, 4, () => true).filter((id) => id !== top).slice(0, 3));
+    }
+    // A delete lands while the native scan runs: the answer is still exact for the index afterwards.
+    const q = randomUnit(32, r);
+    const victim = brute(q, 1, () => true)[0]!;
+    const [answer] = await Promise.all([index.query({ vector: q, topK: 10 }), index.delete([victim])]);
+    expect(answer.map((m) => m.id)).not.toContain(victim);
+    const alive = (i: number) => `id-${i}` !== victim;
+    expect(answer.map((m) => m.id)).toEqual(brute(q, 10, alive));
   });
 });
