@@ -19,8 +19,8 @@ const OP_DELETE = 2;
 const INDEX_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const COMPACT_MIN_RECORDS = 10_000;
 
-/** Below this many vectors the JavaScript loop beats a native call's overhead. */
-export const NATIVE_SCAN_MIN_VECTORS = 4096;
+/** Below this many vectors the JavaScript loop beats a native call's overhead (measured break-even: about 250 at d=128). */
+export const NATIVE_SCAN_MIN_VECTORS = 512;
 /** scores[n, 1] = vectors[n, d] @ query[d, 1] as an ONNX graph (scripts/make-scan-model.py prints it). */
 const SCAN_MODEL =
   'CAgSCHBpcGVsaW5lOoABCiAKB3ZlY3RvcnMKBXF1ZXJ5EgZzY29yZXMiBk1hdE11bBIIZG90X3NjYW5aGwoHdmVjdG9ycxIQCg4IARIKCgMSAW4KAxIBZFoZCgVxdWVyeRIQCg4IARIKCgMSAWQKAxIBcWIaCgZzY29yZXMSEAoOCAESCgoDEgFuCgMSAXFCBAoAEA0=';
