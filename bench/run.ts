@@ -35,7 +35,7 @@ const benches: Record<string, (ctx: BenchContext) => Promise<void>> = {
     const seconds = flag(ctx.args, 'seconds') ?? '60';
     const r = python('bench/loader_bench.py', ctx.quick ? ['--quick'] : ['--seconds', seconds, ...(process.env.BENCH_DEVICE ? ['--device', process.env.BENCH_DEVICE] : [])]);
     console.log(`  SimCLR step on ${r.device}: device-side augmentation ${r.deviceSideAugmentation.imagesPerSecond} img/s vs DataLoader ${r.dataLoaderCpuAugmentation.imagesPerSecond} img/s (${r.speedup}x); ${r.flopsPerImage} FLOPs/image, ${r.achievedTflops} TFLOP/s`);
-    writeResult(ctx, r.device === 'cpu' ? 'loader-cpu' : 'loader-gpu', r);
+    writeResult(ctx, r.device === 'cpu' ? 'loader-cpu' : 'loader-gpu', r, 'loader');
   },
   trainer: async (ctx) => {
     const minutes = flag(ctx.args, 'minutes') ?? (ctx.quick ? '0.5' : '20');

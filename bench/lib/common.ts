@@ -24,11 +24,11 @@ export interface BenchContext {
 }
 
 /** Writes bench/results/<name>.json (quick runs: bench/results/<name>-quick.json, git-ignored). */
-export function writeResult(ctx: BenchContext, name: string, result: Record<string, unknown>): string {
+export function writeResult(ctx: BenchContext, name: string, result: Record<string, unknown>, bench = name): string {
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${name}${ctx.quick ? '-quick' : ''}.json`);
-  const body = { benchmark: name, quick: ctx.quick, date: new Date().toISOString(), command: `npm run bench -- ${[name, ...ctx.args].join(' ')}`, machine: machine(), ...result };
+  const body = { benchmark: name, quick: ctx.quick, date: new Date().toISOString(), command: `npm run bench -- ${[bench, ...ctx.args, ...(ctx.quick ? ['--quick'] : [])].join(' ')}`, machine: machine(), ...result };
   writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
   console.log(`[bench] wrote ${file}`);
   return file;
