@@ -71,18 +71,8 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def run_device_side(images_u8: torch.Tensor, batch: int, seconds: float, device, amp: bool) -> dict:
-    net = make_net(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
-    views = images_u8.to(device)
-    gen = torch.Generator(device=device).manual_seed(0)
-    n = views.shape[0]
-
-    def one():
-        idx = torch.randint(0, n, (batch,), generator=gen, device=device)
-        x = to_unit_float(views[idx])
-        step(net, opt, simclr_view(x, gen, **AUG), simclr_view(x, gen, **AUG), device, amp)
-
+def timed(one, batch: int, seconds: float, device) -> dict:
+    """Runs `one` (a training step) 3 times to warm up, then for `seconds`; throughput and peak memory."""
     for _ in range(3):
         one()
     sync(device)
@@ -98,6 +88,21 @@ def run_device_side(images_u8: torch.Tensor, batch: int, seconds: float, device,
     if device.type == "cuda":
         out["peakMemoryMiB"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return out
+
+
+def run_device_side(images_u8: torch.Tensor, batch: int, seconds: float, device, amp: bool) -> dict:
+    net = make_net(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    views = images_u8.to(device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    n = views.shape[0]
+
+    def one():
+        idx = torch.randint(0, n, (batch,), generator=gen, device=device)
+        x = to_unit_float(views[idx])
+        step(net, opt, simclr_view(x, gen, **AUG), simclr_view(x, gen, **AUG), device, amp)
+
+    return timed(one, batch, seconds, device)
 
 
 def run_dataloader(images_u8: torch.Tensor, batch: int, seconds: float, device, amp: bool, workers: int) -> dict:
@@ -117,21 +122,7 @@ def run_dataloader(images_u8: torch.Tensor, batch: int, seconds: float, device, 
             x1, x2 = next(it)
         step(net, opt, x1.to(device, non_blocking=True), x2.to(device, non_blocking=True), device, amp)
 
-    for _ in range(3):
-        one()
-    sync(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    steps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds or steps < 3:
-        one()
-        steps += 1
-    sync(device)
-    dt = time.perf_counter() - t0
-    out = {"steps": steps, "seconds": round(dt, 2), "imagesPerSecond": round(steps * batch / dt, 1), "stepMs": round(1000 * dt / steps, 2), "workers": workers}
-    if device.type == "cuda":
-        out["peakMemoryMiB"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return out
+    return {**timed(one, batch, seconds, device), "workers": workers}
 
 
 def flops_per_image(device, batch: int) -> float:
