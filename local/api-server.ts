@@ -53,6 +53,8 @@ async function serve(handler: (e: APIGatewayProxyEvent) => Promise<APIGatewayPro
     const body = result.isBase64Encoded ? Buffer.from(result.body, 'base64') : Buffer.from(result.body ?? '', 'utf8');
     res.writeHead(result.statusCode, { ...(result.headers as Record<string, string>), 'content-length': body.length }).end(body);
   } catch (err) {
+    // A client that hangs up mid-request is not a server error: nothing to answer, nothing to log.
+    if (req.destroyed && ['ECONNRESET', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'].includes((err as NodeJS.ErrnoException).code ?? '')) return;
     console.error('[api] adapter error', err);
     if (!res.headersSent) {
       res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'internal', message: 'internal error' } }));
