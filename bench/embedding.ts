@@ -3,7 +3,7 @@
  * the same encoder, batch 1, 8, 32 and 128: images/s and p50 latency, and the ratio. Cold start:
  * process start to first embedding, for the esbuild-bundled embed path and for PyTorch.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,7 +47,6 @@ export async function embeddingBench(ctx: BenchContext): Promise<void> {
     if (res.status !== 0) throw new Error(`cold start run failed: ${res.stderr}`);
     cold.push({ wallMs: round(wallMs, 1), ...JSON.parse(res.stdout.trim()) });
   }
-  void execFileSync;
 
   const ratio = Object.fromEntries(batches.map((b) => [String(b), round(ort[String(b)]!.imagesPerSecond / torch.torchEager[String(b)].imagesPerSecond, 2)]));
   const rows = batches.map((b) => `  batch ${String(b).padStart(3)}: onnxruntime-node ${ort[String(b)]!.imagesPerSecond} img/s (p50 ${ort[String(b)]!.p50LatencyMs} ms) vs torch eager ${torch.torchEager[String(b)].imagesPerSecond} img/s (p50 ${torch.torchEager[String(b)].p50LatencyMs} ms): ${ratio[String(b)]}x`);

@@ -15,15 +15,9 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { embeddingBench } from './embedding';
-import { type BenchContext, flag, PYTHON, ROOT, writeResult } from './lib/common';
+import { type BenchContext, flag, PYTHON, pythonJson, ROOT, writeResult } from './lib/common';
 import { queryBench } from './query';
 import { httpBench, latencyBench, pipelineBench } from './stack';
-
-function python(script: string, args: string[]): any {
-  const res = spawnSync(PYTHON, [script, ...args], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
-  if (res.status !== 0) throw new Error(`${script} exited with ${res.status}`);
-  return JSON.parse(res.stdout.trim().split('\n').pop()!);
-}
 
 const benches: Record<string, (ctx: BenchContext) => Promise<void>> = {
   embedding: embeddingBench,
@@ -33,7 +27,7 @@ const benches: Record<string, (ctx: BenchContext) => Promise<void>> = {
   http: httpBench,
   loader: async (ctx) => {
     const seconds = flag(ctx.args, 'seconds') ?? '60';
-    const r = python('bench/loader_bench.py', ctx.quick ? ['--quick'] : ['--seconds', seconds, ...(process.env.BENCH_DEVICE ? ['--device', process.env.BENCH_DEVICE] : [])]);
+    const r = pythonJson(['bench/loader_bench.py', ...(ctx.quick ? ['--quick'] : ['--seconds', seconds, ...(process.env.BENCH_DEVICE ? ['--device', process.env.BENCH_DEVICE] : [])])]);
     console.log(`  SimCLR step on ${r.device}: device-side augmentation ${r.deviceSideAugmentation.imagesPerSecond} img/s vs DataLoader ${r.dataLoaderCpuAugmentation.imagesPerSecond} img/s (${r.speedup}x); ${r.flopsPerImage} FLOPs/image, ${r.achievedTflops} TFLOP/s`);
     writeResult(ctx, r.device === 'cpu' ? 'loader-cpu' : 'loader-gpu', r, 'loader');
   },

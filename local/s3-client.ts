@@ -1,4 +1,4 @@
-/** An S3 client for the embedded stack's S3-compatible server: path-style, placeholder credentials (any are accepted). */
+/** An S3 client for the embedded stack's S3-compatible server: path-style, fixed local credentials (the server accepts any). */
 import { S3Client } from '@aws-sdk/client-s3';
 import { clientPolicy } from '../shared/aws-client-config';
 

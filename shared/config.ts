@@ -130,7 +130,7 @@ export function parseLambdaConfig(env: Env, needs: { embedQueue?: boolean; train
       VECTOR_BUCKET_NAME: required,
       EMBED_QUEUE_URL: needs.embedQueue ? required : z.string().optional(),
       INGEST_QUEUE_URL: z.string().optional(),
-      MAX_RECEIVE_COUNT: z.string().optional(),
+      MAX_RECEIVE_COUNT: intFrom(0, 0, 1000), // 0: not a queue function
       INGEST_DLQ_URL: z.string().optional(),
       INGEST_DLQ_ARN: z.string().optional(),
       EMBED_DLQ_URL: z.string().optional(),
@@ -149,7 +149,7 @@ export function parseLambdaConfig(env: Env, needs: { embedQueue?: boolean; train
     vectorBucketName: raw.VECTOR_BUCKET_NAME,
     embedQueueUrl: raw.EMBED_QUEUE_URL,
     ingestQueueUrl: raw.INGEST_QUEUE_URL,
-    maxReceiveCount: raw.MAX_RECEIVE_COUNT ? Number(raw.MAX_RECEIVE_COUNT) : undefined,
+    maxReceiveCount: raw.MAX_RECEIVE_COUNT || undefined,
     deadLetterQueues: [
       ...(raw.INGEST_DLQ_URL && raw.INGEST_DLQ_ARN ? [{ name: 'ingest' as const, url: raw.INGEST_DLQ_URL, arn: raw.INGEST_DLQ_ARN }] : []),
       ...(raw.EMBED_DLQ_URL && raw.EMBED_DLQ_ARN ? [{ name: 'embed' as const, url: raw.EMBED_DLQ_URL, arn: raw.EMBED_DLQ_ARN }] : []),

@@ -48,45 +48,48 @@ const MAX_REDOS = 5;
 
 export async function augmentImage(deps: AugmentDeps, event: ObjectEvent): Promise<AugmentOutcome> {
   const imageId = imageIdForKey(event.key);
-  const at = (deps.now ?? (() => new Date()))().toISOString();
-  const verdict = await recordEvent(deps, imageId, { key: event.key, kind: event.kind, sequencer: event.sequencer, at });
+  const now = (deps.now ?? (() => new Date()))();
+  const verdict = await recordEvent(deps, imageId, { key: event.key, kind: event.kind, sequencer: event.sequencer, at: now.toISOString() });
   if (verdict === 'stale') return 'stale';
   let current = event;
-  let outcome: AugmentOutcome = 'stale';
   for (let redo = 0; redo <= MAX_REDOS; redo += 1) {
-    outcome = await applyEvent(deps, imageId, current);
+    const { outcome, embed } = await applyEvent(deps, imageId, current, now);
     const newer = await superseded(deps, imageId, current.sequencer);
-    if (!newer) return outcome;
+    if (!newer) {
+      // Only the newest event's derived files are handed to embed.
+      if (embed) await deps.embedQueue.send([embed]);
+      return outcome;
+    }
     // A newer event was recorded while this one was applied: make sure its state is the one left.
     current = { kind: newer.kind, bucket: event.bucket, key: event.key, sequencer: newer.sequencer };
   }
   throw new Error(`events for ${event.key} kept arriving while it was processed; retrying the message`);
 }
 
-async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent): Promise<AugmentOutcome> {
+/** Brings the derived state in line with one event; `embed`: the message to send if it is still the newest. */
+async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent, now: Date): Promise<{ outcome: AugmentOutcome; embed?: EmbedMessage }> {
   const head = await deps.store.head(event.bucket, event.key);
   if (event.kind === 'removed') {
-    if (head) return 'stale';
+    if (head) return { outcome: 'stale' };
     await removeImage(deps, imageId);
-    return 'deleted';
+    return { outcome: 'deleted' };
   }
   if (!head) {
     // Gone since: whatever an earlier worker derived from it must not outlive it.
     await removeImage(deps, imageId, { keepLabel: true });
-    return 'stale';
+    return { outcome: 'stale' };
   }
 
   const serving = await deps.models.serving();
   if (!serving) throw new Error('no serving model has been published yet; retrying later');
   const spec = serving.manifest.input;
-  const now = (deps.now ?? (() => new Date()))();
 
   if (head.size > deps.settings.maxImageBytes) {
     await quarantine(deps, imageId, { key: event.key, reason: `object is ${head.size} bytes; the limit is ${deps.settings.maxImageBytes}`, at: now.toISOString(), etag: head.etag });
-    return 'quarantined';
+    return { outcome: 'quarantined' };
   }
   const bytes = await deps.store.get(event.bucket, event.key);
-  if (!bytes) return 'stale';
+  if (!bytes) return { outcome: 'stale' };
 
   let canonical: Buffer;
   let views: Buffer[];
@@ -99,7 +102,7 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
   } catch (err) {
     if (!(err instanceof UnprocessableImageError)) throw err;
     await quarantine(deps, imageId, { key: event.key, reason: err.reason, at: now.toISOString(), etag: head.etag });
-    return 'quarantined';
+    return { outcome: 'quarantined' };
   }
 
   const shape: [number, number, number, number] = [1 + views.length, spec.height, spec.width, spec.channels];
@@ -120,10 +123,7 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
   await deps.store.put(deps.artifactsBucket, artifactKeys.derivedViews(imageId), npy, 'application/octet-stream');
   await deps.store.put(deps.artifactsBucket, artifactKeys.derivedMeta(imageId), JSON.stringify(meta), 'application/json');
   await deps.store.delete(deps.artifactsBucket, artifactKeys.quarantine(imageId));
-  if (await superseded(deps, imageId, event.sequencer)) return 'stale'; // the caller redoes the newer event
-  const message: EmbedMessage = { key: event.key, imageId, sequencer: event.sequencer };
-  await deps.embedQueue.send([message]);
-  return 'augmented';
+  return { outcome: 'augmented', embed: { key: event.key, imageId, sequencer: event.sequencer } };
 }
 
 async function quarantine(deps: AugmentDeps, imageId: string, record: QuarantineRecord): Promise<void> {

@@ -2,26 +2,15 @@
  * One tick of the model lifecycle (a timer in the embedded stack, a scheduled function in AWS):
  * the retrain trigger, the serving model's index, index retention, and the rollout of a candidate.
  */
-import type { IndexResolver } from '../index-resolver';
-import type { ModelRegistry } from '../model-registry';
-import type { ObjectStore } from '../ports/object-store';
-import type { Queue } from '../ports/queue';
 import type { TrainingLauncher } from '../ports/training-launcher';
 import { pruneIndexes } from './rollback';
-import { advanceRollout, type RolloutTick } from './rollout';
+import { advanceRollout, type RolloutDeps, type RolloutTick } from './rollout';
 import { retrainTick, type RetrainPolicy } from './training';
 
-export interface LifecycleDeps {
-  store: ObjectStore;
-  imagesBucket: string;
-  artifactsBucket: string;
-  models: ModelRegistry;
-  indexes: IndexResolver;
-  embedQueue: Queue;
+export interface LifecycleDeps extends RolloutDeps {
   launcher: TrainingLauncher;
   policy: RetrainPolicy;
   indexRetentionMs: number;
-  now?: () => Date;
 }
 
 export interface LifecycleTick {

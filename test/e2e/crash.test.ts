@@ -47,10 +47,10 @@ describe('crash safety (kill -9)', () => {
   const uploadUnconfirmed = async (s: StackProcess): Promise<void> => {
     const s3 = new S3Client({ endpoint: s.s3, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 });
     try {
-      const todo = keys.map((k, i) => [k, i] as const).filter(([k]) => !confirmed.has(k));
-      for (let i = 0; i < todo.length; i += 10) {
+      const remaining = keys.map((k, i) => [k, i] as const).filter(([k]) => !confirmed.has(k));
+      for (let i = 0; i < remaining.length; i += 10) {
         await Promise.all(
-          todo.slice(i, i + 10).map(async ([Key, j]) => {
+          remaining.slice(i, i + 10).map(async ([Key, j]) => {
             await s3.send(new PutObjectCommand({ Bucket: 'images', Key, Body: pngs[j] }));
             confirmed.add(Key);
           }),
