@@ -91,6 +91,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     if (!(await models.servingPointer())) {
       log('[pipeline] no model yet: publishing a randomly initialised encoder as v0 (trainer init)');
       await runTrainerInit(config.pythonBin, options.repoRoot, s3.endpoint, log);
+      // Ready means a model is serving: the API below shares this registry.
+      if (!(await models.servingPointer())) throw new Error('trainer init exited 0 but published no serving model (models/serving.json)');
     }
 
     const settings = {

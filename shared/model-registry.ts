@@ -86,13 +86,40 @@ export class ModelRegistry {
     return manifests.filter((m): m is ModelManifest => m !== undefined);
   }
 
+  /** Makes `pointer` the serving model; this registry's readers see it at once. */
+  async setServing(pointer: ModelPointer): Promise<void> {
+    await this.writePointer(SERVING_POINTER_KEY, pointer);
+  }
+
+  /** Ends a rollout: removes the candidate pointer; this registry's readers see it at once. */
+  async clearCandidate(): Promise<void> {
+    this.pointerCache.delete(CANDIDATE_POINTER_KEY);
+    await this.store.delete(this.bucket, CANDIDATE_POINTER_KEY);
+    this.pointerCache.delete(CANDIDATE_POINTER_KEY);
+  }
+
+  /**
+   * Pointers are reused for the TTL only when they exist: "no model yet" is asked again on every
+   * call, so a model published in the meantime (by the trainer, another process) is seen at once.
+   */
   private pointer(key: string): Promise<ModelPointer | undefined> {
     const cached = this.pointerCache.get(key);
     if (cached && this.now() - cached.at < this.ttl) return cached.value;
     const value = this.store.get(this.bucket, key).then((body) => (body ? ModelPointerSchema.parse(JSON.parse(body.toString('utf8'))) : undefined));
     this.pointerCache.set(key, { at: this.now(), value });
-    value.catch(() => this.pointerCache.delete(key));
+    value.then(
+      (pointer) => {
+        if (!pointer && this.pointerCache.get(key)?.value === value) this.pointerCache.delete(key);
+      },
+      () => this.pointerCache.delete(key),
+    );
     return value;
+  }
+
+  private async writePointer(key: string, pointer: ModelPointer): Promise<void> {
+    this.pointerCache.delete(key);
+    await this.store.put(this.bucket, key, JSON.stringify(pointer), 'application/json');
+    this.pointerCache.set(key, { at: this.now(), value: Promise.resolve(pointer) });
   }
 
   private load(version: string): Promise<Omit<LoadedModel, 'pointer'>> {

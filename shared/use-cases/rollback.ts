@@ -2,7 +2,7 @@
 import { ConflictError, ServiceUnavailableError } from '../errors';
 import { indexNameForVersion } from '../ids';
 import type { IndexResolver } from '../index-resolver';
-import { CANDIDATE_POINTER_KEY, SERVING_POINTER_KEY, type ModelRegistry } from '../model-registry';
+import type { ModelRegistry } from '../model-registry';
 import type { ObjectStore } from '../ports/object-store';
 import { artifactKeys } from '../artifact-keys';
 import { readRollout } from './rollout';
@@ -27,8 +27,8 @@ export async function rollback(deps: RollbackDeps): Promise<{ serving: string; p
   }
   const now = (deps.now ?? (() => new Date()))().toISOString();
   // A rollout in progress builds on the version being abandoned: stop it.
-  await deps.store.delete(deps.artifactsBucket, CANDIDATE_POINTER_KEY);
-  await deps.store.put(deps.artifactsBucket, SERVING_POINTER_KEY, JSON.stringify({ version: target, index, updatedAt: now }), 'application/json');
+  await deps.models.clearCandidate();
+  await deps.models.setServing({ version: target, index, updatedAt: now });
   if (record) {
     await deps.store.put(deps.artifactsBucket, artifactKeys.rollout(serving.version), JSON.stringify({ ...record, state: 'rolled-back', updatedAt: now }), 'application/json');
   }

@@ -57,12 +57,12 @@ export async function advanceRollout(deps: RolloutDeps): Promise<RolloutTick> {
     if (finished && finished.state === 'backfilling') {
       await saveRollout(deps, { ...finished, state: 'serving', completedAt: finished.completedAt ?? (deps.now ?? (() => new Date()))().toISOString() });
     }
-    await deps.store.delete(deps.artifactsBucket, CANDIDATE_POINTER_KEY);
+    await deps.models.clearCandidate();
     return { state: 'discarded', version, reason: 'already serving' };
   }
   const manifest = await deps.models.manifest(version);
   if (!manifest || !manifest.gate.passed) {
-    await deps.store.delete(deps.artifactsBucket, CANDIDATE_POINTER_KEY);
+    await deps.models.clearCandidate();
     return { state: 'discarded', version, reason: manifest ? 'its gate did not pass' : 'no manifest' };
   }
   const now = (deps.now ?? (() => new Date()))().toISOString();
@@ -118,8 +118,8 @@ export async function advanceRollout(deps: RolloutDeps): Promise<RolloutTick> {
   }
 
   // 3. the flip
-  await deps.store.put(deps.artifactsBucket, SERVING_POINTER_KEY, JSON.stringify({ ...candidatePointer, updatedAt: now }), 'application/json');
-  await deps.store.delete(deps.artifactsBucket, CANDIDATE_POINTER_KEY);
+  await deps.models.setServing({ ...candidatePointer, updatedAt: now });
+  await deps.models.clearCandidate();
   record.state = 'serving';
   record.completedAt = now;
   await saveRollout(deps, record);
