@@ -9,6 +9,12 @@ const replayAll = async (path: string) => {
   const log = await AppendLog.open(path, (p) => out.push(p.toString()));
   return { log, out };
 };
+/** The records a reopened log replays; the log is closed again (no file handle left open). */
+const replayedRecords = async (path: string) => {
+  const { log, out } = await replayAll(path);
+  await log.close();
+  return out;
+};
 
 describe('AppendLog', () => {
   describe('append', () => {
@@ -42,7 +48,7 @@ describe('AppendLog', () => {
       expect(out).toEqual(['one', 'two']);
       await reopened.append([Buffer.from('four')]);
       await reopened.close();
-      expect((await replayAll(path)).out).toEqual(['one', 'two', 'four']);
+      expect(await replayedRecords(path)).toEqual(['one', 'two', 'four']);
     });
 
     it('stops at a record whose checksum does not match', async () => {
@@ -67,7 +73,7 @@ describe('AppendLog', () => {
       const during = log.append([Buffer.from('late')]);
       await Promise.all([rewriting, during]);
       await log.close();
-      expect((await replayAll(path)).out).toEqual(['snapshot', 'late']);
+      expect(await replayedRecords(path)).toEqual(['snapshot', 'late']);
     });
   });
 });
