@@ -11,12 +11,15 @@ import { MAX_BODY_BYTES } from '../functions/api/http';
 
 /** Content types API Gateway is configured to pass as binary (base64): see binaryMediaTypes in infra/. */
 const BINARY_TYPES = [/^image\//, /^application\/octet-stream/];
+/** How much of an oversized body is read and discarded after the 413 before the connection is dropped. */
+const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
 
 export class LocalApiServer {
   private constructor(private readonly server: Server) {}
 
   static async start(handler: (e: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>, host: string, port: number): Promise<LocalApiServer> {
     const server = createServer((req, res) => void serve(handler, req, res));
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => checkContinue(req, res, () => void serve(handler, req, res)));
     server.requestTimeout = 60_000;
     server.headersTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
@@ -40,18 +43,11 @@ export class LocalApiServer {
 
 async function serve(handler: (e: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY_BYTES) return tooLarge(req, res);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) return tooLarge(req, res);
-      chunks.push(chunk);
-    }
-    const result = await handler(toEvent(req, Buffer.concat(chunks)));
-    const body = result.isBase64Encoded ? Buffer.from(result.body, 'base64') : Buffer.from(result.body ?? '', 'utf8');
-    res.writeHead(result.statusCode, { ...(result.headers as Record<string, string>), 'content-length': body.length }).end(body);
+    const body = await readBody(req);
+    if (body === 'too-large') return tooLarge(req, res);
+    const result = await handler(toEvent(req, body));
+    const payload = result.isBase64Encoded ? Buffer.from(result.body, 'base64') : Buffer.from(result.body ?? '', 'utf8');
+    res.writeHead(result.statusCode, { ...(result.headers as Record<string, string>), 'content-length': payload.length }).end(payload);
   } catch (err) {
     // A client that hangs up mid-request is not a server error: nothing to answer, nothing to log.
     if (req.destroyed && ['ECONNRESET', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'].includes((err as NodeJS.ErrnoException).code ?? '')) return;
@@ -62,10 +58,57 @@ async function serve(handler: (e: APIGatewayProxyEvent) => Promise<APIGatewayPro
   }
 }
 
+/** The request body, or 'too-large' as soon as it (declared or received) passes MAX_BODY_BYTES. */
+function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return Promise.resolve('too-large');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        req.off('data', onData).off('end', onEnd).off('error', reject);
+        resolve('too-large');
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => resolve(Buffer.concat(chunks));
+    req.on('data', onData).once('end', onEnd).once('error', reject);
+  });
+}
+
+/**
+ * Answers 413 at once but ends the response only once the rest of the body has been read and
+ * discarded (up to DRAIN_LIMIT_BYTES): clients that send the whole body before reading the answer
+ * (Python's urllib, most SDKs) would otherwise see a broken pipe instead of the 413, since the
+ * connection closes when the response ends. A client that sends past the limit is cut off.
+ */
 function tooLarge(req: IncomingMessage, res: ServerResponse): void {
   const body = JSON.stringify({ error: { code: 'payload_too_large', message: `request body exceeds ${MAX_BODY_BYTES} bytes` } });
-  res.writeHead(413, { 'content-type': 'application/json', connection: 'close', 'content-length': Buffer.byteLength(body) }).end(body);
+  res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.write(body);
+  let drained = 0;
+  req.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_LIMIT_BYTES) {
+      res.once('finish', () => req.socket.destroy());
+      res.end();
+    }
+  });
+  req.once('end', () => res.end());
   req.resume();
+}
+
+/** A client waiting for "100 Continue" is refused before it sends a body over the limit. */
+function checkContinue(req: IncomingMessage, res: ServerResponse, serveRequest: () => void): void {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
+    const body = JSON.stringify({ error: { code: 'payload_too_large', message: `request body exceeds ${MAX_BODY_BYTES} bytes` } });
+    res.writeHead(413, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+    return;
+  }
+  res.writeContinue();
+  serveRequest();
 }
 
 export function toEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEvent {

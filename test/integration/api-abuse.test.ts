@@ -3,6 +3,8 @@
  * malformed, oversized, out-of-range and unknown input: always a 4xx JSON error, never a 5xx,
  * never a hang, and no CORS headers.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -163,6 +165,20 @@ describe('API abuse over HTTP', () => {
       expect({ path, status: reply.status }).toEqual({ path, status: 200 });
       expect(Object.keys(reply.headers).filter((h) => h.startsWith('access-control-'))).toEqual([]);
     }
+  });
+
+  it('answers an oversized body with the 413 JSON error to clients that send it all before reading (Python urllib)', async () => {
+    const script = [
+      'import json, sys, urllib.request, urllib.error',
+      'req = urllib.request.Request(sys.argv[1], data=b"\\x89PNG" + b"a" * (12 * 1024 * 1024), method="POST", headers={"Content-Type": "image/png"})',
+      'try:',
+      '    urllib.request.urlopen(req, timeout=20)',
+      '    print("no error")',
+      'except urllib.error.HTTPError as e:',
+      '    print(e.code, json.loads(e.read())["error"]["code"])',
+    ].join('\n');
+    const { stdout } = await promisify(execFile)('python3', ['-c', script, `http://127.0.0.1:${server.port}/search?k=3`], { encoding: 'utf8', timeout: 30_000 });
+    expect(stdout.trim()).toBe('413 payload_too_large');
   });
 
   it('a slow or broken client does not take the server down', async () => {
