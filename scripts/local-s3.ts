@@ -1,6 +1,6 @@
 /**
  * Only the embedded S3-compatible server (no pipeline), e.g. for the trainer's tests:
- *   npx tsx scripts/local-s3.ts --data-dir /tmp/s3 --port 0
+ *   npx tsx scripts/local-s3.ts --data-dir /tmp/s3 --port 0 [--buckets images,artifacts | --buckets ""]
  * Prints `s3 ready http://127.0.0.1:PORT` once listening; stops on SIGTERM/SIGINT.
  */
 import { LocalS3Server } from '../local/s3-server';
@@ -9,13 +9,13 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const opt = (name: string, def: string) => {
     const i = args.indexOf(`--${name}`);
-    return i >= 0 && args[i + 1] ? args[i + 1]! : def;
+    return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : def;
   };
   const server = await LocalS3Server.start({
     dataDir: opt('data-dir', '.data/s3-only'),
     host: '127.0.0.1',
     port: Number(opt('port', '0')),
-    buckets: opt('buckets', 'images,artifacts').split(','),
+    buckets: opt('buckets', 'images,artifacts').split(',').filter(Boolean),
   });
   console.log(`s3 ready ${server.endpoint}`);
   const stop = () => void server.close().then(() => process.exit(0));

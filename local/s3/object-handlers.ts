@@ -1,0 +1,378 @@
+/** Object operations of the embedded S3 server: put, get/head, copy, delete, multipart parts and completion. */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { receiveBody, readSmallBody } from './body';
+import { S3Error, invalidArgument, malformedXml, noSuchKey, preconditionFailed } from './errors';
+import { attributesOf, drain, header, httpDate, isoTime, sendXml } from './http';
+import { checkPartNumber, partRange, type MultipartUploads } from './multipart';
+import { unquote, type ObjectStorage, type StoredObject, type WriteCondition } from './storage';
+import { parseXml, xmlText, type XmlNode } from './xml';
+
+export interface ObjectContext {
+  storage: ObjectStorage;
+  uploads: MultipartUploads;
+  /** Largest single PUT or part. */
+  maxObjectBytes: number;
+}
+
+export const OWNER = { ID: 'local', DisplayName: 'local' };
+const XML_BODY_LIMIT = 2 * 1024 * 1024;
+
+function writeCondition(req: IncomingMessage): WriteCondition {
+  return { ifMatch: header(req, 'if-match'), ifNoneMatch: header(req, 'if-none-match') };
+}
+
+export async function putObject(ctx: ObjectContext, bucket: string, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const attributes = attributesOf(req);
+  const { dataFile, path } = ctx.storage.newDataFile(bucket, key);
+  const body = await receiveBody(req, path, ctx.maxObjectBytes);
+  const meta = await ctx.storage.commit(
+    bucket,
+    key,
+    { dataFile, size: body.size, etag: body.md5 },
+    { ...attributes, ...(Object.keys(body.checksums).length > 0 ? { checksums: body.checksums } : {}) },
+    writeCondition(req),
+    'ObjectCreated:Put',
+  );
+  res.writeHead(200, { etag: `"${meta.etag}"`, ...checksumHeaders(meta) }).end();
+}
+
+function checksumHeaders(meta: StoredObject): Record<string, string> {
+  return Object.fromEntries(Object.entries(meta.checksums ?? {}).map(([alg, v]) => [`x-amz-checksum-${alg}`, v]));
+}
+
+/** Evaluates GET/HEAD preconditions as RFC 9110 orders them: 412 or 304, or nothing. */
+function checkReadConditions(req: IncomingMessage, meta: StoredObject): void {
+  const seconds = Math.floor(Date.parse(meta.lastModified) / 1000);
+  const date = (name: string) => {
+    const v = header(req, name);
+    const t = v === undefined ? NaN : Date.parse(v);
+    return Number.isNaN(t) ? undefined : Math.floor(t / 1000);
+  };
+  const matches = (list: string) =>
+    list
+      .split(',')
+      .map((e) => e.trim())
+      .some((e) => e === '*' || unquote(e) === meta.etag);
+  const ifMatch = header(req, 'if-match');
+  const ifNoneMatch = header(req, 'if-none-match');
+  const notModified = () => new S3Error(304, 'NotModified', 'Not Modified', { etag: `"${meta.etag}"`, 'last-modified': httpDate(meta.lastModified) });
+  if (ifMatch !== undefined) {
+    if (!matches(ifMatch)) throw preconditionFailed();
+  } else {
+    const unmodifiedSince = date('if-unmodified-since');
+    if (unmodifiedSince !== undefined && seconds > unmodifiedSince) throw preconditionFailed();
+  }
+  if (ifNoneMatch !== undefined) {
+    if (matches(ifNoneMatch)) throw notModified();
+  } else {
+    const modifiedSince = date('if-modified-since');
+    if (modifiedSince !== undefined && seconds <= modifiedSince) throw notModified();
+  }
+}
+
+/** A Range header's byte range, undefined for none or one S3 ignores; 416 when it cannot be satisfied. */
+function byteRange(range: string | undefined, size: number): { start: number; end: number } | undefined {
+  if (range === undefined) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  const unsatisfiable = () => new S3Error(416, 'InvalidRange', 'The requested range is not satisfiable', { 'content-range': `bytes */${size}` });
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) throw unsatisfiable();
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(size - 1, Number(m[2]));
+  if (m[2] !== '' && Number(m[2]) < start) return undefined;
+  if (start >= size) throw unsatisfiable();
+  return { start, end };
+}
+
+/** The byte range of part `n` of an object; a single-part object has one part, itself (none when empty). */
+function partOf(meta: StoredObject, n: number): { start: number; end: number } | undefined {
+  checkPartNumber(n);
+  const range = partRange(meta, n);
+  if (!range) {
+    if (!meta.parts) throw new S3Error(400, 'InvalidPart', 'The requested part number is not valid for an object that was not uploaded in parts');
+    throw new S3Error(416, 'InvalidPartNumber', 'The requested partnumber is not satisfiable');
+  }
+  return meta.size === 0 ? undefined : range;
+}
+
+const OVERRIDES: Record<string, string> = {
+  'response-content-type': 'content-type',
+  'response-content-language': 'content-language',
+  'response-expires': 'expires',
+  'response-cache-control': 'cache-control',
+  'response-content-disposition': 'content-disposition',
+  'response-content-encoding': 'content-encoding',
+};
+
+export async function getObject(ctx: ObjectContext, bucket: string, key: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  await drain(req);
+  const opened = await ctx.storage.openObject(bucket, key);
+  if (!opened) throw noSuchKey();
+  const { meta, handle } = opened;
+  let streaming = false;
+  try {
+    checkReadConditions(req, meta);
+    const headers: Record<string, string | number> = {
+      'content-type': meta.contentType,
+      etag: `"${meta.etag}"`,
+      'last-modified': httpDate(meta.lastModified),
+      'accept-ranges': 'bytes',
+      ...meta.headers,
+    };
+    for (const [k, v] of Object.entries(meta.userMetadata)) headers[`x-amz-meta-${k}`] = v;
+    for (const [param, name] of Object.entries(OVERRIDES)) {
+      const v = q.get(param);
+      if (v !== null) headers[name] = v;
+    }
+    if (meta.parts) headers['x-amz-mp-parts-count'] = meta.parts.length;
+    const partNumber = q.get('partNumber');
+    const range = partNumber !== null ? partOf(meta, Number(partNumber)) : byteRange(header(req, 'range'), meta.size);
+    const status = range ? 206 : 200;
+    if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${meta.size}`;
+    const length = range ? range.end - range.start + 1 : meta.size;
+    headers['content-length'] = length;
+    if (!range && header(req, 'x-amz-checksum-mode') === 'ENABLED') Object.assign(headers, checksumHeaders(meta));
+    res.writeHead(status, headers);
+    if (req.method === 'HEAD' || length === 0) {
+      res.end();
+      return;
+    }
+    streaming = true;
+    await pipeFile(handle, range?.start ?? 0, range?.end ?? meta.size - 1, res);
+  } finally {
+    if (!streaming) await handle.close();
+  }
+}
+
+/** Streams bytes start..end of an open file to the response; closes the file. */
+function pipeFile(handle: FileHandle, start: number, end: number, res: ServerResponse): Promise<void> {
+  const stream = handle.createReadStream({ start, end, autoClose: true });
+  return new Promise<void>((resolve, reject) => {
+    stream.on('error', reject);
+    res.on('close', () => {
+      stream.destroy();
+      resolve();
+    });
+    stream.pipe(res);
+  });
+}
+
+/** Copies bytes start..end of an open file into a new file at `path`, fsynced; returns size and hex MD5. */
+async function copyRange(source: FileHandle, start: number, end: number, path: string): Promise<{ size: number; md5: string }> {
+  const md5 = createHash('md5');
+  const out = await open(path, 'w');
+  let size = 0;
+  try {
+    if (end >= start) {
+      for await (const chunk of source.createReadStream({ start, end, autoClose: false, highWaterMark: 1024 * 1024 })) {
+        const bytes = chunk as Buffer;
+        md5.update(bytes);
+        size += bytes.length;
+        await out.write(bytes);
+      }
+    }
+    await out.datasync();
+  } catch (err) {
+    await rm(path, { force: true });
+    throw err;
+  } finally {
+    await out.close();
+  }
+  return { size, md5: md5.digest('hex') };
+}
+
+/** The source of a copy (x-amz-copy-source: [/]bucket/key[?versionId=null], URL-encoded), opened, its preconditions checked. */
+async function openCopySource(ctx: ObjectContext, req: IncomingMessage): Promise<{ bucket: string; key: string; meta: StoredObject; handle: FileHandle }> {
+  const raw = header(req, 'x-amz-copy-source') ?? '';
+  const [path, query] = raw.split('?') as [string, string | undefined];
+  const version = query ? new URLSearchParams(query).get('versionId') : null;
+  if (version !== null && version !== 'null') throw invalidArgument('Invalid version id specified');
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path.replace(/^\//, ''));
+  } catch {
+    throw invalidArgument('Invalid copy source encoding');
+  }
+  const slash = decoded.indexOf('/');
+  if (slash <= 0 || slash === decoded.length - 1) throw invalidArgument('Copy Source must mention the source bucket and key: sourcebucket/sourcekey');
+  const bucket = decoded.slice(0, slash);
+  const key = decoded.slice(slash + 1);
+  const opened = await ctx.storage.openObject(bucket, key);
+  if (!opened) throw noSuchKey();
+  try {
+    checkCopySourceConditions(req, opened.meta);
+  } catch (err) {
+    await opened.handle.close();
+    throw err;
+  }
+  return { bucket, key, ...opened };
+}
+
+function checkCopySourceConditions(req: IncomingMessage, meta: StoredObject): void {
+  const seconds = Math.floor(Date.parse(meta.lastModified) / 1000);
+  const date = (name: string) => {
+    const v = header(req, name);
+    return v === undefined || Number.isNaN(Date.parse(v)) ? undefined : Math.floor(Date.parse(v) / 1000);
+  };
+  const match = header(req, 'x-amz-copy-source-if-match');
+  const noneMatch = header(req, 'x-amz-copy-source-if-none-match');
+  const same = (v: string) => v.split(',').some((e) => e.trim() === '*' || unquote(e) === meta.etag);
+  if (match !== undefined && !same(match)) throw preconditionFailed();
+  if (noneMatch !== undefined && same(noneMatch)) throw preconditionFailed();
+  const unmodified = date('x-amz-copy-source-if-unmodified-since');
+  if (match === undefined && unmodified !== undefined && seconds > unmodified) throw preconditionFailed();
+  const modified = date('x-amz-copy-source-if-modified-since');
+  if (noneMatch === undefined && modified !== undefined && seconds <= modified) throw preconditionFailed();
+}
+
+export async function copyObject(ctx: ObjectContext, bucket: string, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  await drain(req);
+  ctx.storage.bucket(bucket);
+  const directive = header(req, 'x-amz-metadata-directive') ?? 'COPY';
+  if (directive !== 'COPY' && directive !== 'REPLACE') throw invalidArgument('Unknown metadata directive.');
+  const source = await openCopySource(ctx, req);
+  let copied: { size: number; md5: string };
+  const { dataFile, path } = ctx.storage.newDataFile(bucket, key);
+  try {
+    if (source.bucket === bucket && source.key === key && directive === 'COPY') {
+      throw new S3Error(
+        400,
+        'InvalidRequest',
+        "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+      );
+    }
+    copied = await copyRange(source.handle, 0, source.meta.size - 1, path);
+  } finally {
+    await source.handle.close();
+  }
+  const attributes =
+    directive === 'REPLACE'
+      ? attributesOf(req)
+      : { contentType: source.meta.contentType, userMetadata: source.meta.userMetadata, ...(source.meta.headers ? { headers: source.meta.headers } : {}) };
+  const meta = await ctx.storage.commit(bucket, key, { dataFile, size: copied.size, etag: copied.md5 }, attributes, writeCondition(req), 'ObjectCreated:Copy');
+  sendXml(res, 200, 'CopyObjectResult', { LastModified: isoTime(meta.lastModified), ETag: `"${meta.etag}"` });
+}
+
+export async function deleteObject(ctx: ObjectContext, bucket: string, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  await drain(req);
+  const lastModified = header(req, 'x-amz-if-match-last-modified-time');
+  const size = header(req, 'x-amz-if-match-size');
+  await ctx.storage.remove(bucket, key, {
+    ifMatch: header(req, 'if-match'),
+    ifMatchLastModifiedTime: lastModified !== undefined ? new Date(lastModified) : undefined,
+    ifMatchSize: size !== undefined ? Number(size) : undefined,
+  });
+  res.writeHead(204).end();
+}
+
+// ---- multipart ---------------------------------------------------------------------------------
+
+export async function createUpload(ctx: ObjectContext, bucket: string, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  await drain(req);
+  const upload = await ctx.uploads.create(bucket, key, attributesOf(req));
+  sendXml(res, 200, 'InitiateMultipartUploadResult', { Bucket: bucket, Key: key, UploadId: upload.uploadId });
+}
+
+function partNumberOf(q: URLSearchParams): number {
+  const raw = q.get('partNumber');
+  if (raw === null || !/^\d+$/.test(raw)) throw invalidArgument('Part number must be an integer between 1 and 10000, inclusive');
+  const n = Number(raw);
+  checkPartNumber(n);
+  return n;
+}
+
+export async function uploadPart(ctx: ObjectContext, bucket: string, key: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const upload = ctx.uploads.get(q.get('uploadId') ?? '', bucket, key);
+  const partNumber = partNumberOf(q);
+  const { dataFile, path } = ctx.uploads.partPath(upload);
+  const body = await receiveBody(req, path, ctx.maxObjectBytes);
+  const part = await ctx.uploads.addPart(upload, partNumber, dataFile, body.size, body.md5);
+  const checksums = Object.fromEntries(Object.entries(body.checksums).map(([alg, v]) => [`x-amz-checksum-${alg}`, v]));
+  res.writeHead(200, { etag: `"${part.etag}"`, ...checksums }).end();
+}
+
+/** x-amz-copy-source-range: `bytes=first-last`, both present, within the source. */
+function copySourceRange(raw: string | undefined, size: number): { start: number; end: number } {
+  if (raw === undefined) return { start: 0, end: size - 1 };
+  const m = /^bytes=(\d+)-(\d+)$/.exec(raw.trim());
+  if (!m) throw invalidArgument('The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy');
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  if (end < start) throw invalidArgument('The x-amz-copy-source-range value must be of the form bytes=first-last where first <= last');
+  if (end >= size) throw new S3Error(400, 'InvalidRange', `The requested range is not satisfiable: the source object is ${size} bytes`);
+  return { start, end };
+}
+
+export async function uploadPartCopy(ctx: ObjectContext, bucket: string, key: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  await drain(req);
+  const upload = ctx.uploads.get(q.get('uploadId') ?? '', bucket, key);
+  const partNumber = partNumberOf(q);
+  const source = await openCopySource(ctx, req);
+  const { dataFile, path } = ctx.uploads.partPath(upload);
+  let copied: { size: number; md5: string };
+  try {
+    const range = copySourceRange(header(req, 'x-amz-copy-source-range'), source.meta.size);
+    copied = await copyRange(source.handle, range.start, range.end, path);
+  } finally {
+    await source.handle.close();
+  }
+  const part = await ctx.uploads.addPart(upload, partNumber, dataFile, copied.size, copied.md5);
+  sendXml(res, 200, 'CopyPartResult', { LastModified: isoTime(part.lastModified), ETag: `"${part.etag}"` });
+}
+
+export async function completeUpload(ctx: ObjectContext, bucket: string, key: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const doc = parseXml(await readSmallBody(req, XML_BODY_LIMIT), 'CompleteMultipartUpload');
+  const parts = ((doc.Part ?? []) as XmlNode[]).map((p) => {
+    const n = xmlText(p, 'PartNumber')?.trim();
+    const etag = xmlText(p, 'ETag');
+    if (!n || !/^\d+$/.test(n) || etag === undefined) throw malformedXml();
+    return { partNumber: Number(n), etag };
+  });
+  const { etag } = await ctx.uploads.complete(q.get('uploadId') ?? '', bucket, key, parts, writeCondition(req));
+  sendXml(res, 200, 'CompleteMultipartUploadResult', { Location: `/${bucket}/${encodeURIComponent(key)}`, Bucket: bucket, Key: key, ETag: `"${etag}"` });
+}
+
+export async function abortUpload(ctx: ObjectContext, bucket: string, key: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  await drain(req);
+  await ctx.uploads.abort(q.get('uploadId') ?? '', bucket, key);
+  res.writeHead(204).end();
+}
+
+export async function listParts(ctx: ObjectContext, bucket: string, key: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  await drain(req);
+  const upload = ctx.uploads.get(q.get('uploadId') ?? '', bucket, key);
+  const marker = Number(q.get('part-number-marker') ?? 0) || 0;
+  const maxParts = Math.min(1000, Number(q.get('max-parts') ?? 1000) || 1000);
+  const after = (await ctx.uploads.parts(upload)).filter((p) => p.partNumber > marker);
+  const page = after.slice(0, maxParts);
+  const truncated = after.length > page.length;
+  sendXml(res, 200, 'ListPartsResult', {
+    Bucket: bucket,
+    Key: key,
+    UploadId: upload.uploadId,
+    PartNumberMarker: marker,
+    NextPartNumberMarker: page.at(-1)?.partNumber ?? marker,
+    MaxParts: maxParts,
+    IsTruncated: truncated,
+    Part: page.map((p) => ({ PartNumber: p.partNumber, LastModified: isoTime(p.lastModified), ETag: `"${p.etag}"`, Size: p.size })),
+    Initiator: OWNER,
+    Owner: OWNER,
+    StorageClass: 'STANDARD',
+  });
+}
+
+export async function getObjectAcl(ctx: ObjectContext, bucket: string, key: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  await drain(req);
+  if (key !== undefined && !ctx.storage.head(bucket, key)) throw noSuchKey();
+  ctx.storage.bucket(bucket);
+  sendXml(res, 200, 'AccessControlPolicy', {
+    Owner: OWNER,
+    AccessControlList: { Grant: [{ Grantee: { '@_xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance', '@_xsi:type': 'CanonicalUser', ...OWNER }, Permission: 'FULL_CONTROL' }] },
+  });
+}
