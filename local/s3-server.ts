@@ -130,8 +130,10 @@ export class LocalS3Server {
       bucket = decodeURIComponent(slash === -1 ? pathname.slice(1) : pathname.slice(1, slash));
       key = slash === -1 ? '' : decodeURIComponent(pathname.slice(slash + 1));
     } catch {
-      throw new S3Error(400, 'InvalidURI', 'Could not parse the specified URI.');
+      throw new S3Error(400, 'InvalidURI', "Couldn't parse the specified URI.");
     }
+    // S3 refuses C1 control characters in a key as an unparseable URI.
+    if (/[\u0080-\u009f]/.test(key)) throw new S3Error(400, 'InvalidURI', "Couldn't parse the specified URI.");
     const target: Target = !bucket ? { kind: 'service' } : !key ? { kind: 'bucket', bucket } : { kind: 'object', bucket, key };
     if (target.kind === 'object' && Buffer.byteLength(key, 'utf8') > 1024) throw new S3Error(400, 'KeyTooLongError', 'Your key is too long');
     return { op: resolveOperation(req.method ?? 'GET', target, q, req), target, q };
@@ -153,6 +155,8 @@ export class LocalS3Server {
           return buckets.getBucketLocation(ctx, bucket, req, res);
         case 'GetBucketAcl':
           return objects.getObjectAcl(ctx, bucket, undefined, req, res);
+        case 'PutBucketAcl':
+          return objects.putCannedAcl(ctx, bucket, undefined, req, res);
         case 'ListObjects':
         case 'ListObjectsV2':
           return buckets.listObjects(ctx, bucket, q, req, res, op === 'ListObjectsV2');
@@ -177,6 +181,8 @@ export class LocalS3Server {
           return objects.getObject(ctx, bucket, key, q, req, res);
         case 'GetObjectAcl':
           return objects.getObjectAcl(ctx, bucket, key, req, res);
+        case 'PutObjectAcl':
+          return objects.putCannedAcl(ctx, bucket, key, req, res);
         case 'DeleteObject':
           return objects.deleteObject(ctx, bucket, key, req, res);
         case 'CreateMultipartUpload':

@@ -46,8 +46,14 @@ function declaredChecksum(req: IncomingMessage): { algorithm: ChecksumAlgorithm;
   return undefined;
 }
 
+/**
+ * Whether the body is aws-chunked framed: the SDKs say so with a STREAMING-* payload hash (and
+ * x-amz-decoded-content-length). Content-Encoding alone does not decide it: a client may set
+ * `aws-chunked` there as a stored header on a plain body.
+ */
 export function isAwsChunked(req: IncomingMessage): boolean {
-  return (header(req, 'x-amz-content-sha256') ?? '').startsWith('STREAMING-') || (header(req, 'content-encoding') ?? '').split(',').some((e) => e.trim() === 'aws-chunked');
+  if ((header(req, 'x-amz-content-sha256') ?? '').startsWith('STREAMING-')) return true;
+  return header(req, 'x-amz-decoded-content-length') !== undefined && (header(req, 'content-encoding') ?? '').split(',').some((e) => e.trim() === 'aws-chunked');
 }
 
 /** Writes `req`'s payload to `path` (created or truncated) and verifies it; removes the file on any failure. */

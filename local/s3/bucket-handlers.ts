@@ -7,7 +7,7 @@ import { drain, header, intParam, isoTime, sendXml } from './http';
 import { compareKeys } from './key-order';
 import { OWNER, type ObjectContext } from './object-handlers';
 import type { StoredObject } from './storage';
-import { parseXml, xmlText, type XmlNode } from './xml';
+import { S3_XMLNS, parseXml, xmlEscape, xmlText, type XmlNode } from './xml';
 
 const XML_BODY_LIMIT = 2 * 1024 * 1024;
 const MAX_DELETE_KEYS = 1000;
@@ -30,11 +30,9 @@ export async function listBuckets(ctx: ObjectContext, q: URLSearchParams, req: I
 
 export async function createBucket(ctx: ObjectContext, bucket: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = await readSmallBody(req, XML_BODY_LIMIT);
-  if (body.toString('utf8').trim() !== '') {
-    const constraint = xmlText(parseXml(body, 'CreateBucketConfiguration'), 'LocationConstraint');
-    if (constraint && constraint !== 'us-east-1') throw new S3Error(400, 'InvalidLocationConstraint', `The embedded server has one region, us-east-1; got ${constraint}`);
-  }
-  await ctx.storage.createBucket(bucket);
+  // One region here: a LocationConstraint is kept and reported by GetBucketLocation, nothing more.
+  const location = body.toString('utf8').trim() !== '' ? (xmlText(parseXml(body, 'CreateBucketConfiguration'), 'LocationConstraint') ?? '') : '';
+  await ctx.storage.createBucket(bucket, location);
   res.writeHead(200, { location: `/${bucket}` }).end();
 }
 
@@ -61,8 +59,9 @@ export async function headBucket(ctx: ObjectContext, bucket: string, q: URLSearc
 
 export async function getBucketLocation(ctx: ObjectContext, bucket: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   await drain(req);
-  ctx.storage.bucket(bucket);
-  sendXml(res, 200, 'LocationConstraint', {});
+  const { location } = ctx.storage.bucket(bucket);
+  const bytes = Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="${S3_XMLNS}">${xmlEscape(location)}</LocationConstraint>`, 'utf8');
+  res.writeHead(200, { 'content-type': 'application/xml', 'content-length': bytes.length }).end(bytes);
 }
 
 function encoder(q: URLSearchParams): (s: string) => string {
@@ -114,7 +113,7 @@ export async function listObjects(ctx: ObjectContext, bucket: string, q: URLSear
   }
   sendXml(res, 200, 'ListBucketResult', {
     Name: bucket,
-    Prefix: enc(prefix),
+    Prefix: prefix,
     Marker: enc(marker),
     ...(page.truncated && delimiter ? { NextMarker: enc(page.last) } : {}),
     MaxKeys: maxKeys,

@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { S3Error, invalidArgument } from './errors';
 import { STORED_HEADERS, type ObjectAttributes } from './storage';
-import { xmlDocument } from './xml';
+import { xmlDocument, xmlEscape } from './xml';
 
 export function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
@@ -21,15 +21,12 @@ export function sendError(req: IncomingMessage, res: ServerResponse, error: S3Er
     return;
   }
   const bytes = Buffer.from(
-    `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${escapeText(error.code)}</Code><Message>${escapeText(error.message)}</Message><Resource>${escapeText(resource)}</Resource><RequestId>${requestId}</RequestId></Error>`,
+    `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${xmlEscape(error.code)}</Code><Message>${xmlEscape(error.message)}</Message><Resource>${xmlEscape(resource)}</Resource><RequestId>${requestId}</RequestId></Error>`,
     'utf8',
   );
   res.writeHead(error.status, { ...error.headers, 'content-type': 'application/xml', 'content-length': bytes.length }).end(bytes);
 }
 
-function escapeText(s: string): string {
-  return s.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]!);
-}
 
 /** Reads and discards a request body. */
 export async function drain(req: IncomingMessage): Promise<void> {
@@ -39,13 +36,32 @@ export async function drain(req: IncomingMessage): Promise<void> {
 }
 
 /**
+ * A header value as text. Node hands header bytes over as Latin-1; bytes that form valid UTF-8
+ * (what botocore and the AWS CLI send for non-ASCII metadata) are read as UTF-8.
+ */
+export function headerText(latin1: string): string {
+  if (!/[^\x00-\x7f]/.test(latin1)) return latin1;
+  const bytes = Buffer.from(latin1, 'latin1');
+  const text = bytes.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(bytes) ? text : latin1;
+}
+
+/**
+ * Text for a response header: as Latin-1 bytes when every character fits (what HTTP clients
+ * decode header bytes as), otherwise as its UTF-8 bytes.
+ */
+export function headerBytes(text: string): string {
+  return /[^\x00-\xff]/.test(text) ? Buffer.from(text, 'utf8').toString('latin1') : text;
+}
+
+/**
  * The object attributes a PUT, copy or multipart creation carries: content type, user metadata
- * (the bytes the client sent, so UTF-8 values come back as they went in), the standard headers S3
+ * (as text, see headerText), the standard headers S3
  * stores (aws-chunked removed from Content-Encoding).
  */
 export function attributesOf(req: IncomingMessage): ObjectAttributes {
   const userMetadata: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (k.startsWith('x-amz-meta-') && typeof v === 'string') userMetadata[k.slice('x-amz-meta-'.length)] = v;
+  for (const [k, v] of Object.entries(req.headers)) if (k.startsWith('x-amz-meta-') && typeof v === 'string') userMetadata[k.slice('x-amz-meta-'.length)] = headerText(v);
   const headers: NonNullable<ObjectAttributes['headers']> = {};
   for (const name of STORED_HEADERS) {
     let value = header(req, name);

@@ -125,13 +125,18 @@ export class MultipartUploads {
     const upload = this.get(uploadId, bucket, key);
     if (requested.length === 0) throw malformedXml();
     const uploaded = new Map((await this.parts(upload)).map((p) => [p.partNumber, p]));
+    // A part number listed more than once (a part re-sent while the first send was in flight) is
+    // one part: the one uploaded last, which one of the listed ETags must name.
     const chosen: Part[] = [];
     for (const [i, r] of requested.entries()) {
-      if (i > 0 && r.partNumber <= requested[i - 1]!.partNumber) {
+      const previous = requested[i - 1];
+      if (previous && r.partNumber < previous.partNumber) {
         throw new S3Error(400, 'InvalidPartOrder', 'The list of parts was not in ascending order. Parts must be ordered by part number.');
       }
+      if (previous?.partNumber === r.partNumber) continue;
       const part = uploaded.get(r.partNumber);
-      if (!part || unquote(r.etag) !== part.etag) {
+      const listed = requested.filter((x) => x.partNumber === r.partNumber).map((x) => unquote(x.etag));
+      if (!part || !listed.includes(part.etag)) {
         throw new S3Error(400, 'InvalidPart', `One or more of the specified parts could not be found or its ETag did not match (part ${r.partNumber}).`);
       }
       chosen.push(part);

@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { receiveBody, readSmallBody } from './body';
-import { S3Error, invalidArgument, malformedXml, noSuchKey, preconditionFailed } from './errors';
-import { attributesOf, drain, header, httpDate, isoTime, sendXml } from './http';
+import { S3Error, invalidArgument, malformedXml, noSuchKey, notImplemented, preconditionFailed } from './errors';
+import { attributesOf, drain, header, headerBytes, httpDate, isoTime, sendXml } from './http';
 import { checkPartNumber, partRange, type MultipartUploads } from './multipart';
 import { unquote, type ObjectStorage, type StoredObject, type WriteCondition } from './storage';
 import { parseXml, xmlText, type XmlNode } from './xml';
@@ -94,10 +94,7 @@ function byteRange(range: string | undefined, size: number): { start: number; en
 function partOf(meta: StoredObject, n: number): { start: number; end: number } | undefined {
   checkPartNumber(n);
   const range = partRange(meta, n);
-  if (!range) {
-    if (!meta.parts) throw new S3Error(400, 'InvalidPart', 'The requested part number is not valid for an object that was not uploaded in parts');
-    throw new S3Error(416, 'InvalidPartNumber', 'The requested partnumber is not satisfiable');
-  }
+  if (!range) throw new S3Error(400, 'InvalidPart', `The object has ${meta.parts?.length ?? 1} part(s); part ${n} does not exist`);
   return meta.size === 0 ? undefined : range;
 }
 
@@ -125,7 +122,7 @@ export async function getObject(ctx: ObjectContext, bucket: string, key: string,
       'accept-ranges': 'bytes',
       ...meta.headers,
     };
-    for (const [k, v] of Object.entries(meta.userMetadata)) headers[`x-amz-meta-${k}`] = v;
+    for (const [k, v] of Object.entries(meta.userMetadata)) headers[`x-amz-meta-${k}`] = headerBytes(v);
     for (const [param, name] of Object.entries(OVERRIDES)) {
       const v = q.get(param);
       if (v !== null) headers[name] = v;
@@ -375,4 +372,16 @@ export async function getObjectAcl(ctx: ObjectContext, bucket: string, key: stri
     Owner: OWNER,
     AccessControlList: { Grant: [{ Grantee: { '@_xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance', '@_xsi:type': 'CanonicalUser', ...OWNER }, Permission: 'FULL_CONTROL' }] },
   });
+}
+
+/**
+ * PutObjectAcl / PutBucketAcl with a canned ACL (or none) and no grant document: accepted and
+ * nothing changes, since the server has no access control to set. An ACL document is refused 501.
+ */
+export async function putCannedAcl(ctx: ObjectContext, bucket: string, key: string | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readSmallBody(req, XML_BODY_LIMIT);
+  if (body.toString('utf8').trim() !== '') throw notImplemented('access control policies (only canned ACLs, which change nothing here, are accepted)');
+  if (key !== undefined && !ctx.storage.head(bucket, key)) throw noSuchKey();
+  ctx.storage.bucket(bucket);
+  res.writeHead(200).end();
 }

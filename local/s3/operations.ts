@@ -34,7 +34,9 @@ export type OperationName =
   | 'AbortMultipartUpload'
   | 'ListParts'
   | 'GetBucketAcl'
-  | 'GetObjectAcl';
+  | 'GetObjectAcl'
+  | 'PutBucketAcl'
+  | 'PutObjectAcl';
 
 /** Every S3 query sub-resource (the names that select an operation or a configuration). */
 export const S3_SUBRESOURCES = [
@@ -110,6 +112,8 @@ const PARAMS: Record<OperationName, readonly string[]> = {
   ListParts: ['uploadId', 'max-parts', 'part-number-marker', 'encoding-type'],
   GetBucketAcl: ['acl'],
   GetObjectAcl: ['acl', 'versionId'],
+  PutBucketAcl: ['acl'],
+  PutObjectAcl: ['acl', 'versionId'],
 };
 
 /** Query parameters that carry no meaning for the operation: the SDKs' x-id, presigned URL signatures. */
@@ -138,7 +142,7 @@ function choose(method: string, target: Target, q: URLSearchParams, req: Incomin
       case 'HEAD':
         return 'HeadBucket';
       case 'PUT':
-        return 'CreateBucket';
+        return has('acl') ? 'PutBucketAcl' : 'CreateBucket';
       case 'DELETE':
         return 'DeleteBucket';
       case 'POST':
@@ -156,6 +160,7 @@ function choose(method: string, target: Target, q: URLSearchParams, req: Incomin
     case 'HEAD':
       return 'HeadObject';
     case 'PUT':
+      if (has('acl')) return 'PutObjectAcl';
       if (has('uploadId') || has('partNumber')) return copy ? 'UploadPartCopy' : 'UploadPart';
       return copy ? 'CopyObject' : 'PutObject';
     case 'DELETE':
@@ -172,9 +177,13 @@ function choose(method: string, target: Target, q: URLSearchParams, req: Incomin
 const MUTATING = new Set(['PUT', 'POST', 'DELETE']);
 const WRITES_OBJECT = new Set<OperationName>(['PutObject', 'CopyObject', 'CreateMultipartUpload']);
 
+const CANNED_ACLS = ['private', 'public-read', 'public-read-write', 'authenticated-read', 'aws-exec-read', 'bucket-owner-read', 'bucket-owner-full-control', 'log-delivery-write'];
+
 /** Header values this server accepts because they ask for what it does anyway. */
 const HARMLESS: Record<string, (value: string) => boolean> = {
-  'x-amz-acl': (v) => ['private', 'bucket-owner-full-control', 'bucket-owner-read'].includes(v),
+  // There is no access control here (any credentials, or none, can read and write), so every canned
+  // ACL describes what the server does anyway; explicit grants (x-amz-grant-*) are refused.
+  'x-amz-acl': (v) => CANNED_ACLS.includes(v),
   'x-amz-storage-class': (v) => v === 'STANDARD',
   'x-amz-server-side-encryption': (v) => v === 'AES256',
   'x-amz-tagging-directive': (v) => v === 'COPY',
@@ -194,7 +203,7 @@ const UNSUPPORTED_HEADERS = [
 ];
 
 function checkHeaders(req: IncomingMessage, op: OperationName): void {
-  if (!WRITES_OBJECT.has(op) && op !== 'CreateBucket' && op !== 'UploadPart' && op !== 'UploadPartCopy') return;
+  if (!WRITES_OBJECT.has(op) && !['CreateBucket', 'UploadPart', 'UploadPartCopy', 'PutBucketAcl', 'PutObjectAcl'].includes(op)) return;
   for (const [name, value] of Object.entries(req.headers)) {
     if (typeof value !== 'string') continue;
     const harmless = HARMLESS[name];

@@ -22,7 +22,7 @@ export const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-
 
 export interface ObjectAttributes {
   contentType: string;
-  /** x-amz-meta-* values, names without the prefix, values as the bytes the client sent. */
+  /** x-amz-meta-* values, names without the prefix. */
   userMetadata: Record<string, string>;
   headers?: Partial<Record<(typeof STORED_HEADERS)[number], string>>;
   checksums?: Partial<Record<ChecksumAlgorithm, string>>;
@@ -75,6 +75,8 @@ export class Bucket {
     readonly name: string,
     readonly dir: string,
     readonly createdAt: string,
+    /** The LocationConstraint the bucket was created with ('' for us-east-1). */
+    readonly location = '',
   ) {}
 
   /** Keys in S3 order; replaced, never mutated, when keys change, so it is safe to iterate lazily. */
@@ -129,7 +131,8 @@ export function listPage(keys: readonly string[], lookup: (key: string) => Store
     const common = rollUp(key);
     if (common !== undefined && (common === after || common === page.commonPrefixes.at(-1))) continue;
     if (page.contents.length + page.commonPrefixes.length >= maxKeys) {
-      page.truncated = true;
+      // S3 reports a listing asked for zero keys as complete.
+      page.truncated = maxKeys > 0;
       break;
     }
     if (common !== undefined) {
@@ -183,15 +186,15 @@ export class ObjectStorage {
   }
 
   /** Creates a bucket; false when it already exists. */
-  async createBucket(name: string): Promise<boolean> {
+  async createBucket(name: string, location = ''): Promise<boolean> {
     if (this.buckets.has(name)) return false;
     if (!validBucketName(name)) throw new S3Error(400, 'InvalidBucketName', `The specified bucket is not valid: ${name}`);
     const dir = join(this.dataDir, name);
     await mkdir(join(dir, 'objects'), { recursive: true });
     await mkdir(join(dir, 'meta'), { recursive: true });
     const createdAt = new Date().toISOString();
-    await writeFile(join(dir, 'bucket.json'), JSON.stringify({ name, createdAt }));
-    this.buckets.set(name, new Bucket(name, dir, createdAt));
+    await writeFile(join(dir, 'bucket.json'), JSON.stringify({ name, createdAt, location }));
+    this.buckets.set(name, new Bucket(name, dir, createdAt, location));
     return true;
   }
 
@@ -332,13 +335,13 @@ export class ObjectStorage {
     for (const entry of await readdir(this.dataDir, { withFileTypes: true })) {
       if (!entry.isDirectory() || !validBucketName(entry.name)) continue;
       const dir = join(this.dataDir, entry.name);
-      let createdAt: string;
+      let saved: { createdAt: string; location?: string };
       try {
-        createdAt = (JSON.parse(await readFile(join(dir, 'bucket.json'), 'utf8')) as { createdAt: string }).createdAt;
+        saved = JSON.parse(await readFile(join(dir, 'bucket.json'), 'utf8')) as typeof saved;
       } catch {
         continue;
       }
-      const bucket = new Bucket(entry.name, dir, createdAt);
+      const bucket = new Bucket(entry.name, dir, saved.createdAt, saved.location ?? '');
       const referenced = new Set<string>();
       for (const f of await readdir(join(dir, 'meta'))) {
         if (!f.endsWith('.json')) {

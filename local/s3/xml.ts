@@ -43,3 +43,8 @@ export function xmlDocument(root: string, content: Record<string, unknown>): str
   const defined = Object.fromEntries(Object.entries(content).filter(([, v]) => v !== undefined));
   return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build({ [root]: { '@_xmlns': S3_XMLNS, ...defined } }) as string}`;
 }
+
+/** Escapes text for an XML element built by hand. */
+export function xmlEscape(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+}
