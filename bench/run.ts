@@ -9,6 +9,7 @@
  *   http       GET /neighbors under wrk, 16 connections (--seconds, default 60)
  *   loader     SimCLR step: device-side batched augmentation vs a CPU-augmenting DataLoader (--seconds)
  *   trainer    learning quality on Fashion-MNIST: kNN, linear probe, pseudo-labels vs raw pixels (--minutes)
+ *   s3-upload  embedded S3 server peak memory through a 1 GiB single PUT and a 1 GiB CLI multipart upload (--mib)
  *
  * --quick runs every benchmark small enough for CI, only to show it still runs; its numbers mean nothing.
  */
@@ -18,8 +19,16 @@ import { embeddingBench } from './embedding';
 import { type BenchContext, flag, PYTHON, pythonJson, ROOT, writeResult } from './lib/common';
 import { queryBench } from './query';
 import { httpBench, latencyBench, pipelineBench } from './stack';
+import { measureUploadMemory } from '../test/support/s3-upload-memory';
 
 const benches: Record<string, (ctx: BenchContext) => Promise<void>> = {
+  's3-upload': async (ctx) => {
+    const r = await measureUploadMemory(Number(flag(ctx.args, 'mib') ?? (ctx.quick ? '64' : '1024')));
+    console.log(
+      `  ${r.mib} MiB: server peak RSS ${r.baselinePeakRssMiB} MiB at start, ${r.singlePut.peakRssMiB} MiB after a single PUT (${r.singlePut.mibPerSecond} MiB/s), ${r.multipartCli.peakRssMiB} MiB after an AWS CLI multipart upload (${r.multipartCli.mibPerSecond} MiB/s)`,
+    );
+    writeResult(ctx, 's3-upload', { ...r });
+  },
   embedding: embeddingBench,
   pipeline: pipelineBench,
   latency: latencyBench,

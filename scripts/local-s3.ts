@@ -1,7 +1,8 @@
 /**
  * Only the embedded S3-compatible server (no pipeline), e.g. for the trainer's tests:
  *   npx tsx scripts/local-s3.ts --data-dir /tmp/s3 --port 0 [--buckets images,artifacts | --buckets ""]
- * Prints `s3 ready http://127.0.0.1:PORT` once listening; stops on SIGTERM/SIGINT.
+ * Prints `s3 pid PID` (the server's own process: tsx runs it as a child) and then
+ * `s3 ready http://127.0.0.1:PORT` once listening; stops on SIGTERM/SIGINT.
  */
 import { LocalS3Server } from '../local/s3-server';
 
@@ -17,6 +18,7 @@ async function main(): Promise<void> {
     port: Number(opt('port', '0')),
     buckets: opt('buckets', 'images,artifacts').split(',').filter(Boolean),
   });
+  console.log(`s3 pid ${process.pid}`);
   console.log(`s3 ready ${server.endpoint}`);
   const stop = () => void server.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);

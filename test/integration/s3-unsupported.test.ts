@@ -71,7 +71,7 @@ describe('Embedded S3 server: unsupported requests', () => {
   });
 
   it('refuses headers that ask for what the server does not do, and stores nothing', async () => {
-    for (const headers of [
+    const refused: Array<Record<string, string>> = [
       { 'x-amz-tagging': 'a=b' },
       { 'x-amz-object-lock-mode': 'GOVERNANCE', 'x-amz-object-lock-retain-until-date': '2030-01-01T00:00:00Z' },
       { 'x-amz-server-side-encryption': 'aws:kms' },
@@ -79,7 +79,8 @@ describe('Embedded S3 server: unsupported requests', () => {
       { 'x-amz-storage-class': 'GLACIER' },
       { 'x-amz-grant-read': 'uri="http://acs.amazonaws.com/groups/global/AllUsers"' },
       { 'x-amz-website-redirect-location': '/elsewhere' },
-    ]) {
+    ];
+    for (const headers of refused) {
       const reply = await send(server.port, 'PUT', '/images/photo.jpg', 'replacement', headers);
       expect({ headers, status: reply.status }).toEqual({ headers, status: 501 });
     }
