@@ -4,6 +4,7 @@
  * Values are base64 of the big-endian digest, as S3 sends and expects them.
  */
 import { createHash } from 'node:crypto';
+import * as zlib from 'node:zlib';
 
 export const CHECKSUM_ALGORITHMS = ['crc32', 'crc32c', 'crc64nvme', 'sha1', 'sha256'] as const;
 export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number];
@@ -88,6 +89,22 @@ class Crc64NvmeDigest implements Digest {
   }
 }
 
+/** zlib's native CRC-32 (Node.js >= 20.15), several times faster than the table loop. */
+const nativeCrc32 = (zlib as { crc32?: (data: Buffer, value?: number) => number }).crc32;
+
+class NativeCrc32Digest implements Digest {
+  private crc = 0;
+  update(chunk: Buffer): void {
+    this.crc = nativeCrc32!(chunk, this.crc);
+  }
+
+  digest(): string {
+    const out = Buffer.alloc(4);
+    out.writeUInt32BE(this.crc >>> 0);
+    return out.toString('base64');
+  }
+}
+
 class HashDigest implements Digest {
   private readonly hash;
   constructor(algorithm: string) {
@@ -106,7 +123,7 @@ class HashDigest implements Digest {
 export function createDigest(algorithm: ChecksumAlgorithm | 'md5'): Digest {
   switch (algorithm) {
     case 'crc32':
-      return new Crc32Digest(CRC32_TABLE);
+      return nativeCrc32 ? new NativeCrc32Digest() : new Crc32Digest(CRC32_TABLE);
     case 'crc32c':
       return new Crc32Digest(CRC32C_TABLE);
     case 'crc64nvme':
