@@ -7,11 +7,11 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { S3Error, invalidArgument, malformedXml, noSuchUpload } from './errors';
 import { compareKeys } from './key-order';
-import { unquote, type ObjectAttributes, type ObjectStorage, type StoredObject, type WriteCondition } from './storage';
+import { unquote, writeStreamDurably, type ObjectAttributes, type ObjectStorage, type StoredObject, type WriteCondition } from './storage';
 
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
 export const MAX_PART_NUMBER = 10_000;
@@ -148,8 +148,7 @@ export class MultipartUploads {
       .update(Buffer.concat(chosen.map((p) => Buffer.from(p.etag, 'hex'))))
       .digest('hex')}-${chosen.length}`;
     const { dataFile, path } = this.storage.newDataFile(bucket, key);
-    await this.assemble(upload, chosen, path);
-    const size = chosen.reduce((n, p) => n + p.size, 0);
+    const { size } = await writeStreamDurably(path, this.partBytes(upload, chosen));
     await this.storage.commit(bucket, key, { dataFile, size, etag, parts: chosen.map((p) => p.size) }, upload.attributes, condition, 'ObjectCreated:CompleteMultipartUpload');
     const record: CompletedRecord = { bucket, key, etag, completedAt: new Date().toISOString() };
     this.completed.set(uploadId, record);
@@ -160,22 +159,9 @@ export class MultipartUploads {
     return { etag };
   }
 
-  /** Concatenates the chosen parts into `path` and fsyncs it. */
-  private async assemble(upload: Upload, parts: Part[], path: string): Promise<void> {
-    const out = await open(path, 'w');
-    try {
-      for (const part of parts) {
-        for await (const chunk of createReadStream(join(this.dir(upload.uploadId), part.dataFile), { highWaterMark: 1024 * 1024 })) {
-          await out.write(chunk as Buffer);
-        }
-      }
-      await out.datasync();
-    } catch (err) {
-      await rm(path, { force: true });
-      throw err;
-    } finally {
-      await out.close();
-    }
+  /** The chosen parts' bytes, in order. */
+  private async *partBytes(upload: Upload, parts: Part[]): AsyncIterable<Buffer> {
+    for (const part of parts) yield* createReadStream(join(this.dir(upload.uploadId), part.dataFile), { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>;
   }
 
   private dir(uploadId: string): string {

@@ -1,12 +1,11 @@
 /** Object operations of the embedded S3 server: put, get/head, copy, delete, multipart parts and completion. */
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { receiveBody, readSmallBody } from './body';
 import { S3Error, invalidArgument, malformedXml, noSuchKey, notImplemented, preconditionFailed } from './errors';
 import { attributesOf, drain, header, headerBytes, httpDate, isoTime, sendXml } from './http';
 import { checkPartNumber, partRange, type MultipartUploads } from './multipart';
-import { unquote, type ObjectStorage, type StoredObject, type WriteCondition } from './storage';
+import { unquote, writeStreamDurably, type ObjectStorage, type StoredObject, type WriteCondition } from './storage';
 import { parseXml, xmlText, type XmlNode } from './xml';
 
 export interface ObjectContext {
@@ -161,27 +160,11 @@ function pipeFile(handle: FileHandle, start: number, end: number, res: ServerRes
 }
 
 /** Copies bytes start..end of an open file into a new file at `path`, fsynced; returns size and hex MD5. */
-async function copyRange(source: FileHandle, start: number, end: number, path: string): Promise<{ size: number; md5: string }> {
-  const md5 = createHash('md5');
-  const out = await open(path, 'w');
-  let size = 0;
-  try {
-    if (end >= start) {
-      for await (const chunk of source.createReadStream({ start, end, autoClose: false, highWaterMark: 1024 * 1024 })) {
-        const bytes = chunk as Buffer;
-        md5.update(bytes);
-        size += bytes.length;
-        await out.write(bytes);
-      }
-    }
-    await out.datasync();
-  } catch (err) {
-    await rm(path, { force: true });
-    throw err;
-  } finally {
-    await out.close();
-  }
-  return { size, md5: md5.digest('hex') };
+function copyRange(source: FileHandle, start: number, end: number, path: string): Promise<{ size: number; md5: string }> {
+  const chunks = end >= start ? (source.createReadStream({ start, end, autoClose: false, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) : [];
+  return writeStreamDurably(path, (async function* () {
+    yield* chunks;
+  })());
 }
 
 /** The source of a copy (x-amz-copy-source: [/]bucket/key[?versionId=null], URL-encoded), opened, its preconditions checked. */

@@ -16,6 +16,7 @@ import type { S3EventInput } from '../../shared/s3-event';
 import type { ChecksumAlgorithm } from './checksums';
 import { S3Error, noSuchBucket, noSuchKey, preconditionFailed } from './errors';
 import { compareKeys, lowerBound } from './key-order';
+import { listPage, type ListOptions, type ListPage } from './listing';
 
 /** Headers S3 stores with an object and returns on GET and HEAD. */
 export const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires'] as const;
@@ -93,59 +94,6 @@ export class Bucket {
   remove(key: string): void {
     if (this.objects.delete(key)) this.sorted = undefined;
   }
-}
-
-export interface ListOptions {
-  prefix: string;
-  delimiter: string;
-  /** List keys after this one (a marker, start-after or decoded continuation token). */
-  after: string;
-  maxKeys: number;
-}
-
-export interface ListPage {
-  contents: StoredObject[];
-  commonPrefixes: string[];
-  truncated: boolean;
-  /** The last key or common prefix returned: where the next page starts. */
-  last: string;
-}
-
-/**
- * One page of keys in S3 order, rolled up into common prefixes by the delimiter. A page that ends
- * on a common prefix continues after everything under it, so no prefix is returned twice.
- */
-export function listPage(keys: readonly string[], lookup: (key: string) => StoredObject | undefined, options: ListOptions): ListPage {
-  const { prefix, delimiter, after, maxKeys } = options;
-  const rollUp = (key: string): string | undefined => {
-    if (!delimiter) return undefined;
-    const cut = key.indexOf(delimiter, prefix.length);
-    return cut === -1 ? undefined : key.slice(0, cut + delimiter.length);
-  };
-  const start = after && compareKeys(after, prefix) > 0 ? after : prefix;
-  const page: ListPage = { contents: [], commonPrefixes: [], truncated: false, last: '' };
-  for (let i = lowerBound(keys, start); i < keys.length; i += 1) {
-    const key = keys[i]!;
-    if (!key.startsWith(prefix)) break;
-    if (after && compareKeys(key, after) <= 0) continue;
-    const common = rollUp(key);
-    if (common !== undefined && (common === after || common === page.commonPrefixes.at(-1))) continue;
-    if (page.contents.length + page.commonPrefixes.length >= maxKeys) {
-      // S3 reports a listing asked for zero keys as complete.
-      page.truncated = maxKeys > 0;
-      break;
-    }
-    if (common !== undefined) {
-      page.commonPrefixes.push(common);
-      page.last = common;
-      continue;
-    }
-    const meta = lookup(key);
-    if (!meta) continue;
-    page.contents.push(meta);
-    page.last = key;
-  }
-  return page;
 }
 
 export class ObjectStorage {
@@ -407,6 +355,27 @@ function checkDeleteCondition(current: StoredObject, condition: DeleteCondition)
   if (condition.ifMatchLastModifiedTime !== undefined && Math.floor(condition.ifMatchLastModifiedTime.getTime() / 1000) !== Math.floor(Date.parse(current.lastModified) / 1000)) {
     throw preconditionFailed();
   }
+}
+
+/** Writes `chunks` to a new file at `path` and fsyncs it; the hex MD5 and size of what was written. Removes the file on failure. */
+export async function writeStreamDurably(path: string, chunks: AsyncIterable<Buffer>): Promise<{ size: number; md5: string }> {
+  const md5 = createHash('md5');
+  const out = await open(path, 'w');
+  let size = 0;
+  try {
+    for await (const chunk of chunks) {
+      md5.update(chunk);
+      size += chunk.length;
+      await out.write(chunk);
+    }
+    await out.datasync();
+  } catch (err) {
+    await rm(path, { force: true });
+    throw err;
+  } finally {
+    await out.close();
+  }
+  return { size, md5: md5.digest('hex') };
 }
 
 export async function writeDurably(path: string, body: Buffer): Promise<void> {

@@ -1,5 +1,6 @@
 import { compareKeys } from '../../../../local/s3/key-order';
-import { listPage, type StoredObject } from '../../../../local/s3/storage';
+import { listPage } from '../../../../local/s3/listing';
+import type { StoredObject } from '../../../../local/s3/storage';
 
 const KEYS = ['photos/2024/a.jpg', 'photos/2024/b.jpg', 'photos/2025/c.jpg', 'photos/readme.txt', 'photos/z/1', 'top.txt'].sort(compareKeys);
 const meta = (key: string) => ({ key }) as StoredObject;
