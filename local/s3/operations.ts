@@ -221,7 +221,7 @@ export function resolveOperation(method: string, target: Target, q: URLSearchPar
   const accepted = PARAMS[op];
   for (const name of new Set(q.keys())) {
     if (accepted.includes(name)) continue;
-    if (SUBRESOURCES.has(name)) throw notImplemented(`?${name} on ${method} ${target.kind === 'service' ? 'the service' : `a ${target.kind}`}`);
+    if (SUBRESOURCES.has(name)) throw notImplemented(`?${name} with ${method} on ${target.kind === 'object' ? 'an object' : target.kind === 'bucket' ? 'a bucket' : 'the service'}`);
     if (MUTATING.has(method) && !isPassive(name)) throw notImplemented(`query parameter ${name} on ${op}`);
   }
   const versionId = q.get('versionId');
