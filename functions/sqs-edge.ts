@@ -24,10 +24,15 @@ export interface SqsEdgeOptions {
   /** Powertools metrics (CloudWatch EMF) in Lambda; none in the embedded stack. */
   metrics?: Metrics;
   lastAttempt?: LastAttemptRecorder;
+  /**
+   * Every failed record's error. Only record ids cross the batch response, so the embedded stack's
+   * worker learns what went wrong here and journals it with the message (its DLQ keeps it).
+   */
+  onRecordFailure?: (record: SQSRecord, error: Error) => void;
 }
 
 export function sqsBatchHandler(logger: Logger, handleRecord: (record: SQSRecord) => Promise<void>, options: SqsEdgeOptions = {}): SqsBatchHandler {
-  const { metrics, lastAttempt } = options;
+  const { metrics, lastAttempt, onRecordFailure } = options;
   const recordHandler = async (record: SQSRecord) => {
     try {
       await handleRecord(record);
@@ -40,6 +45,7 @@ export function sqsBatchHandler(logger: Logger, handleRecord: (record: SQSRecord
         error: (err as Error).message,
       });
       if (last) await lastAttempt.record(record, err as Error, receiveCount).catch((e) => logger.error('could not record the dead letter', e as Error));
+      onRecordFailure?.(record, err as Error);
       throw err;
     }
   };

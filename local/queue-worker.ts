@@ -8,9 +8,29 @@ import { createHash } from 'node:crypto';
 import type { SQSEvent, SQSRecord, SQSBatchResponse } from 'aws-lambda';
 import type { LocalQueue, ReceivedMessage } from '../shared/adapters/local-queue';
 
+/**
+ * Errors of failed records, handed from the SQS edge (its `onRecordFailure` option) to the worker
+ * that releases those records, so a dead letter keeps the handler's own message.
+ */
+export class RecordErrors {
+  private readonly byMessageId = new Map<string, string>();
+
+  readonly onRecordFailure = (record: SQSRecord, error: Error): void => {
+    this.byMessageId.set(record.messageId, error.message);
+  };
+
+  take(messageId: string): string | undefined {
+    const error = this.byMessageId.get(messageId);
+    this.byMessageId.delete(messageId);
+    return error;
+  }
+}
+
 export interface WorkerOptions {
   queue: LocalQueue;
   handler: (event: SQSEvent) => Promise<SQSBatchResponse>;
+  /** Where the handler's SQS edge leaves each failed record's error. */
+  recordErrors?: RecordErrors;
   batchSize: number;
   concurrency: number;
   /** Base of the retry backoff; attempt n waits about base * 2^(n-1), capped at maxBackoffMs. */
@@ -99,7 +119,8 @@ export class QueueWorker {
     const succeeded = messages.filter((m) => !failedIds.has(m.messageId));
     await queue.delete(succeeded.map((m) => m.receiptHandle));
     for (const m of messages) {
-      if (failedIds.has(m.messageId)) await queue.release(m.receiptHandle, backoffMs(m.receiveCount, base, max), error ?? 'record failed');
+      const recordError = this.options.recordErrors?.take(m.messageId);
+      if (failedIds.has(m.messageId)) await queue.release(m.receiptHandle, backoffMs(m.receiveCount, base, max), error ?? recordError ?? 'record failed (the handler reported no error)');
     }
     this.options.onBatch?.(succeeded.length, failedIds.size);
   }

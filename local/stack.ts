@@ -22,7 +22,7 @@ import { lifecycleTick } from '../shared/use-cases/lifecycle';
 import { abandonInterruptedRun, finishRun } from '../shared/use-cases/training';
 import { health } from '../shared/use-cases/status';
 import { LocalApiServer } from './api-server';
-import { QueueWorker } from './queue-worker';
+import { QueueWorker, RecordErrors } from './queue-worker';
 import { LocalS3Server } from './s3-server';
 import { SubprocessTrainingLauncher, trainerEnv } from './trainer-launcher';
 
@@ -116,8 +116,11 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       },
     });
     const common = { store, models, indexes, imagesBucket: IMAGES_BUCKET, artifactsBucket: ARTIFACTS_BUCKET, settings };
-    const augmentHandler = createAugmentHandler({ ...common, embedQueue: embed }, new Logger({ serviceName: 'augment', logLevel }));
-    const embedHandler = createEmbedHandler(common, new Logger({ serviceName: 'embed', logLevel }));
+    // Each failed record's error travels from the handler's SQS edge to its worker, into the DLQ.
+    const augmentErrors = new RecordErrors();
+    const embedErrors = new RecordErrors();
+    const augmentHandler = createAugmentHandler({ ...common, embedQueue: embed }, new Logger({ serviceName: 'augment', logLevel }), { onRecordFailure: augmentErrors.onRecordFailure });
+    const embedHandler = createEmbedHandler(common, new Logger({ serviceName: 'embed', logLevel }), { onRecordFailure: embedErrors.onRecordFailure });
     const deadLetters = [new LocalDeadLetterQueue('ingest', ingestDlq, ingest), new LocalDeadLetterQueue('embed', embedDlq, embed)];
     const apiHandler = createApiHandler({ ...common, pendingQueues: [ingest, embed], launcher, deadLetters }, new Logger({ serviceName: 'api', logLevel }));
 
@@ -131,8 +134,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
 
     const onError = (err: unknown) => log(`[pipeline] worker error: ${(err as Error).message}`);
     const workers = [
-      new QueueWorker({ queue: ingest, handler: augmentHandler, batchSize: 10, concurrency: config.workerConcurrency, onError }),
-      new QueueWorker({ queue: embed, handler: embedHandler, batchSize: 32, concurrency: config.workerConcurrency, onError }),
+      new QueueWorker({ queue: ingest, handler: augmentHandler, recordErrors: augmentErrors, batchSize: 10, concurrency: config.workerConcurrency, onError }),
+      new QueueWorker({ queue: embed, handler: embedHandler, recordErrors: embedErrors, batchSize: 32, concurrency: config.workerConcurrency, onError }),
     ];
     for (const w of workers) w.start();
     closers.push(async () => {
