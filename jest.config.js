@@ -2,7 +2,12 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 /** Jest projects: `unit` (fast, in-memory fakes and mocks), `integration` (real local servers on
  * loopback), `e2e` (the whole embedded stack as a user runs it). */
 const tsJest = ['ts-jest', { diagnostics: false }];
-const base = { testEnvironment: '<rootDir>/test/support/jest-node-environment.js', transform: { '^.+\\.ts$': tsJest }, moduleFileExtensions: ['ts', 'js', 'json'], setupFilesAfterEnv: ['<rootDir>/test/support/after-each.ts'] };
+const base = {
+  testEnvironment: '<rootDir>/test/support/jest-node-environment.js',
+  transform: { '^.+\\.ts$': tsJest },
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  setupFilesAfterEnv: ['<rootDir>/test/support/after-each.ts'],
+};
 
 module.exports = {
   projects: [

@@ -96,7 +96,9 @@ def main() -> int:
     eager = time_batches(model, spec, batches, a.seconds, channels_last=False)
     cl = time_batches(model.to(memory_format=torch.channels_last), spec, batches, a.seconds, channels_last=True)
 
-    code = COLD.format(trainer=str(Path(__file__).resolve().parents[1] / "gpu-trainer"), weights=str(out_dir / "encoder.pt"), c=spec.channels, h=spec.height, w=spec.width)
+    code = COLD.format(
+        trainer=str(Path(__file__).resolve().parents[1] / "gpu-trainer"), weights=str(out_dir / "encoder.pt"), c=spec.channels, h=spec.height, w=spec.width
+    )
     cold_wall, cold_inside = [], []
     for _ in range(a.cold_runs):
         t0 = time.perf_counter()

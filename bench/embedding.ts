@@ -16,7 +16,17 @@ export async function embeddingBench(ctx: BenchContext): Promise<void> {
   const batches = [1, 8, 32, 128];
   const seconds = ctx.quick ? 0.2 : 3;
   const dir = mkdtempSync(join(tmpdir(), 'bench-embed-'));
-  const torch = pythonJson(['bench/embed_torch.py', '--out-dir', dir, '--batches', batches.join(','), '--seconds', String(seconds), '--cold-runs', ctx.quick ? '1' : '5']);
+  const torch = pythonJson([
+    'bench/embed_torch.py',
+    '--out-dir',
+    dir,
+    '--batches',
+    batches.join(','),
+    '--seconds',
+    String(seconds),
+    '--cold-runs',
+    ctx.quick ? '1' : '5',
+  ]);
 
   const manifest = ModelManifestSchema.parse(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
   const encoder = await OnnxEncoder.create(manifest, readFileSync(join(dir, 'encoder.onnx')));
@@ -38,7 +48,16 @@ export async function embeddingBench(ctx: BenchContext): Promise<void> {
 
   // Cold start of the bundled embed path (what a Lambda cold start runs before its first inference).
   const bundle = join(dir, 'cold-start.cjs');
-  await build({ entryPoints: [join(ROOT, 'bench', 'cold-start-entry.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: bundle, external: ['onnxruntime-node', 'sharp'], logLevel: 'error' });
+  await build({
+    entryPoints: [join(ROOT, 'bench', 'cold-start-entry.ts')],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    outfile: bundle,
+    external: ['onnxruntime-node', 'sharp'],
+    logLevel: 'error',
+  });
   const cold: Array<{ wallMs: number; modulesLoadedMs: number; sessionCreatedMs: number; firstEmbeddingMs: number }> = [];
   for (let i = 0; i < (ctx.quick ? 1 : 5); i += 1) {
     const t0 = performance.now();
@@ -49,10 +68,15 @@ export async function embeddingBench(ctx: BenchContext): Promise<void> {
   }
 
   const ratio = Object.fromEntries(batches.map((b) => [String(b), round(ort[String(b)]!.imagesPerSecond / torch.torchEager[String(b)].imagesPerSecond, 2)]));
-  const rows = batches.map((b) => `  batch ${String(b).padStart(3)}: onnxruntime-node ${ort[String(b)]!.imagesPerSecond} img/s (p50 ${ort[String(b)]!.p50LatencyMs} ms) vs torch eager ${torch.torchEager[String(b)].imagesPerSecond} img/s (p50 ${torch.torchEager[String(b)].p50LatencyMs} ms): ${ratio[String(b)]}x`);
+  const rows = batches.map(
+    (b) =>
+      `  batch ${String(b).padStart(3)}: onnxruntime-node ${ort[String(b)]!.imagesPerSecond} img/s (p50 ${ort[String(b)]!.p50LatencyMs} ms) vs torch eager ${torch.torchEager[String(b)].imagesPerSecond} img/s (p50 ${torch.torchEager[String(b)].p50LatencyMs} ms): ${ratio[String(b)]}x`,
+  );
   console.log(rows.join('\n'));
   const coldMedian = [...cold].sort((a, b) => a.wallMs - b.wallMs)[Math.floor(cold.length / 2)]!;
-  const torchCold = [...torch.coldStartMs.processToFirstEmbedding].sort((a: number, b: number) => a - b)[Math.floor(torch.coldStartMs.processToFirstEmbedding.length / 2)];
+  const torchCold = [...torch.coldStartMs.processToFirstEmbedding].sort((a: number, b: number) => a - b)[
+    Math.floor(torch.coldStartMs.processToFirstEmbedding.length / 2)
+  ];
   console.log(`  cold start to first embedding: bundled onnxruntime-node ${coldMedian.wallMs} ms (median of ${cold.length}), PyTorch ${torchCold} ms`);
   writeResult(ctx, 'embedding', {
     encoder: { input: torch.input, embeddingDim: manifest.encoder.embeddingDim, architecture: manifest.encoder.architecture },

@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gpu-trainer"))
@@ -109,7 +108,13 @@ def run_dataloader(images_u8: torch.Tensor, batch: int, seconds: float, device, 
     net = make_net(device)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
     loader = torch.utils.data.DataLoader(
-        PerSampleViews(images_u8), batch_size=batch, shuffle=True, num_workers=workers, pin_memory=device.type == "cuda", drop_last=True, persistent_workers=workers > 0
+        PerSampleViews(images_u8),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        drop_last=True,
+        persistent_workers=workers > 0,
     )
     it = iter(loader)
 

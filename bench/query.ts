@@ -127,7 +127,13 @@ export async function queryBench(ctx: BenchContext): Promise<void> {
     const b0 = performance.now();
     for (let i = 0; i < n; i += 10_000) {
       const end = Math.min(n, i + 10_000);
-      await index.put(Array.from({ length: end - i }, (_, j) => ({ id: ids[i + j]!, vector: data.slice((i + j) * DIM, (i + j + 1) * DIM), metadata: { key: `k/${i + j}.png`, modelVersion: 'v0' } })));
+      await index.put(
+        Array.from({ length: end - i }, (_, j) => ({
+          id: ids[i + j]!,
+          vector: data.slice((i + j) * DIM, (i + j + 1) * DIM),
+          metadata: { key: `k/${i + j}.png`, modelVersion: 'v0' },
+        })),
+      );
     }
     const indexBuildMs = performance.now() - b0;
     gc();
@@ -139,7 +145,15 @@ export async function queryBench(ctx: BenchContext): Promise<void> {
     // HNSW (usearch): M=16, ef_construction 128, ef_search 128.
     gc();
     const rssBeforeHnsw = rssMb();
-    const hnsw = new Index({ metric: MetricKind.Cos, quantization: ScalarKind.F32, connectivity: 16, dimensions: DIM, expansion_add: 128, expansion_search: 128, multi: false });
+    const hnsw = new Index({
+      metric: MetricKind.Cos,
+      quantization: ScalarKind.F32,
+      connectivity: 16,
+      dimensions: DIM,
+      expansion_add: 128,
+      expansion_search: 128,
+      multi: false,
+    });
     const h0 = performance.now();
     const keys = new BigUint64Array(n);
     for (let i = 0; i < n; i += 1) keys[i] = BigInt(i);
@@ -155,8 +169,21 @@ export async function queryBench(ctx: BenchContext): Promise<void> {
       queries: nQueries,
       datasetMb: round((n * DIM * 4) / 2 ** 20, 1),
       flatScan: { latency: flat.latency, qps: flat.qps, recallAt10: 1 },
-      localIndex: { latency: local.latency, qps: local.qps, recallAt10: recall(local.results, flat.results), buildSeconds: round(indexBuildMs / 1000, 2), rssMb: round(indexRssMb, 1) },
-      hnswUsearch: { latency: hn.latency, qps: hn.qps, recallAt10: recall(hn.results, flat.results), buildSeconds: round(hnswBuildMs / 1000, 2), rssMb: round(hnswRssMb, 1), params: { M: 16, efConstruction: 128, efSearch: 128 } },
+      localIndex: {
+        latency: local.latency,
+        qps: local.qps,
+        recallAt10: recall(local.results, flat.results),
+        buildSeconds: round(indexBuildMs / 1000, 2),
+        rssMb: round(indexRssMb, 1),
+      },
+      hnswUsearch: {
+        latency: hn.latency,
+        qps: hn.qps,
+        recallAt10: recall(hn.results, flat.results),
+        buildSeconds: round(hnswBuildMs / 1000, 2),
+        rssMb: round(hnswRssMb, 1),
+        params: { M: 16, efConstruction: 128, efSearch: 128 },
+      },
       ratios: { localP99OverFlatP99: round(local.latency.p99Ms / flat.latency.p99Ms, 2), localQpsOverHnswQps: round(local.qps / hn.qps, 3) },
       rssAtStartMb: round(rss0, 1),
     };

@@ -36,14 +36,22 @@ const benches: Record<string, (ctx: BenchContext) => Promise<void>> = {
   http: httpBench,
   loader: async (ctx) => {
     const seconds = flag(ctx.args, 'seconds') ?? '60';
-    const r = pythonJson(['bench/loader_bench.py', ...(ctx.quick ? ['--quick'] : ['--seconds', seconds, ...(process.env.BENCH_DEVICE ? ['--device', process.env.BENCH_DEVICE] : [])])]);
-    console.log(`  SimCLR step on ${r.device}: device-side augmentation ${r.deviceSideAugmentation.imagesPerSecond} img/s vs DataLoader ${r.dataLoaderCpuAugmentation.imagesPerSecond} img/s (${r.speedup}x); ${r.flopsPerImage} FLOPs/image, ${r.achievedTflops} TFLOP/s`);
+    const r = pythonJson([
+      'bench/loader_bench.py',
+      ...(ctx.quick ? ['--quick'] : ['--seconds', seconds, ...(process.env.BENCH_DEVICE ? ['--device', process.env.BENCH_DEVICE] : [])]),
+    ]);
+    console.log(
+      `  SimCLR step on ${r.device}: device-side augmentation ${r.deviceSideAugmentation.imagesPerSecond} img/s vs DataLoader ${r.dataLoaderCpuAugmentation.imagesPerSecond} img/s (${r.speedup}x); ${r.flopsPerImage} FLOPs/image, ${r.achievedTflops} TFLOP/s`,
+    );
     writeResult(ctx, r.device === 'cpu' ? 'loader-cpu' : 'loader-gpu', r, 'loader');
   },
   trainer: async (ctx) => {
     const minutes = flag(ctx.args, 'minutes') ?? (ctx.quick ? '0.5' : '20');
     const out = join(ROOT, 'bench', 'results', ctx.quick ? 'trainer-quick.json' : `trainer-${process.env.BENCH_DEVICE ?? 'cpu'}.json`);
-    const res = spawnSync(PYTHON, ['bench/trainer_bench.py', '--minutes', minutes, '--out', out, ...(ctx.quick ? ['--quick'] : [])], { cwd: ROOT, stdio: 'inherit' });
+    const res = spawnSync(PYTHON, ['bench/trainer_bench.py', '--minutes', minutes, '--out', out, ...(ctx.quick ? ['--quick'] : [])], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
     if (res.status !== 0) throw new Error(`trainer_bench.py exited with ${res.status}`);
   },
 };

@@ -44,10 +44,15 @@ async function upload(stack: StackProcess, keys: string[], pngs: Buffer[], concu
 }
 
 async function waitIndexed(api: string, count: number, timeoutMs: number, intervalMs = 50): Promise<void> {
-  await waitFor(`${count} indexed`, async () => {
-    const h = (await getJson<{ indexed: number; pending: number }>(`${api}/health`)).body;
-    return h.indexed >= count && h.pending === 0 ? true : undefined;
-  }, timeoutMs, intervalMs);
+  await waitFor(
+    `${count} indexed`,
+    async () => {
+      const h = (await getJson<{ indexed: number; pending: number }>(`${api}/health`)).body;
+      return h.indexed >= count && h.pending === 0 ? true : undefined;
+    },
+    timeoutMs,
+    intervalMs,
+  );
 }
 
 /** CPU time (user + system) of a process in ms, from /proc (clock ticks of 10 ms). */
@@ -85,7 +90,7 @@ async function bareLoop(pngs: Buffer[], model: { manifest: ModelManifest; onnx: 
     const rendered = await Promise.all(images.map((im, j) => renderViews(im, spec, views, `${i + j}`)));
     stages.views += performance.now() - t;
     t = performance.now();
-    canon.forEach((c, j) => encodeNpyU8([1 + views, spec.height, spec.width, spec.channels], Buffer.concat([c, ...rendered[j]!])));
+    for (const [j, c] of canon.entries()) encodeNpyU8([1 + views, spec.height, spec.width, spec.channels], Buffer.concat([c, ...rendered[j]!]));
     stages.npy += performance.now() - t;
     t = performance.now();
     await encoder.embed(canon.map((c) => toModelInput(c, spec)));
@@ -114,20 +119,33 @@ function profileByArea(file: string): Record<string, number> {
   for (const n of prof.nodes) {
     const { url, functionName } = n.callFrame;
     const area =
-      functionName === '(idle)' ? 'idle (waiting on I/O, fsync, threadpool)' :
-      functionName === '(garbage collector)' ? 'garbage collection' :
-      functionName === '(program)' ? 'native (V8/libuv outside JS)' :
-      /local\/s3-server/.test(url) ? 'S3 server (local/s3-server.ts)' :
-      /local-queue|append-log|queue-worker/.test(url) ? 'queues and journals' :
-      /@aws-sdk|@smithy/.test(url) ? 'AWS SDK clients' :
-      /@aws-lambda-powertools/.test(url) ? 'Powertools (batch, logger, parser)' :
-      /node_modules\/sharp/.test(url) ? 'sharp (JS side)' :
-      /onnxruntime/.test(url) ? 'onnxruntime-node (JS side)' :
-      /local-vector-index/.test(url) ? 'vector index' :
-      /node_modules\/zod/.test(url) ? 'zod validation' :
-      /^node:|^internal|^$/.test(url) ? 'Node.js internals (http, fs, streams, crypto)' :
-      /node_modules\/tsx|esbuild/.test(url) ? 'tsx loader' :
-      'pipeline code (use cases, adapters)';
+      functionName === '(idle)'
+        ? 'idle (waiting on I/O, fsync, threadpool)'
+        : functionName === '(garbage collector)'
+          ? 'garbage collection'
+          : functionName === '(program)'
+            ? 'native (V8/libuv outside JS)'
+            : /local\/s3-server/.test(url)
+              ? 'S3 server (local/s3-server.ts)'
+              : /local-queue|append-log|queue-worker/.test(url)
+                ? 'queues and journals'
+                : /@aws-sdk|@smithy/.test(url)
+                  ? 'AWS SDK clients'
+                  : /@aws-lambda-powertools/.test(url)
+                    ? 'Powertools (batch, logger, parser)'
+                    : /node_modules\/sharp/.test(url)
+                      ? 'sharp (JS side)'
+                      : /onnxruntime/.test(url)
+                        ? 'onnxruntime-node (JS side)'
+                        : /local-vector-index/.test(url)
+                          ? 'vector index'
+                          : /node_modules\/zod/.test(url)
+                            ? 'zod validation'
+                            : /^node:|^internal|^$/.test(url)
+                              ? 'Node.js internals (http, fs, streams, crypto)'
+                              : /node_modules\/tsx|esbuild/.test(url)
+                                ? 'tsx loader'
+                                : 'pipeline code (use cases, adapters)';
     areaOf.set(n.id, area);
   }
   const totals: Record<string, number> = {};
@@ -138,7 +156,11 @@ function profileByArea(file: string): Record<string, number> {
     totals[a] = (totals[a] ?? 0) + dt;
     all += dt;
   });
-  return Object.fromEntries(Object.entries(totals).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, round(v / all, 3)]));
+  return Object.fromEntries(
+    Object.entries(totals)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => [k, round(v / all, 3)]),
+  );
 }
 
 export async function pipelineBench(ctx: BenchContext): Promise<void> {
@@ -147,8 +169,8 @@ export async function pipelineBench(ctx: BenchContext): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-pipeline-'));
   const profDir = join(dataDir, 'profile');
   const stack = await startStackProcess(dataDir, {}, ctx.quick ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
-  let pipeline;
-  let before;
+  let pipeline: { imagesPerSecond: number; wallSeconds: number; uploadSeconds: number; cpuMsPerImage: number };
+  let before: Awaited<ReturnType<typeof bareLoop>>;
   let model: Awaited<ReturnType<typeof servingModel>>;
   try {
     model = await servingModel(stack.s3);
@@ -161,16 +183,31 @@ export async function pipelineBench(ctx: BenchContext): Promise<void> {
     await waitIndexed(stack.api, count, 600_000, 25);
     const wallMs = performance.now() - t0;
     const cpuMs = processCpuMs(stack.pid) - cpu0;
-    pipeline = { imagesPerSecond: round((count * 1000) / wallMs, 1), wallSeconds: round(wallMs / 1000, 2), uploadSeconds: round(uploadedMs / 1000, 2), cpuMsPerImage: round(cpuMs / count, 3) };
+    pipeline = {
+      imagesPerSecond: round((count * 1000) / wallMs, 1),
+      wallSeconds: round(wallMs / 1000, 2),
+      uploadSeconds: round(uploadedMs / 1000, 2),
+      cpuMsPerImage: round(cpuMs / count, 3),
+    };
   } finally {
     await stack.stop();
   }
-  const profiles = existsSync(profDir) ? readdirSync(profDir).map((f) => join(profDir, f)).sort((a, b) => statSync(b).size - statSync(a).size) : [];
+  const profiles = existsSync(profDir)
+    ? readdirSync(profDir)
+        .map((f) => join(profDir, f))
+        .sort((a, b) => statSync(b).size - statSync(a).size)
+    : [];
   const mainThread = profiles[0] ? profileByArea(profiles[0]) : undefined;
   const after = await bareLoop(pngs, model, 2);
-  const bare = { ...after, imagesPerSecond: round((before.imagesPerSecond + after.imagesPerSecond) / 2, 1), runs: [before.imagesPerSecond, after.imagesPerSecond] };
+  const bare = {
+    ...after,
+    imagesPerSecond: round((before.imagesPerSecond + after.imagesPerSecond) / 2, 1),
+    runs: [before.imagesPerSecond, after.imagesPerSecond],
+  };
   const ratio = round(pipeline.imagesPerSecond / bare.imagesPerSecond, 3);
-  console.log(`  ${count} images: pipeline ${pipeline.imagesPerSecond} img/s (${pipeline.cpuMsPerImage} CPU-ms/image) vs bare loop ${bare.imagesPerSecond} img/s (${bare.cpuMsPerImage} CPU-ms/image): ratio ${ratio}`);
+  console.log(
+    `  ${count} images: pipeline ${pipeline.imagesPerSecond} img/s (${pipeline.cpuMsPerImage} CPU-ms/image) vs bare loop ${bare.imagesPerSecond} img/s (${bare.cpuMsPerImage} CPU-ms/image): ratio ${ratio}`,
+  );
   if (mainThread) console.log(`  stack main thread: ${JSON.stringify(mainThread)}`);
   writeResult(ctx, 'pipeline', {
     images: count,
@@ -197,7 +234,12 @@ export async function latencyBench(ctx: BenchContext): Promise<void> {
       const t0 = performance.now();
       await s3.send(new PutObjectCommand({ Bucket: 'images', Key: key, Body: pngs[i], ContentType: 'image/png' }));
       // Searchable = its vector is in the serving index, which is what GET /images reports as indexed.
-      await waitFor(`${key} searchable`, async () => ((await getJson<{ state: string }>(`${stack.api}/images?key=${encodeURIComponent(key)}`)).body.state === 'indexed' ? true : undefined), 30_000, 2);
+      await waitFor(
+        `${key} searchable`,
+        async () => ((await getJson<{ state: string }>(`${stack.api}/images?key=${encodeURIComponent(key)}`)).body.state === 'indexed' ? true : undefined),
+        30_000,
+        2,
+      );
       if (i >= 10) samples.push(performance.now() - t0); // the first 10 warm the containers
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -207,7 +249,12 @@ export async function latencyBench(ctx: BenchContext): Promise<void> {
   }
   const s = summarize(samples);
   console.log(`  upload-to-searchable over ${s.n} single uploads: p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms`);
-  writeResult(ctx, 'latency', { uploads: s.n, measure: 'PutObject start -> GET /images?key= answers indexed (polled every 2 ms), one upload at a time, after 10 warm-up uploads', latency: s, target: { p50Ms: 500, met: s.p50Ms <= 500 } });
+  writeResult(ctx, 'latency', {
+    uploads: s.n,
+    measure: 'PutObject start -> GET /images?key= answers indexed (polled every 2 ms), one upload at a time, after 10 warm-up uploads',
+    latency: s,
+    target: { p50Ms: 500, met: s.p50Ms <= 500 },
+  });
 }
 
 export async function httpBench(ctx: BenchContext): Promise<void> {
@@ -222,8 +269,15 @@ export async function httpBench(ctx: BenchContext): Promise<void> {
     const before = rssMb(stack.pid);
     const run = await wrkNeighbors(stack.api, keys, 16, seconds);
     const after = rssMb(stack.pid);
-    console.log(`  GET /neighbors, ${count} vectors, wrk 16 connections ${seconds} s: ${run.requestsPerSecond} req/s, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms, non-2xx ${run.non2xx}, socket errors ${JSON.stringify(run.socketErrors)}, RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MB`);
-    writeResult(ctx, 'http', { vectors: count, route: 'GET /neighbors?k=10&key=<round robin>', wrk: run, rssMb: { before: round(before, 1), after: round(after, 1) } });
+    console.log(
+      `  GET /neighbors, ${count} vectors, wrk 16 connections ${seconds} s: ${run.requestsPerSecond} req/s, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms, non-2xx ${run.non2xx}, socket errors ${JSON.stringify(run.socketErrors)}, RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MB`,
+    );
+    writeResult(ctx, 'http', {
+      vectors: count,
+      route: 'GET /neighbors?k=10&key=<round robin>',
+      wrk: run,
+      rssMb: { before: round(before, 1), after: round(after, 1) },
+    });
   } finally {
     await stack.stop();
   }

@@ -100,7 +100,11 @@ def main() -> None:
         etr = embed_images(model, train, list(spec.mean), list(spec.std), device)
         ete = embed_images(model, test, list(spec.mean), list(spec.std), device)
         ytr_t, yte_t = torch.from_numpy(ytr).to(device), torch.from_numpy(yte).to(device)
-        return {"knnAccuracy": knn_accuracy(etr, ytr_t, ete, yte_t, k=20, num_classes=10), "linearProbeAccuracy": linear_probe(etr, ytr_t, ete, yte_t, 10), "_emb": (etr, ete)}
+        return {
+            "knnAccuracy": knn_accuracy(etr, ytr_t, ete, yte_t, k=20, num_classes=10),
+            "linearProbeAccuracy": linear_probe(etr, ytr_t, ete, yte_t, 10),
+            "_emb": (etr, ete),
+        }
 
     new = evaluate(encoder)
     base = evaluate(random_init)

@@ -94,7 +94,13 @@ async function main(): Promise<number> {
   if (group === 'labels' && action === 'import' && args[2]) {
     const r = await importLabels(api, args[2]);
     console.log(`imported ${r.imported} labels`);
-    if (r.unknown.length) console.log(`${r.unknown.length} unknown image keys, e.g. ${r.unknown.slice(0, 5).map((k) => JSON.stringify(k)).join(', ')}`);
+    if (r.unknown.length)
+      console.log(
+        `${r.unknown.length} unknown image keys, e.g. ${r.unknown
+          .slice(0, 5)
+          .map((k) => JSON.stringify(k))
+          .join(', ')}`,
+      );
     if (r.invalid.length) console.log(`${r.invalid.length} invalid rows, e.g. ${r.invalid.slice(0, 5).join('; ')}`);
     return r.unknown.length || r.invalid.length ? 1 : 0;
   }
@@ -118,7 +124,9 @@ async function main(): Promise<number> {
     console.log(JSON.stringify(res.json, null, 2));
     return res.status < 400 ? 0 : 1;
   }
-  console.error('usage: pipeline labels import FILE.csv | models [rollback] | train [--max-minutes N] | dead-letters [redrive [ingest|embed]] [--limit N]  [--api URL]');
+  console.error(
+    'usage: pipeline labels import FILE.csv | models [rollback] | train [--max-minutes N] | dead-letters [redrive [ingest|embed]] [--limit N]  [--api URL]',
+  );
   return 2;
 }
 

@@ -56,7 +56,13 @@ export function composeAws(config: LambdaConfig, clients: AwsClients = {}) {
       : {
           maxReceiveCount: config.maxReceiveCount,
           record: async (record, error, receiveCount) => {
-            const entry: DeadLetterRecord = { queue, messageId: record.messageId, error: error.message.slice(0, 2000), receiveCount, at: new Date().toISOString() };
+            const entry: DeadLetterRecord = {
+              queue,
+              messageId: record.messageId,
+              error: error.message.slice(0, 2000),
+              receiveCount,
+              at: new Date().toISOString(),
+            };
             await store.put(config.artifactsBucket, artifactKeys.deadLetter(record.messageId), JSON.stringify(entry), 'application/json');
           },
         };

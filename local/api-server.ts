@@ -119,13 +119,15 @@ export function toEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEven
     const name = req.rawHeaders[i]!;
     const value = req.rawHeaders[i + 1]!;
     headers[name] = value;
-    (multiValueHeaders[name] ??= []).push(value);
+    multiValueHeaders[name] ??= [];
+    multiValueHeaders[name].push(value);
   }
   const query: Record<string, string> = {};
   const multiQuery: Record<string, string[]> = {};
   for (const [k, v] of url.searchParams) {
     query[k] = v;
-    (multiQuery[k] ??= []).push(v);
+    multiQuery[k] ??= [];
+    multiQuery[k].push(v);
   }
   const contentType = String(req.headers['content-type'] ?? '');
   const binary = BINARY_TYPES.some((re) => re.test(contentType));

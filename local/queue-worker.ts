@@ -120,7 +120,8 @@ export class QueueWorker {
     await queue.delete(succeeded.map((m) => m.receiptHandle));
     for (const m of messages) {
       const recordError = this.options.recordErrors?.take(m.messageId);
-      if (failedIds.has(m.messageId)) await queue.release(m.receiptHandle, backoffMs(m.receiveCount, base, max), error ?? recordError ?? 'record failed (the handler reported no error)');
+      if (failedIds.has(m.messageId))
+        await queue.release(m.receiptHandle, backoffMs(m.receiveCount, base, max), error ?? recordError ?? 'record failed (the handler reported no error)');
     }
     this.options.onBatch?.(succeeded.length, failedIds.size);
   }

@@ -99,7 +99,8 @@ export class LocalS3Server {
       // A client waiting for 100 Continue hears about a missing bucket or upload before it sends the body.
       if (expectsContinue) {
         if (target.kind !== 'service') this.storage.bucket(target.bucket);
-        if (target.kind === 'object' && (op === 'UploadPart' || op === 'UploadPartCopy')) this.ctx.uploads.get(q.get('uploadId') ?? '', target.bucket, target.key);
+        if (target.kind === 'object' && (op === 'UploadPart' || op === 'UploadPartCopy'))
+          this.ctx.uploads.get(q.get('uploadId') ?? '', target.bucket, target.key);
         res.writeContinue();
       }
       await this.dispatch(op, target, q, req, res);

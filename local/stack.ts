@@ -119,7 +119,9 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     // Each failed record's error travels from the handler's SQS edge to its worker, into the DLQ.
     const augmentErrors = new RecordErrors();
     const embedErrors = new RecordErrors();
-    const augmentHandler = createAugmentHandler({ ...common, embedQueue: embed }, new Logger({ serviceName: 'augment', logLevel }), { onRecordFailure: augmentErrors.onRecordFailure });
+    const augmentHandler = createAugmentHandler({ ...common, embedQueue: embed }, new Logger({ serviceName: 'augment', logLevel }), {
+      onRecordFailure: augmentErrors.onRecordFailure,
+    });
     const embedHandler = createEmbedHandler(common, new Logger({ serviceName: 'embed', logLevel }), { onRecordFailure: embedErrors.onRecordFailure });
     const deadLetters = [new LocalDeadLetterQueue('ingest', ingestDlq, ingest), new LocalDeadLetterQueue('embed', embedDlq, embed)];
     const apiHandler = createApiHandler({ ...common, pendingQueues: [ingest, embed], launcher, deadLetters }, new Logger({ serviceName: 'api', logLevel }));
@@ -228,7 +230,11 @@ async function runTrainerInit(pythonBin: string, repoRoot: string, s3Endpoint: s
   if (pythonBin.includes('/') && !existsSync(resolve(repoRoot, pythonBin))) {
     throw new Error(`Python environment not found at ${pythonBin}: run "bash scripts/ensure-python.sh" (npm start does this) or set PIPELINE_PYTHON`);
   }
-  const child = spawn(pythonBin, ['-m', 'pipeline_trainer', 'init'], { cwd: repoRoot, env: trainerEnv({ repoRoot, s3Endpoint }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(pythonBin, ['-m', 'pipeline_trainer', 'init'], {
+    cwd: repoRoot,
+    env: trainerEnv({ repoRoot, s3Endpoint }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (d: Buffer) => {
     output += d.toString();

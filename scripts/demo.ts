@@ -32,7 +32,9 @@ async function main(): Promise<void> {
     const s3 = localS3Client(stack.s3Endpoint);
     const started = Date.now();
     for (let i = 0; i < count; i += 25) {
-      await Promise.all(keys.slice(i, i + 25).map((Key, j) => s3.send(new PutObjectCommand({ Bucket: 'images', Key, Body: pngs[i + j], ContentType: 'image/png' }))));
+      await Promise.all(
+        keys.slice(i, i + 25).map((Key, j) => s3.send(new PutObjectCommand({ Bucket: 'images', Key, Body: pngs[i + j], ContentType: 'image/png' }))),
+      );
     }
     const uploaded = Date.now();
     console.log(`[demo] uploaded ${count} Fashion-MNIST test images in ${((uploaded - started) / 1000).toFixed(1)} s`);
@@ -45,7 +47,9 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 250));
     }
     const done = Date.now();
-    console.log(`\n[demo] all indexed ${((done - started) / 1000).toFixed(1)} s after the first upload: ${(count / ((done - started) / 1000)).toFixed(1)} images/s end to end (this machine)`);
+    console.log(
+      `\n[demo] all indexed ${((done - started) / 1000).toFixed(1)} s after the first upload: ${(count / ((done - started) / 1000)).toFixed(1)} images/s end to end (this machine)`,
+    );
 
     const labelOf = new Map(keys.map((k, i) => [k, fm.labels[i]!]));
     let agreement = 0;
@@ -56,10 +60,14 @@ async function main(): Promise<void> {
     agreement /= count;
     const raw = rawPixelAgreement(fm.images, fm.labels, 10);
     const sample = keys[0]!;
-    const res = (await (await fetch(`${stack.apiUrl}/neighbors?key=${encodeURIComponent(sample)}&k=5`)).json()) as { neighbors: Array<{ key: string; distance: number }> };
+    const res = (await (await fetch(`${stack.apiUrl}/neighbors?key=${encodeURIComponent(sample)}&k=5`)).json()) as {
+      neighbors: Array<{ key: string; distance: number }>;
+    };
     console.log(`[demo] neighbours of ${sample} (${CLASS_NAMES[labelOf.get(sample)!]}):`);
     for (const n of res.neighbors) console.log(`         ${n.key}  distance ${n.distance.toFixed(4)}  ${CLASS_NAMES[labelOf.get(n.key)!]}`);
-    console.log(`[demo] same-class share of the 10 nearest neighbours over ${count} images: encoder ${agreement.toFixed(3)}, raw pixels ${raw.toFixed(3)}, chance 0.100`);
+    console.log(
+      `[demo] same-class share of the 10 nearest neighbours over ${count} images: encoder ${agreement.toFixed(3)}, raw pixels ${raw.toFixed(3)}, chance 0.100`,
+    );
   } finally {
     await stack.close();
   }

@@ -65,7 +65,9 @@ export function rawPixelAgreement(images: Uint8Array[], labels: number[], k: num
 }
 
 export function toPng(pixels: Uint8Array): Promise<Buffer> {
-  return sharp(Buffer.from(pixels), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+  return sharp(Buffer.from(pixels), { raw: { width: 28, height: 28, channels: 1 } })
+    .png()
+    .toBuffer();
 }
 
 export function pngName(split: string, index: number): string {

@@ -64,7 +64,9 @@ async function load(): Promise<void> {
   const started = Date.now();
   for (let i = 0; i < all.length; i += 32) {
     await Promise.all(
-      all.slice(i, i + 32).map(async (it) => s3.send(new PutObjectCommand({ Bucket: 'images', Key: it.key, Body: await toPng(it.pixels), ContentType: 'image/png' }))),
+      all
+        .slice(i, i + 32)
+        .map(async (it) => s3.send(new PutObjectCommand({ Bucket: 'images', Key: it.key, Body: await toPng(it.pixels), ContentType: 'image/png' }))),
     );
   }
   s3.destroy();

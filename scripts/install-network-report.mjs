@@ -60,7 +60,9 @@ const problems = [];
 for (const name of dnsNames(trace)) {
   if (!allowed.has(name) && !name.endsWith('.localhost') && name !== 'localhost') problems.push(`looked up ${name}`);
 }
-for (const m of trace.matchAll(/connect\(\d+, \{sa_family=AF_INET6?, sin6?_port=htons\((\d+)\), (?:sin_addr=inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"[^)]*\))/g)) {
+for (const m of trace.matchAll(
+  /connect\(\d+, \{sa_family=AF_INET6?, sin6?_port=htons\((\d+)\), (?:sin_addr=inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"[^)]*\))/g,
+)) {
   const port = Number(m[1]);
   const address = m[2] ?? m[3];
   if (port === 53 && nameservers.has(address)) continue;

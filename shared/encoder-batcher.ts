@@ -37,8 +37,12 @@ export class EncoderBatcher {
     for (let i = 0; i < all.length; i += this.maxBatch) {
       const chunk = all.slice(i, i + this.maxBatch);
       this.encoder.embed(chunk.map((w) => w.input)).then(
-        (out) => chunk.forEach((w, j) => w.resolve(out[j]!)),
-        (err) => chunk.forEach((w) => w.reject(err)),
+        (out) => {
+          for (const [j, w] of chunk.entries()) w.resolve(out[j]!);
+        },
+        (err) => {
+          for (const w of chunk) w.reject(err);
+        },
       );
     }
   }

@@ -28,7 +28,14 @@ export function writeResult(ctx: BenchContext, name: string, result: Record<stri
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${name}${ctx.quick ? '-quick' : ''}.json`);
-  const body = { benchmark: name, quick: ctx.quick, date: new Date().toISOString(), command: `npm run bench -- ${[bench, ...ctx.args, ...(ctx.quick ? ['--quick'] : [])].join(' ')}`, machine: machine(), ...result };
+  const body = {
+    benchmark: name,
+    quick: ctx.quick,
+    date: new Date().toISOString(),
+    command: `npm run bench -- ${[bench, ...ctx.args, ...(ctx.quick ? ['--quick'] : [])].join(' ')}`,
+    machine: machine(),
+    ...result,
+  };
   writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
   console.log(`[bench] wrote ${file}`);
   return file;
@@ -42,11 +49,19 @@ export function percentile(sorted: number[], p: number): number {
 export function summarize(samplesMs: number[]) {
   const s = [...samplesMs].sort((a, b) => a - b);
   const mean = s.reduce((a, b) => a + b, 0) / Math.max(1, s.length);
-  return { n: s.length, meanMs: round(mean), p50Ms: round(percentile(s, 50)), p90Ms: round(percentile(s, 90)), p99Ms: round(percentile(s, 99)), maxMs: round(s[s.length - 1] ?? NaN) };
+  return {
+    n: s.length,
+    meanMs: round(mean),
+    p50Ms: round(percentile(s, 50)),
+    p90Ms: round(percentile(s, 90)),
+    p99Ms: round(percentile(s, 99)),
+    maxMs: round(s[s.length - 1] ?? NaN),
+  };
 }
 
 export const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 
+// biome-ignore lint/suspicious/noExplicitAny: the JSON a benchmark script prints; each caller reads the fields it knows.
 export function pythonJson(args: string[]): any {
   const out = execFileSync(PYTHON, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'inherit'] });
   const last = out.trim().split('\n').pop()!;

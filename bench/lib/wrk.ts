@@ -41,7 +41,9 @@ export function parseWrk(out: string, connections: number, durationSeconds: numb
     requestsPerSecond: Number(rps[1]),
     latencyMs: { p50: pct('50'), p90: pct('90'), p99: pct('99'), max: max ? ms(max[1]!, max[2]!) : NaN },
     non2xx: non2xx ? Number(non2xx[1]) : 0,
-    socketErrors: sock ? { connect: Number(sock[1]), read: Number(sock[2]), write: Number(sock[3]), timeout: Number(sock[4]) } : { connect: 0, read: 0, write: 0, timeout: 0 },
+    socketErrors: sock
+      ? { connect: Number(sock[1]), read: Number(sock[2]), write: Number(sock[3]), timeout: Number(sock[4]) }
+      : { connect: 0, read: 0, write: 0, timeout: 0 },
   };
 }
 
@@ -54,7 +56,9 @@ export async function wrkNeighbors(api: string, keys: string[], connections: num
     script,
     `local keys = {${list}}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format("GET", "/neighbors?k=10&key=" .. keys[(i % #keys) + 1])\nend\n`,
   );
-  const { stdout } = await run('wrk', ['-t', '2', '-c', String(connections), '-d', `${durationSeconds}s`, '--timeout', '5s', '--latency', '-s', script, api], { maxBuffer: 1 << 20 });
+  const { stdout } = await run('wrk', ['-t', '2', '-c', String(connections), '-d', `${durationSeconds}s`, '--timeout', '5s', '--latency', '-s', script, api], {
+    maxBuffer: 1 << 20,
+  });
   return parseWrk(stdout, connections, durationSeconds);
 }
 

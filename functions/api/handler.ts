@@ -32,8 +32,25 @@ const NeighborsQuery = z.object({ key: KeySchema, k: KSchema, label: LabelValueS
 const SearchQuery = z.object({ k: KSchema, label: LabelValueSchema.optional() });
 const LabelItem = z.object({ key: KeySchema, label: LabelValueSchema }).strict();
 const LabelsBody = z.union([z.object({ labels: z.array(LabelItem).min(1).max(MAX_LABELS_PER_REQUEST) }).strict(), LabelItem]);
-const TrainBody = z.object({ maxMinutes: z.number().positive().max(24 * 60).optional() }).strict();
-const DeadLettersQuery = z.object({ limit: z.string().regex(/^\d+$/, 'limit must be an integer from 1 to 100').transform(Number).pipe(z.number().int().min(1, 'limit must be an integer from 1 to 100').max(100, 'limit must be an integer from 1 to 100')).optional() }).strict();
+const TrainBody = z
+  .object({
+    maxMinutes: z
+      .number()
+      .positive()
+      .max(24 * 60)
+      .optional(),
+  })
+  .strict();
+const DeadLettersQuery = z
+  .object({
+    limit: z
+      .string()
+      .regex(/^\d+$/, 'limit must be an integer from 1 to 100')
+      .transform(Number)
+      .pipe(z.number().int().min(1, 'limit must be an integer from 1 to 100').max(100, 'limit must be an integer from 1 to 100'))
+      .optional(),
+  })
+  .strict();
 const RedriveBody = z.object({ queue: z.enum(['ingest', 'embed']).optional() }).strict();
 const SearchJson = z.object({ image: z.string().min(1, 'image must be base64 image bytes') }).strict();
 

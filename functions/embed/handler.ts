@@ -7,10 +7,14 @@ import { sqsBatchHandler, type SqsBatchHandler, type SqsEdgeOptions } from '../s
 
 export function createEmbedHandler(deps: EmbedDeps, logger = new Logger({ serviceName: 'embed' }), options: SqsEdgeOptions = {}): SqsBatchHandler {
   const { metrics } = options;
-  return sqsBatchHandler(logger, async (record) => {
-    const message = EmbedMessageSchema.parse(JSON.parse(record.body));
-    const outcome = await embedImage(deps, message);
-    logger.debug('embed', { key: message.key, outcome });
-    if (outcome === 'indexed') metrics?.addMetric('ImagesEmbedded', MetricUnit.Count, 1);
-  }, options);
+  return sqsBatchHandler(
+    logger,
+    async (record) => {
+      const message = EmbedMessageSchema.parse(JSON.parse(record.body));
+      const outcome = await embedImage(deps, message);
+      logger.debug('embed', { key: message.key, outcome });
+      if (outcome === 'indexed') metrics?.addMetric('ImagesEmbedded', MetricUnit.Count, 1);
+    },
+    options,
+  );
 }

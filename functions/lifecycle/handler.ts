@@ -3,7 +3,11 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { lifecycleTick, type LifecycleDeps, type LifecycleTick } from '../../shared/use-cases/lifecycle';
 
-export function createLifecycleHandler(deps: LifecycleDeps, logger = new Logger({ serviceName: 'lifecycle' }), metrics?: Metrics): () => Promise<LifecycleTick> {
+export function createLifecycleHandler(
+  deps: LifecycleDeps,
+  logger = new Logger({ serviceName: 'lifecycle' }),
+  metrics?: Metrics,
+): () => Promise<LifecycleTick> {
   return async () => {
     const tick = await lifecycleTick(deps);
     logger.info('lifecycle tick', { ...tick });

@@ -7,9 +7,13 @@ import { createLifecycleHandler } from './handler';
 
 const config = parseLambdaConfig(process.env, { embedQueue: true, training: true });
 const aws = composeAws(config);
-export const handler = createLifecycleHandler({
-  ...aws,
-  embedQueue: aws.embedQueue(),
-  policy: config.retrain,
-  indexRetentionMs: config.indexRetentionMs,
-}, new Logger({ serviceName: 'lifecycle' }), new Metrics({ namespace: 'ImagePipeline', serviceName: 'lifecycle' }));
+export const handler = createLifecycleHandler(
+  {
+    ...aws,
+    embedQueue: aws.embedQueue(),
+    policy: config.retrain,
+    indexRetentionMs: config.indexRetentionMs,
+  },
+  new Logger({ serviceName: 'lifecycle' }),
+  new Metrics({ namespace: 'ImagePipeline', serviceName: 'lifecycle' }),
+);

@@ -67,7 +67,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         checks = [
             (0.0 <= self.holdout_fraction < 1.0, "holdout_fraction must be in [0, 1)"),
             (self.batch_size >= 2, "batch_size must be at least 2"),
@@ -131,7 +131,7 @@ def load_config(file: str | None = None, overrides: list[str] | None = None, env
             raise ConfigError(f"{file}: expected a JSON object")
         _apply(cfg, data, file)
     env = os.environ if env is None else env
-    from_env = {k[len("TRAINER_"):].lower(): v for k, v in env.items() if k.startswith("TRAINER_")}
+    from_env = {k[len("TRAINER_") :].lower(): v for k, v in env.items() if k.startswith("TRAINER_")}
     _apply(cfg, from_env, "environment (TRAINER_*)")
     pairs = {}
     for item in overrides or []:

@@ -82,7 +82,7 @@ def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, input_h
         label_docs = list(pool.map(lambda k: json.loads(get_bytes(client, bucket, k) or b"null"), label_keys))
     row_of = {image_id: i for i, image_id in enumerate(image_ids)}
     raw_labels = {}
-    for key, doc in zip(label_keys, label_docs):
+    for key, doc in zip(label_keys, label_docs, strict=True):
         image_id = key[len("labels/") : -len(".json")]
         if doc and image_id in row_of:
             raw_labels[row_of[image_id]] = doc["label"]
@@ -96,7 +96,10 @@ def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, input_h
     for row in sorted(raw_labels):
         digest.update(f"{image_ids[row]}={raw_labels[row]}\n".encode())
     snapshot = digest.hexdigest()[:16]
-    log(f"[data] {len(image_ids)} images x {views_per_image} views {tuple(wanted)}, {len(label_of)} human labels in {len(class_names)} classes, snapshot {snapshot}")
+    log(
+        f"[data] {len(image_ids)} images x {views_per_image} views {tuple(wanted)}, "
+        f"{len(label_of)} human labels in {len(class_names)} classes, snapshot {snapshot}"
+    )
     return Dataset(image_ids=image_ids, keys=keys, views=views, label_of=label_of, class_names=class_names, snapshot=snapshot)
 
 

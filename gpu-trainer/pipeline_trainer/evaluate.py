@@ -23,7 +23,9 @@ def embed_images(model: torch.nn.Module, images: np.ndarray, mean: list[float], 
     return torch.cat(out) if out else torch.zeros(0, 1, device=device)
 
 
-def knn_accuracy(ref: torch.Tensor, ref_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor, k: int = 20, num_classes: int | None = None, t: float = 0.07) -> float:
+def knn_accuracy(
+    ref: torch.Tensor, ref_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor, k: int = 20, num_classes: int | None = None, t: float = 0.07
+) -> float:
     """Weighted kNN (cosine similarity, weights exp(s / t)), as in the self-supervised literature."""
     if len(query) == 0 or len(ref) == 0:
         return float("nan")

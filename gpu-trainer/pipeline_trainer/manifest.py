@@ -48,7 +48,7 @@ class InputSpec:
         }
 
     @staticmethod
-    def from_dict(d: dict) -> "InputSpec":
+    def from_dict(d: dict) -> InputSpec:
         return InputSpec(
             height=int(d["height"]),
             width=int(d["width"]),

@@ -35,7 +35,7 @@ class EncoderSpec:
         }
 
     @staticmethod
-    def from_dict(d: dict) -> "EncoderSpec":
+    def from_dict(d: dict) -> EncoderSpec:
         return EncoderSpec(
             in_channels=int(d["in_channels"]),
             width=int(d["width"]),

@@ -22,7 +22,9 @@ import torch
 import torch.nn.functional as F
 
 
-def train_classifier(embeddings: torch.Tensor, labels: torch.Tensor, num_classes: int, *, steps: int = 300, lr: float = 0.05, weight_decay: float = 1e-3, seed: int = 0) -> torch.nn.Linear:
+def train_classifier(
+    embeddings: torch.Tensor, labels: torch.Tensor, num_classes: int, *, steps: int = 300, lr: float = 0.05, weight_decay: float = 1e-3, seed: int = 0
+) -> torch.nn.Linear:
     """Multinomial logistic regression (full batch, Adam)."""
     torch.manual_seed(seed)
     head = torch.nn.Linear(embeddings.shape[1], num_classes).to(embeddings.device)

@@ -19,7 +19,7 @@ class S3Location:
     region: str
 
     @staticmethod
-    def from_env(endpoint_url: str | None = None, artifacts_bucket: str | None = None) -> "S3Location":
+    def from_env(endpoint_url: str | None = None, artifacts_bucket: str | None = None) -> S3Location:
         return S3Location(
             endpoint_url=endpoint_url or os.environ.get("S3_ENDPOINT_URL") or None,
             artifacts_bucket=artifacts_bucket or os.environ.get("ARTIFACTS_BUCKET", "artifacts"),

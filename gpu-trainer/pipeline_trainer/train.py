@@ -25,19 +25,19 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from . import lease
 from .augment import normalize, simclr_view, to_unit_float, weak_view
 from .config import TrainConfig
 from .data import Dataset, holdout_split, load_dataset
 from .evaluate import collapse_stats, embed_images, evaluate_encoder, is_collapsed, knn_accuracy
 from .export import ExportParityError, check_parity, export_onnx
-from . import lease
 from .gate import decide
 from .losses import nt_xent
 from .manifest import GateDecision, InputSpec, build_manifest, git_sha, utc_now
 from .model import Encoder, EncoderSpec, ProjectionHead, encoder_from_bytes, encoder_to_bytes
 from .optim import make_optimizer, set_lr, warmup_cosine
-from .publish import RunRecorder, next_version, publish_pseudo_labels, publish_version, read_serving, set_candidate
 from .pseudo_label import accuracy_and_coverage, class_thresholds, predict, select, train_classifier
+from .publish import RunRecorder, next_version, publish_pseudo_labels, publish_version, read_serving, set_candidate
 from .report import curves_png
 from .s3io import get_bytes, get_json, put_bytes, put_json
 
@@ -159,7 +159,19 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
     # ---- contrastive pretraining (SimCLR) -----------------------------------------------------------
     history = History()
     budget = started + (deadline - started) * cfg.pretrain_share - time.monotonic()
-    stats = pretrain(cfg, rt, train_net, views, input_spec, budget, history, job_id, recorder, log, on_eval=heldout_knn_curve(cfg, rt, net.encoder, data, input_spec, train_rows, holdout_rows))
+    stats = pretrain(
+        cfg,
+        rt,
+        train_net,
+        views,
+        input_spec,
+        budget,
+        history,
+        job_id,
+        recorder,
+        log,
+        on_eval=heldout_knn_curve(cfg, rt, net.encoder, data, input_spec, train_rows, holdout_rows),
+    )
     if not rt.main:
         return {}
 
@@ -247,7 +259,19 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
     return {"state": state, "version": version, "phase": "done", "gate": gate.to_dict(), "metrics": _finite(_round(new_metrics))}
 
 
-def pretrain(cfg: TrainConfig, rt: Runtime, net: torch.nn.Module, views: torch.Tensor, spec: InputSpec, budget_s: float, history: History, job_id: str, recorder, log, on_eval=None) -> dict:
+def pretrain(
+    cfg: TrainConfig,
+    rt: Runtime,
+    net: torch.nn.Module,
+    views: torch.Tensor,
+    spec: InputSpec,
+    budget_s: float,
+    history: History,
+    job_id: str,
+    recorder,
+    log,
+    on_eval=None,
+) -> dict:
     """SimCLR pretraining until the budget (or max_steps) is used. `on_eval(step)`, if given, is called
     every 5 log intervals on the main rank and returns held-out accuracies for the curves."""
     n, v = views.shape[0], views.shape[1]
@@ -353,7 +377,19 @@ def save_checkpoint(path: Path, net, opt, step: int, elapsed: float, cfg: TrainC
     os.replace(tmp, path)
 
 
-def fixmatch_finetune(cfg, rt: Runtime, encoder: Encoder, views, spec: InputSpec, labelled: dict[int, int], unlabelled: np.ndarray, num_classes: int, budget_s: float, history: History, log) -> torch.nn.Linear:
+def fixmatch_finetune(
+    cfg,
+    rt: Runtime,
+    encoder: Encoder,
+    views,
+    spec: InputSpec,
+    labelled: dict[int, int],
+    unlabelled: np.ndarray,
+    num_classes: int,
+    budget_s: float,
+    history: History,
+    log,
+) -> torch.nn.Linear:
     """FixMatch (Sohn et al. 2020): cross-entropy on the labels, plus cross-entropy on strong views of
     unlabelled images against the weak view's prediction where it clears the class threshold.
     Returns the fine-tuned classifier (on L2-normalised embeddings, as `pseudo_label.predict` expects)."""
@@ -405,14 +441,20 @@ def fixmatch_finetune(cfg, rt: Runtime, encoder: Encoder, views, spec: InputSpec
         if step % 50 == 0:
             with torch.no_grad():
                 encoder.eval()
-                thresholds = class_thresholds(predict(classifier, embed_images(encoder, views[unl_rows, 0].cpu().numpy(), mean, std, rt.device)), cfg.pseudo_threshold, cfg.per_class_thresholds)
+                thresholds = class_thresholds(
+                    predict(classifier, embed_images(encoder, views[unl_rows, 0].cpu().numpy(), mean, std, rt.device)),
+                    cfg.pseudo_threshold,
+                    cfg.per_class_thresholds,
+                )
                 encoder.train()
     encoder.eval()
     log(f"[finetune] {step} steps in {time.monotonic() - start:.0f} s", flush=True)
     return classifier.eval()
 
 
-def pseudo_labels(cfg, rt: Runtime, encoder: Encoder, data: Dataset, spec: InputSpec, train_rows, holdout_rows, unlabelled: np.ndarray, num_classes: int) -> dict:
+def pseudo_labels(
+    cfg, rt: Runtime, encoder: Encoder, data: Dataset, spec: InputSpec, train_rows, holdout_rows, unlabelled: np.ndarray, num_classes: int
+) -> dict:
     """Accepted pseudo-labels for the unlabelled images from a fresh linear head on the final encoder
     and the training labels (measured: more accurate than the fine-tune's own classifier, which fits
     its pseudo-labels); accuracy and coverage measured the same way on the held-out labels.
@@ -423,7 +465,11 @@ def pseudo_labels(cfg, rt: Runtime, encoder: Encoder, data: Dataset, spec: Input
     y_train = torch.tensor([data.label_of[r] for r in train_rows], device=rt.device)
     head = train_classifier(emb[train_rows], y_train, num_classes, seed=cfg.seed)
     probs_unl = predict(head, emb[torch.from_numpy(unlabelled).to(rt.device)]) if len(unlabelled) else torch.zeros(0, num_classes, device=rt.device)
-    thresholds = class_thresholds(probs_unl, cfg.pseudo_threshold, cfg.per_class_thresholds, warmup=False) if len(unlabelled) else torch.full((num_classes,), cfg.pseudo_threshold)
+    thresholds = (
+        class_thresholds(probs_unl, cfg.pseudo_threshold, cfg.per_class_thresholds, warmup=False)
+        if len(unlabelled)
+        else torch.full((num_classes,), cfg.pseudo_threshold)
+    )
     chosen = select(probs_unl, thresholds)
     accepted = [(int(unlabelled[i]), int(chosen.labels[i]), float(chosen.confidence[i])) for i in torch.nonzero(chosen.accepted).flatten().tolist()]
     metrics = {"pseudoLabelCoverage": float(chosen.accepted.float().mean()) if len(unlabelled) else 0.0}
@@ -438,7 +484,13 @@ def evaluate_encoder_unlabelled(encoder, canonical, spec: InputSpec, device) -> 
     """Without labels only the sanity checks are measurable."""
     emb = embed_images(encoder, canonical, list(spec.mean), list(spec.std), device)
     stats = collapse_stats(emb)
-    return {"knnAccuracy": float("nan"), "linearProbeAccuracy": float("nan"), "finite": bool(torch.isfinite(emb).all()), "collapsed": is_collapsed(stats), **stats}
+    return {
+        "knnAccuracy": float("nan"),
+        "linearProbeAccuracy": float("nan"),
+        "finite": bool(torch.isfinite(emb).all()),
+        "collapsed": is_collapsed(stats),
+        **stats,
+    }
 
 
 def _unwrap(net: torch.nn.Module) -> torch.nn.Module:
@@ -475,7 +527,16 @@ def evaluate_version(cfg: TrainConfig, client, bucket: str, version: str | None 
     if not data.class_names:
         return {"version": version, **evaluate_encoder_unlabelled(encoder, data.canonical, spec, rt.device)}
     metrics = evaluate_encoder(
-        encoder, data.canonical, list(spec.mean), list(spec.std), rt.device, train_rows, [data.label_of[r] for r in train_rows],
-        holdout_rows, [data.label_of[r] for r in holdout_rows], len(data.class_names), cfg.knn_k,
+        encoder,
+        data.canonical,
+        list(spec.mean),
+        list(spec.std),
+        rt.device,
+        train_rows,
+        [data.label_of[r] for r in train_rows],
+        holdout_rows,
+        [data.label_of[r] for r in holdout_rows],
+        len(data.class_names),
+        cfg.knn_k,
     )
     return {"version": version, **_finite(_round(metrics))}

@@ -67,7 +67,7 @@ def populate_derived(client, count: int, labels_per_class: int, views: int = 3) 
 
     images, labels = fashion_mnist("t10k", count)
     seen: dict[int, int] = {}
-    for i, (img, label) in enumerate(zip(images, labels)):
+    for i, (img, label) in enumerate(zip(images, labels, strict=True)):
         key = f"fm/{i:05d}.png"
         image_id = hashlib.sha256(key.encode()).hexdigest()[:32]
         canonical = np.repeat(np.pad(img, 2)[:, :, None], 3, axis=2)
@@ -76,8 +76,18 @@ def populate_derived(client, count: int, labels_per_class: int, views: int = 3) 
         np.save(buf, stack)
         client.put_object(Bucket="images", Key=key, Body=b"png")
         client.put_object(Bucket="artifacts", Key=f"derived/{image_id}/views.npy", Body=buf.getvalue())
-        meta = {"schemaVersion": 1, "key": key, "imageId": image_id, "etag": f"e{i}", "sequencer": "01", "source": {"width": 28, "height": 28, "format": "png", "bytes": 3},
-                "file": "views.npy", "shape": list(stack.shape), "views": views - 1, "createdAt": "2026-11-28T00:00:00.000Z"}
+        meta = {
+            "schemaVersion": 1,
+            "key": key,
+            "imageId": image_id,
+            "etag": f"e{i}",
+            "sequencer": "01",
+            "source": {"width": 28, "height": 28, "format": "png", "bytes": 3},
+            "file": "views.npy",
+            "shape": list(stack.shape),
+            "views": views - 1,
+            "createdAt": "2026-11-28T00:00:00.000Z",
+        }
         client.put_object(Bucket="artifacts", Key=f"derived/{image_id}/meta.json", Body=json.dumps(meta).encode())
         if seen.get(int(label), 0) < labels_per_class:
             seen[int(label)] = seen.get(int(label), 0) + 1

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from pipeline_trainer.augment import color_jitter, gaussian_blur, horizontal_flip, normalize, random_grayscale, random_resized_crop, simclr_view, to_unit_float
 
 AUG = dict(crop_scale_min=0.3, jitter_strength=0.4, grayscale_p=0.2, blur_p=0.5)
@@ -13,7 +12,7 @@ def batch(n=16, h=32, w=32, seed=0):
 
 def test_views_keep_shape_and_range():
     x = to_unit_float(batch())
-    assert x.shape == (16, 3, 32, 32) and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert x.shape == (16, 3, 32, 32) and float(x.min()) >= 0 and float(x.max()) <= 1
     for fn in (random_resized_crop, horizontal_flip, color_jitter, random_grayscale, gaussian_blur):
         y = fn(x, torch.Generator().manual_seed(1))
         assert y.shape == x.shape

@@ -6,7 +6,6 @@ import jsonschema
 import numpy as np
 import onnxruntime as ort
 import torch
-
 from conftest import REPO_ROOT
 from pipeline_trainer.__main__ import main
 from pipeline_trainer.model import encoder_from_bytes
@@ -50,4 +49,3 @@ def test_init_is_a_no_op_when_a_serving_model_exists(local_s3):
     assert main(["init", "--seed", "99"]) == 0
     assert get_bytes(client, "artifacts", "models/v0/manifest.json") == first
     assert get_bytes(client, "artifacts", "models/v1/manifest.json") is None
-

@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
 from pipeline_trainer.losses import nt_xent
 
 
@@ -19,11 +18,11 @@ def nt_xent_reference(z1: np.ndarray, z2: np.ndarray, tau: float) -> float:
     z[0::2], z[1::2] = z1, z2
     s = np.array([[zi @ zj / (np.linalg.norm(zi) * np.linalg.norm(zj)) for zj in z] for zi in z])
 
-    def l(i, j):
+    def pair_loss(i, j):
         denominator = sum(np.exp(s[i, k] / tau) for k in range(2 * n) if k != i)
         return -np.log(np.exp(s[i, j] / tau) / denominator)
 
-    return sum(l(2 * k, 2 * k + 1) + l(2 * k + 1, 2 * k) for k in range(n)) / (2 * n)
+    return sum(pair_loss(2 * k, 2 * k + 1) + pair_loss(2 * k + 1, 2 * k) for k in range(n)) / (2 * n)
 
 
 @pytest.mark.parametrize("n", [1, 2, 7])

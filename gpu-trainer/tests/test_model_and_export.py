@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-
 from pipeline_trainer.export import PARITY_TOLERANCE, ExportParityError, check_parity, export_onnx
 from pipeline_trainer.model import Encoder, EncoderSpec, encoder_from_bytes, encoder_to_bytes
 

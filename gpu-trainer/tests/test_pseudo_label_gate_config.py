@@ -3,13 +3,12 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from pipeline_trainer.config import ConfigError, load_config
 from pipeline_trainer.data import holdout_split
 from pipeline_trainer.evaluate import collapse_stats, is_collapsed, knn_accuracy
 from pipeline_trainer.gate import decide
 from pipeline_trainer.optim import warmup_cosine
-from pipeline_trainer.pseudo_label import PseudoLabels, accuracy_and_coverage, class_thresholds, select, train_classifier, predict
+from pipeline_trainer.pseudo_label import accuracy_and_coverage, class_thresholds, predict, select, train_classifier
 
 
 def test_flexmatch_lowers_the_threshold_of_a_class_the_model_is_unsure_about():

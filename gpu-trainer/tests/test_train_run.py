@@ -4,15 +4,14 @@ import json
 
 import jsonschema
 import torch
-
 from conftest import REPO_ROOT, populate_derived
 from pipeline_trainer.__main__ import main
 from pipeline_trainer.config import load_config
 from pipeline_trainer.manifest import InputSpec
 from pipeline_trainer.model import Encoder, EncoderSpec, ProjectionHead
+from pipeline_trainer.optim import make_optimizer
 from pipeline_trainer.s3io import S3Location, get_bytes, get_json, make_client
 from pipeline_trainer.train import History, Runtime, SimCLRNet, pretrain, save_checkpoint
-from pipeline_trainer.optim import make_optimizer
 
 
 def schema(name: str) -> dict:
@@ -28,7 +27,23 @@ def test_a_run_publishes_a_gated_version_with_report_run_record_and_pseudo_label
     client = make_client(S3Location.from_env())
     populate_derived(client, count=160, labels_per_class=5)
     assert main(["init"]) == 0
-    args = ["run", "--job-id", "tiny-1", "--max-minutes", "1", "--set", f"cache_dir={tmp_path}", "--set", "max_steps=5", "--set", "batch_size=32", "--set", "finetune_share=0.05", "--set", "log_every=1"]
+    args = [
+        "run",
+        "--job-id",
+        "tiny-1",
+        "--max-minutes",
+        "1",
+        "--set",
+        f"cache_dir={tmp_path}",
+        "--set",
+        "max_steps=5",
+        "--set",
+        "batch_size=32",
+        "--set",
+        "finetune_share=0.05",
+        "--set",
+        "log_every=1",
+    ]
     assert main(args) == 0
 
     run = get_json(client, "artifacts", "runs/tiny-1.json")
@@ -84,8 +99,29 @@ def test_torchrun_with_two_gloo_processes_trains_and_publishes(local_s3, tmp_pat
     assert main(["init"]) == 0
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "gpu-trainer"), "OMP_NUM_THREADS": "1"}
-    args = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "pipeline_trainer", "run", "--job-id", "ddp-1", "--max-minutes", "1",
-            "--set", f"cache_dir={tmp_path}", "--set", "max_steps=3", "--set", "batch_size=16", "--set", "finetune=false", "--set", "log_every=1"]
+    args = [
+        str(torchrun),
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "pipeline_trainer",
+        "run",
+        "--job-id",
+        "ddp-1",
+        "--max-minutes",
+        "1",
+        "--set",
+        f"cache_dir={tmp_path}",
+        "--set",
+        "max_steps=3",
+        "--set",
+        "batch_size=16",
+        "--set",
+        "finetune=false",
+        "--set",
+        "log_every=1",
+    ]
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run = get_json(client, "artifacts", "runs/ddp-1.json")

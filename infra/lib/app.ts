@@ -8,7 +8,11 @@ import { StatelessStack } from './stateless-stack';
 export function buildApp(app: App = new App()) {
   const config = parsePipelineConfig(app.node.tryGetContext('pipeline'));
   const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
-  const stateful = new StatefulStack(app, `${pascal(config.namePrefix)}Stateful`, { env, config, description: 'Image pipeline: buckets, queues, vector bucket' });
+  const stateful = new StatefulStack(app, `${pascal(config.namePrefix)}Stateful`, {
+    env,
+    config,
+    description: 'Image pipeline: buckets, queues, vector bucket',
+  });
   const stateless = new StatelessStack(app, `${pascal(config.namePrefix)}Stateless`, {
     env,
     config,

@@ -9,7 +9,10 @@ import { z } from 'zod';
 export const PipelineConfigSchema = z
   .object({
     /** Prefix of resource names (queues, cluster, capacity provider, log groups). */
-    namePrefix: z.string().regex(/^[a-z][a-z0-9-]{1,24}$/).default('image-pipeline'),
+    namePrefix: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{1,24}$/)
+      .default('image-pipeline'),
     /** Lambda architecture: Graviton (arm64) is about 20% cheaper per GB-s, and sharp and onnxruntime-node ship arm64 builds. */
     lambdaArchitecture: z.enum(['arm64', 'x86_64']).default('arm64'),
     augmentMemoryMb: z.number().int().min(512).max(10240).default(2048),
@@ -23,7 +26,11 @@ export const PipelineConfigSchema = z
     embedMaxConcurrency: z.number().int().min(2).max(1000).default(10),
     /** DLQ after this many receives. */
     maxReceiveCount: z.number().int().min(5).max(100).default(5),
-    maxImageBytes: z.number().int().positive().default(50 * 1024 * 1024),
+    maxImageBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(50 * 1024 * 1024),
     maxImagePixels: z.number().int().positive().default(100_000_000),
     augmentViews: z.number().int().min(0).max(16).default(2),
     /** GPU instance type of the training capacity provider. */
@@ -32,7 +39,12 @@ export const PipelineConfigSchema = z
     trainingMaxInstances: z.number().int().min(1).max(16).default(1),
     /** EventBridge Scheduler expression of scheduled runs; empty: none. */
     trainingSchedule: z.string().default('rate(1 day)'),
-    trainMaxMinutes: z.number().int().min(1).max(24 * 60).default(60),
+    trainMaxMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60)
+      .default(60),
     retrainMinNewLabels: z.number().int().min(0).default(100),
     indexRetentionHours: z.number().int().min(0).default(24),
     lifecycleRateMinutes: z.number().int().min(1).max(60).default(1),

@@ -38,7 +38,9 @@ export class StatefulStack extends Stack {
       lifecycleRules: [{ expiration: Duration.days(90) }],
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    NagSuppressions.addResourceSuppressions(accessLogs, [{ id: 'AwsSolutions-S1', reason: 'This is the access-log bucket itself; logging it into itself would loop.' }]);
+    NagSuppressions.addResourceSuppressions(accessLogs, [
+      { id: 'AwsSolutions-S1', reason: 'This is the access-log bucket itself; logging it into itself would loop.' },
+    ]);
 
     const dataBucket = (id: string, prefix: string) =>
       new Bucket(this, id, {
@@ -84,10 +86,14 @@ export class StatefulStack extends Stack {
     NagSuppressions.addStackSuppressions(this, [
       {
         id: 'AwsSolutions-IAM4',
-        reason: "CDK's BucketNotificationsHandler custom resource (it configures the bucket notification at deploy time) uses AWSLambdaBasicExecutionRole for its logs.",
+        reason:
+          "CDK's BucketNotificationsHandler custom resource (it configures the bucket notification at deploy time) uses AWSLambdaBasicExecutionRole for its logs.",
         appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'],
       },
-      { id: 'AwsSolutions-IAM5', reason: "CDK's BucketNotificationsHandler needs s3:PutBucketNotification on the bucket, expressed by CDK with a wildcard resource." },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason: "CDK's BucketNotificationsHandler needs s3:PutBucketNotification on the bucket, expressed by CDK with a wildcard resource.",
+      },
     ]);
 
     // One vector bucket; an index per encoder version is created by the lifecycle function at rollout time.

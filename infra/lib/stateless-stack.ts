@@ -18,7 +18,7 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Architecture } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
@@ -91,32 +91,96 @@ export class StatelessStack extends Stack {
       TRAIN_CAPACITY_PROVIDER: training.capacityProvider.capacityProviderName,
       TRAIN_CONTAINER_NAME: TRAINER_CONTAINER,
     };
-    const fn = (name: 'augment' | 'embed' | 'api' | 'lifecycle', memorySize: number, timeout: Duration, environment: Record<string, string>, nativeModules: boolean, description: string) =>
-      new PipelineFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}`, { name, memorySize, timeout, architecture, environment, nativeModules, logRetention, description });
+    const fn = (
+      name: 'augment' | 'embed' | 'api' | 'lifecycle',
+      memorySize: number,
+      timeout: Duration,
+      environment: Record<string, string>,
+      nativeModules: boolean,
+      description: string,
+    ) =>
+      new PipelineFunction(this, `${name[0]!.toUpperCase()}${name.slice(1)}`, {
+        name,
+        memorySize,
+        timeout,
+        architecture,
+        environment,
+        nativeModules,
+        logRetention,
+        description,
+      });
 
-    const augment = fn('augment', config.augmentMemoryMb, Duration.seconds(config.augmentTimeoutSeconds), { ...common, ...lastAttemptEnv, EMBED_QUEUE_URL: props.embedQueue.queueUrl }, true, 'S3 event -> canonical image + augmented views');
-    const embed = fn('embed', config.embedMemoryMb, Duration.seconds(config.embedTimeoutSeconds), { ...common, ...lastAttemptEnv }, true, 'derived image -> vector in the serving (and candidate) index');
-    const api = fn('api', config.apiMemoryMb, Duration.seconds(29), { ...common, ...trainingEnv, ...deadLetterEnv, INGEST_QUEUE_URL: props.ingestQueue.queueUrl, EMBED_QUEUE_URL: props.embedQueue.queueUrl }, true, 'HTTP API');
-    const lifecycle = fn('lifecycle', config.lifecycleMemoryMb, Duration.minutes(5), { ...common, ...trainingEnv, EMBED_QUEUE_URL: props.embedQueue.queueUrl }, false, 'retrain trigger, rollout, index retention');
+    const augment = fn(
+      'augment',
+      config.augmentMemoryMb,
+      Duration.seconds(config.augmentTimeoutSeconds),
+      { ...common, ...lastAttemptEnv, EMBED_QUEUE_URL: props.embedQueue.queueUrl },
+      true,
+      'S3 event -> canonical image + augmented views',
+    );
+    const embed = fn(
+      'embed',
+      config.embedMemoryMb,
+      Duration.seconds(config.embedTimeoutSeconds),
+      { ...common, ...lastAttemptEnv },
+      true,
+      'derived image -> vector in the serving (and candidate) index',
+    );
+    const api = fn(
+      'api',
+      config.apiMemoryMb,
+      Duration.seconds(29),
+      { ...common, ...trainingEnv, ...deadLetterEnv, INGEST_QUEUE_URL: props.ingestQueue.queueUrl, EMBED_QUEUE_URL: props.embedQueue.queueUrl },
+      true,
+      'HTTP API',
+    );
+    const lifecycle = fn(
+      'lifecycle',
+      config.lifecycleMemoryMb,
+      Duration.minutes(5),
+      { ...common, ...trainingEnv, EMBED_QUEUE_URL: props.embedQueue.queueUrl },
+      false,
+      'retrain trigger, rollout, index retention',
+    );
     this.functions = { augment, embed, api, lifecycle };
 
     augment.fn.addEventSource(
-      new SqsEventSource(props.ingestQueue, { batchSize: 10, maxBatchingWindow: Duration.seconds(1), reportBatchItemFailures: true, maxConcurrency: config.augmentMaxConcurrency }),
+      new SqsEventSource(props.ingestQueue, {
+        batchSize: 10,
+        maxBatchingWindow: Duration.seconds(1),
+        reportBatchItemFailures: true,
+        maxConcurrency: config.augmentMaxConcurrency,
+      }),
     );
     embed.fn.addEventSource(
-      new SqsEventSource(props.embedQueue, { batchSize: 32, maxBatchingWindow: Duration.seconds(2), reportBatchItemFailures: true, maxConcurrency: config.embedMaxConcurrency }),
+      new SqsEventSource(props.embedQueue, {
+        batchSize: 32,
+        maxBatchingWindow: Duration.seconds(2),
+        reportBatchItemFailures: true,
+        maxConcurrency: config.embedMaxConcurrency,
+      }),
     );
-    new Rule(this, 'LifecycleSchedule', { schedule: Schedule.rate(Duration.minutes(config.lifecycleRateMinutes)), targets: [new LambdaFunction(lifecycle.fn)] });
+    new Rule(this, 'LifecycleSchedule', {
+      schedule: Schedule.rate(Duration.minutes(config.lifecycleRateMinutes)),
+      targets: [new LambdaFunction(lifecycle.fn)],
+    });
 
     // ---- least-privilege grants -------------------------------------------------------------------
     const s3 = (grantee: IGrantable, bucket: IBucket, actions: string[], prefixes: string[]) =>
       grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions, resources: prefixes.map((p) => bucket.arnForObjects(p)) }));
-    const list = (grantee: IGrantable, bucket: IBucket) => grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
+    const list = (grantee: IGrantable, bucket: IBucket) =>
+      grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
     const vectors = (grantee: IGrantable, actions: string[], onBucket = false) =>
-      grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions, resources: [onBucket ? props.vectorBucketArn : `${props.vectorBucketArn}/index/*`] }));
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new PolicyStatement({ actions, resources: [onBucket ? props.vectorBucketArn : `${props.vectorBucketArn}/index/*`] }),
+      );
     const runTrainer = (grantee: IGrantable) => {
       grantee.grantPrincipal.addToPrincipalPolicy(
-        new PolicyStatement({ actions: ['ecs:RunTask'], resources: [training.taskDefinition.taskDefinitionArn], conditions: { ArnEquals: { 'ecs:cluster': training.cluster.clusterArn } } }),
+        new PolicyStatement({
+          actions: ['ecs:RunTask'],
+          resources: [training.taskDefinition.taskDefinitionArn],
+          conditions: { ArnEquals: { 'ecs:cluster': training.cluster.clusterArn } },
+        }),
       );
       grantee.grantPrincipal.addToPrincipalPolicy(
         new PolicyStatement({
@@ -199,11 +263,29 @@ export class StatelessStack extends Stack {
     }
 
     NagSuppressions.addStackSuppressions(this, [
-      { id: 'AwsSolutions-IAM4', reason: 'AWSLambdaBasicExecutionRole/AWSLambdaSQSQueueExecutionRole-style managed policies written by CDK for logs, X-Ray and the API Gateway CloudWatch role are the AWS-maintained minimum.', appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole', 'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs'] },
-      { id: 'AwsSolutions-IAM5', reason: 'Object grants are scoped to key prefixes of one bucket (bucket/prefix/*), vector grants to the indexes of one vector bucket (one index per model version, created at rollout); X-Ray writes need "*".' },
-      { id: 'AwsSolutions-APIG3', reason: 'Every method requires SigV4 (IAM) authorisation and the stage is throttled; a WAF web ACL is optional and left to the deployer (cost).' },
+      {
+        id: 'AwsSolutions-IAM4',
+        reason:
+          'AWSLambdaBasicExecutionRole/AWSLambdaSQSQueueExecutionRole-style managed policies written by CDK for logs, X-Ray and the API Gateway CloudWatch role are the AWS-maintained minimum.',
+        appliesTo: [
+          'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole',
+          'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs',
+        ],
+      },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          'Object grants are scoped to key prefixes of one bucket (bucket/prefix/*), vector grants to the indexes of one vector bucket (one index per model version, created at rollout); X-Ray writes need "*".',
+      },
+      {
+        id: 'AwsSolutions-APIG3',
+        reason: 'Every method requires SigV4 (IAM) authorisation and the stage is throttled; a WAF web ACL is optional and left to the deployer (cost).',
+      },
       { id: 'AwsSolutions-COG4', reason: 'The API uses IAM authorisation, not Cognito user pools.' },
-      { id: 'AwsSolutions-L1', reason: 'nodejs24.x is the newest Node.js runtime this CDK version knows; the BucketNotificationsHandler custom resource runtime is chosen by CDK.' },
+      {
+        id: 'AwsSolutions-L1',
+        reason: 'nodejs24.x is the newest Node.js runtime this CDK version knows; the BucketNotificationsHandler custom resource runtime is chosen by CDK.',
+      },
     ]);
   }
 }

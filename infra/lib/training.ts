@@ -20,9 +20,19 @@ import {
   UserData,
   Vpc,
 } from 'aws-cdk-lib/aws-ec2';
-import { AmiHardwareType, AsgCapacityProvider, Cluster, ContainerImage, ContainerInsights, Ec2TaskDefinition, EcsOptimizedImage, LogDrivers, NetworkMode } from 'aws-cdk-lib/aws-ecs';
+import {
+  AmiHardwareType,
+  AsgCapacityProvider,
+  Cluster,
+  ContainerImage,
+  ContainerInsights,
+  Ec2TaskDefinition,
+  EcsOptimizedImage,
+  LogDrivers,
+  NetworkMode,
+} from 'aws-cdk-lib/aws-ecs';
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { NagSuppressions } from 'cdk-nag';
@@ -55,7 +65,13 @@ export class Training extends Construct {
       natGateways: 0,
       subnetConfiguration: [{ name: 'public', subnetType: SubnetType.PUBLIC }],
       gatewayEndpoints: { S3: { service: GatewayVpcEndpointAwsService.S3 } },
-      flowLogs: { all: { destination: FlowLogDestination.toCloudWatchLogs(new LogGroup(this, 'FlowLogs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY })) } },
+      flowLogs: {
+        all: {
+          destination: FlowLogDestination.toCloudWatchLogs(
+            new LogGroup(this, 'FlowLogs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY }),
+          ),
+        },
+      },
     });
     this.cluster = new Cluster(this, 'Cluster', { vpc, clusterName: `${config.namePrefix}-training`, containerInsightsV2: ContainerInsights.ENABLED });
 
@@ -102,7 +118,10 @@ export class Training extends Construct {
       image: ContainerImage.fromAsset(path.join(REPO_ROOT, 'gpu-trainer')),
       gpuCount: 1,
       memoryReservationMiB: 12 * 1024,
-      logging: LogDrivers.awsLogs({ streamPrefix: 'trainer', logGroup: new LogGroup(this, 'TrainerLogs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY }) }),
+      logging: LogDrivers.awsLogs({
+        streamPrefix: 'trainer',
+        logGroup: new LogGroup(this, 'TrainerLogs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY }),
+      }),
       environment: { ARTIFACTS_BUCKET: props.artifactsBucket.bucketName, IMAGES_BUCKET: props.imagesBucket.bucketName, AWS_REGION: Stack.of(this).region },
       command: ['run', '--max-minutes', String(config.trainMaxMinutes)],
       stopTimeout: Duration.seconds(120),
@@ -143,8 +162,18 @@ export class Training extends Construct {
     NagSuppressions.addResourceSuppressions(
       this,
       [
-        { id: 'AwsSolutions-IAM4', reason: 'AmazonEC2ContainerServiceforEC2Role and AmazonSSMManagedInstanceCore are the AWS-maintained policies for ECS container instances.', appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role', 'Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore'] },
-        { id: 'AwsSolutions-AS3', reason: 'Scaling notifications are not needed: the capacity provider scales the group and ECS task events record every run.' },
+        {
+          id: 'AwsSolutions-IAM4',
+          reason: 'AmazonEC2ContainerServiceforEC2Role and AmazonSSMManagedInstanceCore are the AWS-maintained policies for ECS container instances.',
+          appliesTo: [
+            'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role',
+            'Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore',
+          ],
+        },
+        {
+          id: 'AwsSolutions-AS3',
+          reason: 'Scaling notifications are not needed: the capacity provider scales the group and ECS task events record every run.',
+        },
         { id: 'AwsSolutions-EC23', reason: 'The security group has no inbound rules at all.' },
         { id: 'AwsSolutions-ECS2', reason: 'Environment variables carry bucket names and the region only, no secrets.' },
       ],

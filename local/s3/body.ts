@@ -53,13 +53,16 @@ function declaredChecksum(req: IncomingMessage): { algorithm: ChecksumAlgorithm;
  */
 export function isAwsChunked(req: IncomingMessage): boolean {
   if ((header(req, 'x-amz-content-sha256') ?? '').startsWith('STREAMING-')) return true;
-  return header(req, 'x-amz-decoded-content-length') !== undefined && (header(req, 'content-encoding') ?? '').split(',').some((e) => e.trim() === 'aws-chunked');
+  return (
+    header(req, 'x-amz-decoded-content-length') !== undefined && (header(req, 'content-encoding') ?? '').split(',').some((e) => e.trim() === 'aws-chunked')
+  );
 }
 
 /** Writes `req`'s payload to `path` (created or truncated) and verifies it; removes the file on any failure. */
 export async function receiveBody(req: IncomingMessage, path: string, maxBytes: number): Promise<ReceivedBody> {
   const contentMd5 = header(req, 'content-md5');
-  if (contentMd5 !== undefined && Buffer.from(contentMd5, 'base64').length !== 16) throw new S3Error(400, 'InvalidDigest', 'The Content-MD5 you specified was invalid.');
+  if (contentMd5 !== undefined && Buffer.from(contentMd5, 'base64').length !== 16)
+    throw new S3Error(400, 'InvalidDigest', 'The Content-MD5 you specified was invalid.');
   const checksum = declaredChecksum(req);
   const sha256Header = header(req, 'x-amz-content-sha256');
   const payloadSha256 = sha256Header && /^[0-9a-f]{64}$/i.test(sha256Header) ? sha256Header.toLowerCase() : undefined;
@@ -93,7 +96,11 @@ export async function receiveBody(req: IncomingMessage, path: string, maxBytes: 
 
     const declaredLength = header(req, 'x-amz-decoded-content-length');
     if (decoder && declaredLength !== undefined && Number(declaredLength) !== size) {
-      throw new S3Error(400, 'IncompleteBody', `You did not provide the number of bytes specified by the x-amz-decoded-content-length header (${declaredLength}; got ${size}).`);
+      throw new S3Error(
+        400,
+        'IncompleteBody',
+        `You did not provide the number of bytes specified by the x-amz-decoded-content-length header (${declaredLength}; got ${size}).`,
+      );
     }
     const md5Hex = Buffer.from(md5.digest(), 'base64').toString('hex');
     if (contentMd5 !== undefined && Buffer.from(contentMd5, 'base64').toString('hex') !== md5Hex) {
@@ -102,7 +109,8 @@ export async function receiveBody(req: IncomingMessage, path: string, maxBytes: 
     const checksums: ReceivedBody['checksums'] = {};
     if (checksum && checksumDigest) {
       const expected = checksum.inTrailer ? decoder?.trailers[`x-amz-checksum-${checksum.algorithm}`] : checksum.value;
-      if (expected === undefined) throw new S3Error(400, 'InvalidRequest', `x-amz-trailer announced x-amz-checksum-${checksum.algorithm} but the body did not carry it`);
+      if (expected === undefined)
+        throw new S3Error(400, 'InvalidRequest', `x-amz-trailer announced x-amz-checksum-${checksum.algorithm} but the body did not carry it`);
       const actual = checksumDigest.digest();
       if (expected !== actual) throw new S3Error(400, 'BadDigest', `The ${NAMES[checksum.algorithm]} you specified did not match the calculated checksum.`);
       checksums[checksum.algorithm] = actual;

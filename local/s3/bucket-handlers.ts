@@ -60,7 +60,10 @@ export async function headBucket(ctx: ObjectContext, bucket: string, q: URLSearc
 export async function getBucketLocation(ctx: ObjectContext, bucket: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   await drain(req);
   const { location } = ctx.storage.bucket(bucket);
-  const bytes = Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="${S3_XMLNS}">${xmlEscape(location)}</LocationConstraint>`, 'utf8');
+  const bytes = Buffer.from(
+    `<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="${S3_XMLNS}">${xmlEscape(location)}</LocationConstraint>`,
+    'utf8',
+  );
   res.writeHead(200, { 'content-type': 'application/xml', 'content-length': bytes.length }).end(bytes);
 }
 
@@ -82,7 +85,14 @@ function objectEntry(meta: StoredObject, enc: (s: string) => string, withOwner: 
   };
 }
 
-export async function listObjects(ctx: ObjectContext, bucket: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse, v2: boolean): Promise<void> {
+export async function listObjects(
+  ctx: ObjectContext,
+  bucket: string,
+  q: URLSearchParams,
+  req: IncomingMessage,
+  res: ServerResponse,
+  v2: boolean,
+): Promise<void> {
   await drain(req);
   const enc = encoder(q);
   const prefix = q.get('prefix') ?? '';
@@ -194,7 +204,14 @@ export async function listMultipartUploads(ctx: ObjectContext, bucket: string, q
     MaxUploads: maxUploads,
     IsTruncated: truncated,
     ...(q.has('encoding-type') ? { EncodingType: 'url' } : {}),
-    Upload: uploads.map((u) => ({ Key: enc(u.key), UploadId: u.uploadId, Initiator: OWNER, Owner: OWNER, StorageClass: 'STANDARD', Initiated: isoTime(u.initiated) })),
+    Upload: uploads.map((u) => ({
+      Key: enc(u.key),
+      UploadId: u.uploadId,
+      Initiator: OWNER,
+      Owner: OWNER,
+      StorageClass: 'STANDARD',
+      Initiated: isoTime(u.initiated),
+    })),
     CommonPrefixes: prefixes.map((p) => ({ Prefix: enc(p) })),
   });
 }

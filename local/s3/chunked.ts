@@ -48,7 +48,9 @@ export class AwsChunkedDecoder extends Transform {
         if (this.line.length > MAX_LINE) throw new S3Error(400, 'InvalidRequest', 'malformed aws-chunked body: line too long');
         return;
       }
-      const text = Buffer.concat([this.line, chunk.subarray(at, eol)]).toString('latin1').replace(/\r$/, '');
+      const text = Buffer.concat([this.line, chunk.subarray(at, eol)])
+        .toString('latin1')
+        .replace(/\r$/, '');
       this.line = Buffer.alloc(0);
       at = eol + 1;
       this.onLine(text);

@@ -13,7 +13,11 @@ export class S3Error extends Error {
 export const noSuchBucket = (name: string) => new S3Error(404, 'NoSuchBucket', `The specified bucket does not exist: ${name}`);
 export const noSuchKey = () => new S3Error(404, 'NoSuchKey', 'The specified key does not exist.');
 export const noSuchUpload = () =>
-  new S3Error(404, 'NoSuchUpload', 'The specified multipart upload does not exist. The upload ID might be invalid, or the upload might have been aborted or completed.');
+  new S3Error(
+    404,
+    'NoSuchUpload',
+    'The specified multipart upload does not exist. The upload ID might be invalid, or the upload might have been aborted or completed.',
+  );
 export const preconditionFailed = () => new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
 export const invalidArgument = (message: string) => new S3Error(400, 'InvalidArgument', message);
 export const malformedXml = () =>

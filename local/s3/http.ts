@@ -27,7 +27,6 @@ export function sendError(req: IncomingMessage, res: ServerResponse, error: S3Er
   res.writeHead(error.status, { ...error.headers, 'content-type': 'application/xml', 'content-length': bytes.length }).end(bytes);
 }
 
-
 /** Reads and discards a request body. */
 export async function drain(req: IncomingMessage): Promise<void> {
   for await (const _chunk of req) {
@@ -40,7 +39,7 @@ export async function drain(req: IncomingMessage): Promise<void> {
  * (what botocore and the AWS CLI send for non-ASCII metadata) are read as UTF-8.
  */
 export function headerText(latin1: string): string {
-  if (!/[^\x00-\x7f]/.test(latin1)) return latin1;
+  if (/^[\p{ASCII}]*$/u.test(latin1)) return latin1;
   const bytes = Buffer.from(latin1, 'latin1');
   const text = bytes.toString('utf8');
   return Buffer.from(text, 'utf8').equals(bytes) ? text : latin1;
@@ -51,7 +50,7 @@ export function headerText(latin1: string): string {
  * decode header bytes as), otherwise as its UTF-8 bytes.
  */
 export function headerBytes(text: string): string {
-  return /[^\x00-\xff]/.test(text) ? Buffer.from(text, 'utf8').toString('latin1') : text;
+  return [...text].some((c) => c.codePointAt(0)! > 0xff) ? Buffer.from(text, 'utf8').toString('latin1') : text;
 }
 
 /**
@@ -61,7 +60,8 @@ export function headerBytes(text: string): string {
  */
 export function attributesOf(req: IncomingMessage): ObjectAttributes {
   const userMetadata: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (k.startsWith('x-amz-meta-') && typeof v === 'string') userMetadata[k.slice('x-amz-meta-'.length)] = headerText(v);
+  for (const [k, v] of Object.entries(req.headers))
+    if (k.startsWith('x-amz-meta-') && typeof v === 'string') userMetadata[k.slice('x-amz-meta-'.length)] = headerText(v);
   const headers: NonNullable<ObjectAttributes['headers']> = {};
   for (const name of STORED_HEADERS) {
     let value = header(req, name);

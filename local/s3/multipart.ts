@@ -119,7 +119,13 @@ export class MultipartUploads {
     await rm(this.dir(uploadId), { recursive: true, force: true });
   }
 
-  async complete(uploadId: string, bucket: string, key: string, requested: Array<{ partNumber: number; etag: string }>, condition: WriteCondition): Promise<{ etag: string }> {
+  async complete(
+    uploadId: string,
+    bucket: string,
+    key: string,
+    requested: Array<{ partNumber: number; etag: string }>,
+    condition: WriteCondition,
+  ): Promise<{ etag: string }> {
     const done = this.completed.get(uploadId);
     if (done && done.bucket === bucket && done.key === key) return { etag: done.etag };
     const upload = this.get(uploadId, bucket, key);
@@ -142,14 +148,26 @@ export class MultipartUploads {
       chosen.push(part);
     }
     for (const part of chosen.slice(0, -1)) {
-      if (part.size < MIN_PART_BYTES) throw new S3Error(400, 'EntityTooSmall', `Your proposed upload is smaller than the minimum allowed size (part ${part.partNumber}: ${part.size} bytes; every part but the last needs ${MIN_PART_BYTES}).`);
+      if (part.size < MIN_PART_BYTES)
+        throw new S3Error(
+          400,
+          'EntityTooSmall',
+          `Your proposed upload is smaller than the minimum allowed size (part ${part.partNumber}: ${part.size} bytes; every part but the last needs ${MIN_PART_BYTES}).`,
+        );
     }
     const etag = `${createHash('md5')
       .update(Buffer.concat(chosen.map((p) => Buffer.from(p.etag, 'hex'))))
       .digest('hex')}-${chosen.length}`;
     const { dataFile, path } = this.storage.newDataFile(bucket, key);
     const { size } = await writeStreamDurably(path, this.partBytes(upload, chosen));
-    await this.storage.commit(bucket, key, { dataFile, size, etag, parts: chosen.map((p) => p.size) }, upload.attributes, condition, 'ObjectCreated:CompleteMultipartUpload');
+    await this.storage.commit(
+      bucket,
+      key,
+      { dataFile, size, etag, parts: chosen.map((p) => p.size) },
+      upload.attributes,
+      condition,
+      'ObjectCreated:CompleteMultipartUpload',
+    );
     const record: CompletedRecord = { bucket, key, etag, completedAt: new Date().toISOString() };
     this.completed.set(uploadId, record);
     this.uploads.delete(uploadId);

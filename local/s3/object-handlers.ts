@@ -162,9 +162,12 @@ function pipeFile(handle: FileHandle, start: number, end: number, res: ServerRes
 /** Copies bytes start..end of an open file into a new file at `path`, fsynced; returns size and hex MD5. */
 function copyRange(source: FileHandle, start: number, end: number, path: string): Promise<{ size: number; md5: string }> {
   const chunks = end >= start ? (source.createReadStream({ start, end, autoClose: false, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) : [];
-  return writeStreamDurably(path, (async function* () {
-    yield* chunks;
-  })());
+  return writeStreamDurably(
+    path,
+    (async function* () {
+      yield* chunks;
+    })(),
+  );
 }
 
 /** The source of a copy (x-amz-copy-source: [/]bucket/key[?versionId=null], URL-encoded), opened, its preconditions checked. */
@@ -267,7 +270,14 @@ function partNumberOf(q: URLSearchParams): number {
   return n;
 }
 
-export async function uploadPart(ctx: ObjectContext, bucket: string, key: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function uploadPart(
+  ctx: ObjectContext,
+  bucket: string,
+  key: string,
+  q: URLSearchParams,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const upload = ctx.uploads.get(q.get('uploadId') ?? '', bucket, key);
   const partNumber = partNumberOf(q);
   const { dataFile, path } = ctx.uploads.partPath(upload);
@@ -281,7 +291,10 @@ export async function uploadPart(ctx: ObjectContext, bucket: string, key: string
 function copySourceRange(raw: string | undefined, size: number): { start: number; end: number } {
   if (raw === undefined) return { start: 0, end: size - 1 };
   const m = /^bytes=(\d+)-(\d+)$/.exec(raw.trim());
-  if (!m) throw invalidArgument('The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy');
+  if (!m)
+    throw invalidArgument(
+      'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy',
+    );
   const start = Number(m[1]);
   const end = Number(m[2]);
   if (end < start) throw invalidArgument('The x-amz-copy-source-range value must be of the form bytes=first-last where first <= last');
@@ -289,7 +302,14 @@ function copySourceRange(raw: string | undefined, size: number): { start: number
   return { start, end };
 }
 
-export async function uploadPartCopy(ctx: ObjectContext, bucket: string, key: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function uploadPartCopy(
+  ctx: ObjectContext,
+  bucket: string,
+  key: string,
+  q: URLSearchParams,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   await drain(req);
   const upload = ctx.uploads.get(q.get('uploadId') ?? '', bucket, key);
   const partNumber = partNumberOf(q);
@@ -306,7 +326,14 @@ export async function uploadPartCopy(ctx: ObjectContext, bucket: string, key: st
   sendXml(res, 200, 'CopyPartResult', { LastModified: isoTime(part.lastModified), ETag: `"${part.etag}"` });
 }
 
-export async function completeUpload(ctx: ObjectContext, bucket: string, key: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function completeUpload(
+  ctx: ObjectContext,
+  bucket: string,
+  key: string,
+  q: URLSearchParams,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const doc = parseXml(await readSmallBody(req, XML_BODY_LIMIT), 'CompleteMultipartUpload');
   const parts = ((doc.Part ?? []) as XmlNode[]).map((p) => {
     const n = xmlText(p, 'PartNumber')?.trim();
@@ -318,7 +345,14 @@ export async function completeUpload(ctx: ObjectContext, bucket: string, key: st
   sendXml(res, 200, 'CompleteMultipartUploadResult', { Location: `/${bucket}/${encodeURIComponent(key)}`, Bucket: bucket, Key: key, ETag: `"${etag}"` });
 }
 
-export async function abortUpload(ctx: ObjectContext, bucket: string, key: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function abortUpload(
+  ctx: ObjectContext,
+  bucket: string,
+  key: string,
+  q: URLSearchParams,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   await drain(req);
   await ctx.uploads.abort(q.get('uploadId') ?? '', bucket, key);
   res.writeHead(204).end();
@@ -353,7 +387,9 @@ export async function getObjectAcl(ctx: ObjectContext, bucket: string, key: stri
   ctx.storage.bucket(bucket);
   sendXml(res, 200, 'AccessControlPolicy', {
     Owner: OWNER,
-    AccessControlList: { Grant: [{ Grantee: { '@_xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance', '@_xsi:type': 'CanonicalUser', ...OWNER }, Permission: 'FULL_CONTROL' }] },
+    AccessControlList: {
+      Grant: [{ Grantee: { '@_xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance', '@_xsi:type': 'CanonicalUser', ...OWNER }, Permission: 'FULL_CONTROL' }],
+    },
   });
 }
 

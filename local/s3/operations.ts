@@ -85,7 +85,14 @@ export const S3_SUBRESOURCES = [
 ] as const;
 const SUBRESOURCES = new Set<string>(S3_SUBRESOURCES);
 
-const RESPONSE_OVERRIDES = ['response-cache-control', 'response-content-disposition', 'response-content-encoding', 'response-content-language', 'response-content-type', 'response-expires'];
+const RESPONSE_OVERRIDES = [
+  'response-cache-control',
+  'response-content-disposition',
+  'response-content-encoding',
+  'response-content-language',
+  'response-content-type',
+  'response-expires',
+];
 
 /** Query parameters each operation understands (its sub-resource included). */
 const PARAMS: Record<OperationName, readonly string[]> = {
@@ -177,7 +184,16 @@ function choose(method: string, target: Target, q: URLSearchParams, req: Incomin
 const MUTATING = new Set(['PUT', 'POST', 'DELETE']);
 const WRITES_OBJECT = new Set<OperationName>(['PutObject', 'CopyObject', 'CreateMultipartUpload']);
 
-const CANNED_ACLS = ['private', 'public-read', 'public-read-write', 'authenticated-read', 'aws-exec-read', 'bucket-owner-read', 'bucket-owner-full-control', 'log-delivery-write'];
+const CANNED_ACLS = [
+  'private',
+  'public-read',
+  'public-read-write',
+  'authenticated-read',
+  'aws-exec-read',
+  'bucket-owner-read',
+  'bucket-owner-full-control',
+  'log-delivery-write',
+];
 
 /** Header values this server accepts because they ask for what it does anyway. */
 const HARMLESS: Record<string, (value: string) => boolean> = {
@@ -221,11 +237,13 @@ export function resolveOperation(method: string, target: Target, q: URLSearchPar
   const accepted = PARAMS[op];
   for (const name of new Set(q.keys())) {
     if (accepted.includes(name)) continue;
-    if (SUBRESOURCES.has(name)) throw notImplemented(`?${name} with ${method} on ${target.kind === 'object' ? 'an object' : target.kind === 'bucket' ? 'a bucket' : 'the service'}`);
+    if (SUBRESOURCES.has(name))
+      throw notImplemented(`?${name} with ${method} on ${target.kind === 'object' ? 'an object' : target.kind === 'bucket' ? 'a bucket' : 'the service'}`);
     if (MUTATING.has(method) && !isPassive(name)) throw notImplemented(`query parameter ${name} on ${op}`);
   }
   const versionId = q.get('versionId');
-  if (versionId !== null && versionId !== 'null') throw invalidArgument('Invalid version id specified (versioning is not supported: every object has version "null")');
+  if (versionId !== null && versionId !== 'null')
+    throw invalidArgument('Invalid version id specified (versioning is not supported: every object has version "null")');
   checkHeaders(req, op);
   return op;
 }

@@ -352,7 +352,10 @@ export function checkWriteCondition(current: StoredObject | undefined, condition
 function checkDeleteCondition(current: StoredObject, condition: DeleteCondition): void {
   if (condition.ifMatch !== undefined && !etagMatches(condition.ifMatch, current)) throw preconditionFailed();
   if (condition.ifMatchSize !== undefined && condition.ifMatchSize !== current.size) throw preconditionFailed();
-  if (condition.ifMatchLastModifiedTime !== undefined && Math.floor(condition.ifMatchLastModifiedTime.getTime() / 1000) !== Math.floor(Date.parse(current.lastModified) / 1000)) {
+  if (
+    condition.ifMatchLastModifiedTime !== undefined &&
+    Math.floor(condition.ifMatchLastModifiedTime.getTime() / 1000) !== Math.floor(Date.parse(current.lastModified) / 1000)
+  ) {
     throw preconditionFailed();
   }
 }

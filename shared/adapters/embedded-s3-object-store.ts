@@ -34,9 +34,21 @@ export class EmbeddedS3ObjectStore implements ObjectStore {
     await this.storage.putBuffer(bucket, key, Buffer.from(body), { contentType, userMetadata: {} });
   }
 
-  async putIf(bucket: string, key: string, body: Buffer | string, condition: { ifAbsent: true } | { ifMatch: string }, contentType = 'application/octet-stream'): Promise<boolean> {
+  async putIf(
+    bucket: string,
+    key: string,
+    body: Buffer | string,
+    condition: { ifAbsent: true } | { ifMatch: string },
+    contentType = 'application/octet-stream',
+  ): Promise<boolean> {
     try {
-      await this.storage.putBuffer(bucket, key, Buffer.from(body), { contentType, userMetadata: {} }, 'ifAbsent' in condition ? { ifNoneMatch: '*' } : { ifMatch: condition.ifMatch });
+      await this.storage.putBuffer(
+        bucket,
+        key,
+        Buffer.from(body),
+        { contentType, userMetadata: {} },
+        'ifAbsent' in condition ? { ifNoneMatch: '*' } : { ifMatch: condition.ifMatch },
+      );
       return true;
     } catch (err) {
       if (isConditionFailure(err)) return false;

@@ -18,7 +18,12 @@ export class LocalDeadLetterQueue implements DeadLetterQueue {
     return this.dlq
       .peek()
       .slice(0, limit)
-      .map((m) => ({ messageId: m.messageId, body: parseBody(m.body), ...(m.lastError ? { error: m.lastError } : {}), sentAt: new Date(m.sentAt).toISOString() }));
+      .map((m) => ({
+        messageId: m.messageId,
+        body: parseBody(m.body),
+        ...(m.lastError ? { error: m.lastError } : {}),
+        sentAt: new Date(m.sentAt).toISOString(),
+      }));
   }
 
   redrive(): Promise<number> {

@@ -73,9 +73,7 @@ export class S3VectorsIndex implements VectorIndex {
 
   async delete(ids: string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += DELETE_BATCH) {
-      await this.client.send(
-        new DeleteVectorsCommand({ vectorBucketName: this.vectorBucketName, indexName: this.name, keys: ids.slice(i, i + DELETE_BATCH) }),
-      );
+      await this.client.send(new DeleteVectorsCommand({ vectorBucketName: this.vectorBucketName, indexName: this.name, keys: ids.slice(i, i + DELETE_BATCH) }));
     }
   }
 

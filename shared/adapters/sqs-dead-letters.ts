@@ -29,14 +29,24 @@ export class SqsDeadLetterQueue implements DeadLetterQueue {
     const seen = new Map<string, DeadLetter>();
     for (let round = 0; round < 5 && seen.size < limit; round += 1) {
       const out = await this.client.send(
-        new ReceiveMessageCommand({ QueueUrl: this.dlq.url, MaxNumberOfMessages: Math.min(10, limit - seen.size), VisibilityTimeout: 0, WaitTimeSeconds: 0, MessageSystemAttributeNames: ['SentTimestamp'] }),
+        new ReceiveMessageCommand({
+          QueueUrl: this.dlq.url,
+          MaxNumberOfMessages: Math.min(10, limit - seen.size),
+          VisibilityTimeout: 0,
+          WaitTimeSeconds: 0,
+          MessageSystemAttributeNames: ['SentTimestamp'],
+        }),
       );
       const messages = out.Messages ?? [];
       if (messages.length === 0) break;
       for (const m of messages) {
         if (!m.MessageId || seen.has(m.MessageId)) continue;
         const sent = Number(m.Attributes?.SentTimestamp ?? NaN);
-        seen.set(m.MessageId, { messageId: m.MessageId, body: parseBody(m.Body ?? ''), ...(Number.isFinite(sent) ? { sentAt: new Date(sent).toISOString() } : {}) });
+        seen.set(m.MessageId, {
+          messageId: m.MessageId,
+          body: parseBody(m.Body ?? ''),
+          ...(Number.isFinite(sent) ? { sentAt: new Date(sent).toISOString() } : {}),
+        });
       }
     }
     const letters = [...seen.values()].slice(0, limit);

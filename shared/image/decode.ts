@@ -94,7 +94,14 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits): Promise<
       .removeAlpha()
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
-    return { width: info.width, height: info.height, rgb: toRgb(data, info.channels, info.width * info.height), format, sourceWidth: width, sourceHeight: height };
+    return {
+      width: info.width,
+      height: info.height,
+      rgb: toRgb(data, info.channels, info.width * info.height),
+      format,
+      sourceWidth: width,
+      sourceHeight: height,
+    };
   } catch (err) {
     throw new UnprocessableImageError(`could not decode ${format}: ${concise((err as Error).message)}`);
   }
@@ -102,7 +109,10 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits): Promise<
 
 /** libvips errors can run to dozens of lines: keep a reason readable in GET /images. */
 function concise(message: string): string {
-  const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const text = lines.length > 2 ? `${lines[0]} ... ${lines[lines.length - 1]}` : lines.join('; ');
   return text.length > 300 ? `${text.slice(0, 297)}...` : text;
 }

@@ -16,7 +16,7 @@ export function encodeNpyU8(shape: number[], data: Uint8Array): Buffer {
   let header = `{'descr': '|u1', 'fortran_order': False, 'shape': ${shapeText}, }`;
   // Header is padded with spaces so that magic + version + length + header is a multiple of 64.
   const total = MAGIC.length + 2 + 2 + header.length + 1;
-  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  header += `${' '.repeat((64 - (total % 64)) % 64)}\n`;
   const head = Buffer.alloc(MAGIC.length + 4);
   MAGIC.copy(head, 0);
   head.writeUInt8(1, 6);

@@ -85,7 +85,12 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
   const spec = serving.manifest.input;
 
   if (head.size > deps.settings.maxImageBytes) {
-    await quarantine(deps, imageId, { key: event.key, reason: `object is ${head.size} bytes; the limit is ${deps.settings.maxImageBytes}`, at: now.toISOString(), etag: head.etag });
+    await quarantine(deps, imageId, {
+      key: event.key,
+      reason: `object is ${head.size} bytes; the limit is ${deps.settings.maxImageBytes}`,
+      at: now.toISOString(),
+      etag: head.etag,
+    });
     return { outcome: 'quarantined' };
   }
   const bytes = await deps.store.get(event.bucket, event.key);

@@ -26,7 +26,12 @@ export async function putLabels(deps: LabelDeps, labels: Array<{ key: string; la
   const heads = await Promise.all([...byKey.keys()].map(async (key) => [key, await deps.store.head(deps.imagesBucket, key)] as const));
   const unknown = heads.filter(([, h]) => !h).map(([k]) => k);
   if (unknown.length > 0) {
-    throw new NotFoundError(`unknown image key${unknown.length > 1 ? 's' : ''}: ${unknown.slice(0, 5).map((k) => JSON.stringify(k)).join(', ')}${unknown.length > 5 ? ', ...' : ''}`);
+    throw new NotFoundError(
+      `unknown image key${unknown.length > 1 ? 's' : ''}: ${unknown
+        .slice(0, 5)
+        .map((k) => JSON.stringify(k))
+        .join(', ')}${unknown.length > 5 ? ', ...' : ''}`,
+    );
   }
   const at = (deps.now ?? (() => new Date()))().toISOString();
   await Promise.all(

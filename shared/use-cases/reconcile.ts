@@ -66,7 +66,14 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileResult> {
     const done = (indexed.has(id) || quarantined.has(id)) && (processedAt.get(id) ?? 0) >= modified;
     if (done) continue;
     batch.push(
-      s3EventBody({ eventName: 'ObjectCreated:Put', bucket: deps.imagesBucket, key: obj.key, size: obj.size, etag: obj.etag, sequencer: `reconcile-${modified.toString(16)}` }),
+      s3EventBody({
+        eventName: 'ObjectCreated:Put',
+        bucket: deps.imagesBucket,
+        key: obj.key,
+        size: obj.size,
+        etag: obj.etag,
+        sequencer: `reconcile-${modified.toString(16)}`,
+      }),
     );
     if (batch.length >= SEND_CHUNK) await flush();
   }

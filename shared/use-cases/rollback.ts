@@ -30,11 +30,21 @@ export async function rollback(deps: RollbackDeps): Promise<{ serving: string; p
   await deps.models.clearCandidate();
   await deps.models.setServing({ version: target, index, updatedAt: now });
   if (record) {
-    await deps.store.put(deps.artifactsBucket, artifactKeys.rollout(serving.version), JSON.stringify({ ...record, state: 'rolled-back', updatedAt: now }), 'application/json');
+    await deps.store.put(
+      deps.artifactsBucket,
+      artifactKeys.rollout(serving.version),
+      JSON.stringify({ ...record, state: 'rolled-back', updatedAt: now }),
+      'application/json',
+    );
   }
   const previousRecord = await readRollout(deps, target);
   if (previousRecord) {
-    await deps.store.put(deps.artifactsBucket, artifactKeys.rollout(target), JSON.stringify({ ...previousRecord, state: 'serving', updatedAt: now }), 'application/json');
+    await deps.store.put(
+      deps.artifactsBucket,
+      artifactKeys.rollout(target),
+      JSON.stringify({ ...previousRecord, state: 'serving', updatedAt: now }),
+      'application/json',
+    );
   }
   return { serving: target, previous: serving.version };
 }

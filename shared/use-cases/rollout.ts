@@ -61,7 +61,7 @@ export async function advanceRollout(deps: RolloutDeps): Promise<RolloutTick> {
     return { state: 'discarded', version, reason: 'already serving' };
   }
   const manifest = await deps.models.manifest(version);
-  if (!manifest || !manifest.gate.passed) {
+  if (!manifest?.gate.passed) {
     await deps.models.clearCandidate();
     return { state: 'discarded', version, reason: manifest ? 'its gate did not pass' : 'no manifest' };
   }

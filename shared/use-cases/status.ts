@@ -105,11 +105,7 @@ export interface ModelsView {
 const RECENT_RUNS = 20;
 
 export async function modelsView(deps: Pick<StatusDeps, 'models' | 'store' | 'artifactsBucket' | 'indexes'>): Promise<ModelsView> {
-  const [serving, candidate, manifests] = await Promise.all([
-    deps.models.servingPointer(),
-    deps.models.candidatePointer(),
-    deps.models.listManifests(),
-  ]);
+  const [serving, candidate, manifests] = await Promise.all([deps.models.servingPointer(), deps.models.candidatePointer(), deps.models.listManifests()]);
   const rollouts = new Map<string, RolloutRecord>();
   for await (const obj of deps.store.list(deps.artifactsBucket, 'rollouts/')) {
     const body = await deps.store.get(deps.artifactsBucket, obj.key);

@@ -33,7 +33,11 @@ export interface TrainingDeps {
 const LEASE_MARGIN_MS = 15 * 60_000;
 const FINAL = new Set(['published', 'rejected', 'failed']);
 
-const defaultJobId = () => `train-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomUUID().slice(0, 8)}`;
+const defaultJobId = () =>
+  `train-${new Date()
+    .toISOString()
+    .replace(/[-:.TZ]/g, '')
+    .slice(0, 14)}-${randomUUID().slice(0, 8)}`;
 
 export async function startTraining(deps: TrainingDeps, input: { maxMinutes?: number; reason?: string }): Promise<{ jobId: string }> {
   const jobId = (deps.newJobId ?? defaultJobId)();
@@ -41,7 +45,10 @@ export async function startTraining(deps: TrainingDeps, input: { maxMinutes?: nu
   await settleFinishedRun(deps);
   if (!(await acquireTrainingLock(deps, jobId, maxMinutes * 60_000 + LEASE_MARGIN_MS))) {
     const current = await readLease(deps);
-    throw new ConflictError('training_in_progress', `training run ${current?.lease.jobId ?? ''} is in progress; try again when it has finished`.replace('  ', ' '));
+    throw new ConflictError(
+      'training_in_progress',
+      `training run ${current?.lease.jobId ?? ''} is in progress; try again when it has finished`.replace('  ', ' '),
+    );
   }
   const now = (deps.now ?? (() => new Date()))().toISOString();
   const record: TrainingRun = { jobId, state: 'running', startedAt: now, updatedAt: now, phase: `starting (${input.reason ?? 'request'})`, maxMinutes };
@@ -60,7 +67,12 @@ export async function finishRun(deps: Pick<TrainingDeps, 'store' | 'artifactsBuc
   const run = await readRun(deps, jobId);
   if (run && !FINAL.has(run.state)) {
     const now = (deps.now ?? (() => new Date()))().toISOString();
-    await deps.store.put(deps.artifactsBucket, artifactKeys.run(jobId), JSON.stringify({ ...run, state: 'failed', error, updatedAt: now, finishedAt: now }), 'application/json');
+    await deps.store.put(
+      deps.artifactsBucket,
+      artifactKeys.run(jobId),
+      JSON.stringify({ ...run, state: 'failed', error, updatedAt: now, finishedAt: now }),
+      'application/json',
+    );
   }
   await releaseTrainingLock(deps, jobId);
 }

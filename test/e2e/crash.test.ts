@@ -30,7 +30,10 @@ interface Health {
 
 function trainerProcesses(jobId: string): string[] {
   try {
-    return execFileSync('pgrep', ['-f', `pipeline_trainer run --job-id ${jobId}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    return execFileSync('pgrep', ['-f', `pipeline_trainer run --job-id ${jobId}`], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean);
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
@@ -45,7 +48,13 @@ describe('crash safety (kill -9)', () => {
   const confirmed = new Set<string>();
 
   const uploadUnconfirmed = async (s: StackProcess): Promise<void> => {
-    const s3 = new S3Client({ endpoint: s.s3, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 });
+    const s3 = new S3Client({
+      endpoint: s.s3,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      maxAttempts: 1,
+    });
     try {
       const remaining = keys.map((k, i) => [k, i] as const).filter(([k]) => !confirmed.has(k));
       for (let i = 0; i < remaining.length; i += 10) {
@@ -99,7 +108,9 @@ describe('crash safety (kill -9)', () => {
 
     // ---- training: killed while the trainer runs --------------------------------------------------
     const labels = keys.slice(0, 60).map((key, i) => ({ key, label: CLASS_NAMES[fm.labels[i]!]! }));
-    expect((await fetch(`${api}/labels`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ labels }) })).status).toBe(200);
+    expect((await fetch(`${api}/labels`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ labels }) })).status).toBe(
+      200,
+    );
     const started = await fetch(`${api}/train`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ maxMinutes: 1 }) });
     expect(started.status).toBe(202);
     const { jobId } = (await started.json()) as { jobId: string };
@@ -113,7 +124,11 @@ describe('crash safety (kill -9)', () => {
     const after = (await getJson<{ runs: Array<{ jobId: string; state: string; error?: string }> }>(`${stack.api}/models`)).body;
     expect(after.runs.find((r) => r.jobId === jobId)).toMatchObject({ state: 'failed', error: expect.stringMatching(/abandoned/) });
     // The lock was released: a new run starts at once (it would be 409 otherwise).
-    const again = await fetch(`${stack.api}/train`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ maxMinutes: 1 }) });
+    const again = await fetch(`${stack.api}/train`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ maxMinutes: 1 }),
+    });
     expect(again.status).toBe(202);
 
     // ---- rollout: killed as soon as the candidate's backfill has begun ----------------------------
@@ -121,7 +136,9 @@ describe('crash safety (kill -9)', () => {
     await waitFor(
       'a candidate being backfilled',
       async () => {
-        const m = (await getJson<{ candidate?: { version: string }; serving: { version: string }; runs: Array<{ state: string; error?: string }> }>(`${api2}/models`)).body;
+        const m = (
+          await getJson<{ candidate?: { version: string }; serving: { version: string }; runs: Array<{ state: string; error?: string }> }>(`${api2}/models`)
+        ).body;
         if (m.serving.version !== 'v0') throw new Error('the rollout finished before the test could interrupt it');
         const bad = m.runs.find((r) => r.state === 'rejected' || (r.state === 'failed' && !/abandoned/.test(r.error ?? '')));
         if (bad) throw new Error(`training did not publish: ${JSON.stringify(bad)}\n${stack!.output()}`);
@@ -134,13 +151,22 @@ describe('crash safety (kill -9)', () => {
 
     stack = await startStackProcess(dataDir, ENV);
     const api3 = stack.api;
-    await waitFor('v1 serving', async () => ((await getJson<{ serving: { version: string } }>(`${api3}/models`)).body.serving.version === 'v1' ? true : undefined), 120_000);
+    await waitFor(
+      'v1 serving',
+      async () => ((await getJson<{ serving: { version: string } }>(`${api3}/models`)).body.serving.version === 'v1' ? true : undefined),
+      120_000,
+    );
     const final = (await getJson<Health>(`${api3}/health`)).body;
     expect(final).toMatchObject({ indexed: COUNT, pending: 0, quarantined: 0 });
     for (const key of keys) {
-      expect((await getJson<{ state: string; modelVersion: string }>(`${api3}/images?key=${encodeURIComponent(key)}`)).body).toMatchObject({ state: 'indexed', modelVersion: 'v1' });
+      expect((await getJson<{ state: string; modelVersion: string }>(`${api3}/images?key=${encodeURIComponent(key)}`)).body).toMatchObject({
+        state: 'indexed',
+        modelVersion: 'v1',
+      });
     }
-    const neighbors = (await getJson<{ neighbors: Array<{ key: string }> }>(`${api3}/neighbors?key=${encodeURIComponent(keys[0]!)}&k=10`)).body.neighbors.map((n) => n.key);
+    const neighbors = (await getJson<{ neighbors: Array<{ key: string }> }>(`${api3}/neighbors?key=${encodeURIComponent(keys[0]!)}&k=10`)).body.neighbors.map(
+      (n) => n.key,
+    );
     expect(new Set(neighbors).size).toBe(10);
     expect((await getJson<{ queues: Array<{ count: number }> }>(`${api3}/dead-letters`)).body.queues.map((q) => q.count)).toEqual([0, 0]);
   }, 900_000);

@@ -34,7 +34,9 @@ describe('embedded stack', () => {
     const s3 = new S3Client({ endpoint: stack.s3, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'any', secretAccessKey: 'any' } });
     const pngs = await Promise.all(fm.images.map((px) => toPng(px)));
     for (let i = 0; i < COUNT; i += 20) {
-      await Promise.all(keys.slice(i, i + 20).map((Key, j) => s3.send(new PutObjectCommand({ Bucket: 'images', Key, Body: pngs[i + j], ContentType: 'image/png' }))));
+      await Promise.all(
+        keys.slice(i, i + 20).map((Key, j) => s3.send(new PutObjectCommand({ Bucket: 'images', Key, Body: pngs[i + j], ContentType: 'image/png' }))),
+      );
     }
     s3.destroy();
 

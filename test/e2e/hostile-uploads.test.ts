@@ -46,7 +46,10 @@ describe('hostile uploads on the embedded stack', () => {
       expect({ what: item.what, status, state: body.state }).toEqual({ what: item.what, status: 200, state: item.expect });
       if (item.reason) expect(body.reason).toMatch(item.reason);
     }
-    expect((await getJson<Status>(`${stack.api}/images?key=${encodeURIComponent(tooBig)}`)).body).toMatchObject({ state: 'quarantined', reason: expect.stringMatching(/limit is 20971520/) });
+    expect((await getJson<Status>(`${stack.api}/images?key=${encodeURIComponent(tooBig)}`)).body).toMatchObject({
+      state: 'quarantined',
+      reason: expect.stringMatching(/limit is 20971520/),
+    });
 
     // Every indexed image, however awkward, answers /neighbors.
     const unicode = corpus.find((c) => c.what === 'unicode key')!.key;
@@ -59,14 +62,20 @@ describe('hostile uploads on the embedded stack', () => {
     await s3.send(new PutObjectCommand({ Bucket: 'images', Key: bad, Body: await gradientImage(32, 32) }));
     const deleted = corpus.find((c) => c.what === 'WebP')!.key;
     await s3.send(new DeleteObjectCommand({ Bucket: 'images', Key: deleted }));
-    await waitFor('re-upload indexed', async () => ((await getJson<Status>(`${stack.api}/images?key=${encodeURIComponent(bad)}`)).body.state === 'indexed' ? true : undefined), 60_000);
+    await waitFor(
+      're-upload indexed',
+      async () => ((await getJson<Status>(`${stack.api}/images?key=${encodeURIComponent(bad)}`)).body.state === 'indexed' ? true : undefined),
+      60_000,
+    );
     await waitFor(
       'delete processed',
       async () => ((await getJson<{ indexed: number; pending: number }>(`${stack.api}/health`)).body.indexed === expectedIndexed ? true : undefined),
       60_000,
     );
     expect((await getJson(`${stack.api}/images?key=${encodeURIComponent(deleted)}`)).status).toBe(404);
-    const found = (await getJson<{ neighbors: Array<{ key: string }> }>(`${stack.api}/neighbors?key=${encodeURIComponent(unicode)}&k=50`)).body.neighbors.map((x) => x.key);
+    const found = (await getJson<{ neighbors: Array<{ key: string }> }>(`${stack.api}/neighbors?key=${encodeURIComponent(unicode)}&k=50`)).body.neighbors.map(
+      (x) => x.key,
+    );
     expect(found).not.toContain(deleted);
     expect(found).toContain(bad);
     s3.destroy();

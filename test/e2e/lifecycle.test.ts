@@ -35,7 +35,9 @@ describe('model lifecycle', () => {
     const keys = fm.images.map((_, i) => `fm/${pngName('t10k', i)}`);
     const s3 = new S3Client({ endpoint: stack.s3, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
     for (let i = 0; i < COUNT; i += 25) {
-      await Promise.all(keys.slice(i, i + 25).map(async (Key, j) => s3.send(new PutObjectCommand({ Bucket: 'images', Key, Body: await toPng(fm.images[i + j]!) }))));
+      await Promise.all(
+        keys.slice(i, i + 25).map(async (Key, j) => s3.send(new PutObjectCommand({ Bucket: 'images', Key, Body: await toPng(fm.images[i + j]!) }))),
+      );
     }
     s3.destroy();
     await waitFor('all indexed', async () => ((await getJson<{ indexed: number }>(`${stack.api}/health`)).body.indexed === COUNT ? true : undefined), 120_000);
@@ -89,6 +91,7 @@ describe('model lifecycle', () => {
     expect(failures).toEqual([]);
     expect(queries).toBeGreaterThan(20);
     expect([...versionsSeen].sort()).toEqual(['v0', 'v1']);
+    // biome-ignore lint/suspicious/noExplicitAny: the GET /models JSON, read field by field below.
     const view = (await getJson<any>(`${stack.api}/models`)).body;
     expect(view.runs[0]).toMatchObject({ state: 'published', version: 'v1' });
     expect(view.history[0]).toMatchObject({ version: 'v1', parent: 'v0', gate: { passed: true }, rollout: { state: 'serving' } });

@@ -25,7 +25,9 @@ describe('embedded API under load', () => {
     const keys = fm.images.map((_, i) => `load/${pngName('t10k', i)}`);
     const s3 = new S3Client({ endpoint: stack.s3, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
     for (let i = 0; i < COUNT; i += 25) {
-      await Promise.all(keys.slice(i, i + 25).map(async (Key, j) => s3.send(new PutObjectCommand({ Bucket: 'images', Key, Body: await toPng(fm.images[i + j]!) }))));
+      await Promise.all(
+        keys.slice(i, i + 25).map(async (Key, j) => s3.send(new PutObjectCommand({ Bucket: 'images', Key, Body: await toPng(fm.images[i + j]!) }))),
+      );
     }
     s3.destroy();
     await waitFor('all indexed', async () => ((await getJson<{ indexed: number }>(`${stack.api}/health`)).body.indexed === COUNT ? true : undefined), 120_000);
@@ -34,7 +36,9 @@ describe('embedded API under load', () => {
     const before = rssMb(stack.pid);
     const runs = [await wrkNeighbors(stack.api, keys, 16, 10), await wrkNeighbors(stack.api, keys, 16, 10)];
     const after = rssMb(stack.pid);
-    console.log(`wrk 16 connections: warm-up ${warm.requestsPerSecond} req/s; runs ${runs.map((r) => `${r.requestsPerSecond} req/s p99 ${r.latencyMs.p99} ms`).join(', ')}; RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MB`);
+    console.log(
+      `wrk 16 connections: warm-up ${warm.requestsPerSecond} req/s; runs ${runs.map((r) => `${r.requestsPerSecond} req/s p99 ${r.latencyMs.p99} ms`).join(', ')}; RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MB`,
+    );
     for (const r of [warm, ...runs]) {
       expect(r.requests).toBeGreaterThan(100);
       expect(r.non2xx).toBe(0);

@@ -149,14 +149,20 @@ describe('API abuse over HTTP', () => {
     for (const q of queues) await q.close();
   });
 
-  it.each(CASES.map((c) => [`${c[0]} ${c[1].slice(0, 60)}${c[2] ? ` (${Math.min(c[2].length, 99999)} bytes)` : ''}`, c] as const))('%s', async (_name, [method, path, body, headers, expected]) => {
-    const reply = await send(server.port, method, path, body, { ...(body !== undefined && headers?.['content-length'] === undefined ? { 'content-length': Buffer.byteLength(body) } : {}), ...headers });
-    expect(reply.status).toBe(expected);
-    const parsed = JSON.parse(reply.body) as { error: { code: string; message: string } };
-    expect(typeof parsed.error.code).toBe('string');
-    expect(parsed.error.message.length).toBeGreaterThan(0);
-    expect(Object.keys(reply.headers).filter((h) => h.startsWith('access-control-'))).toEqual([]);
-  });
+  it.each(CASES.map((c) => [`${c[0]} ${c[1].slice(0, 60)}${c[2] ? ` (${Math.min(c[2].length, 99999)} bytes)` : ''}`, c] as const))(
+    '%s',
+    async (_name, [method, path, body, headers, expected]) => {
+      const reply = await send(server.port, method, path, body, {
+        ...(body !== undefined && headers?.['content-length'] === undefined ? { 'content-length': Buffer.byteLength(body) } : {}),
+        ...headers,
+      });
+      expect(reply.status).toBe(expected);
+      const parsed = JSON.parse(reply.body) as { error: { code: string; message: string } };
+      expect(typeof parsed.error.code).toBe('string');
+      expect(parsed.error.message.length).toBeGreaterThan(0);
+      expect(Object.keys(reply.headers).filter((h) => h.startsWith('access-control-'))).toEqual([]);
+    },
+  );
 
   it('serves valid requests on the same server without CORS headers', async () => {
     // '/%2e%2e/health' is '/health' after URL normalisation: routes are names, never file paths.
@@ -177,7 +183,10 @@ describe('API abuse over HTTP', () => {
       'except urllib.error.HTTPError as e:',
       '    print(e.code, json.loads(e.read())["error"]["code"])',
     ].join('\n');
-    const { stdout } = await promisify(execFile)('python3', ['-c', script, `http://127.0.0.1:${server.port}/search?k=3`], { encoding: 'utf8', timeout: 30_000 });
+    const { stdout } = await promisify(execFile)('python3', ['-c', script, `http://127.0.0.1:${server.port}/search?k=3`], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(stdout.trim()).toBe('413 payload_too_large');
   });
 

@@ -36,10 +36,18 @@ describe('Lambda bundles', () => {
         const onnxBin = join(dir, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6');
         expect(readdirSync(onnxBin)).toEqual(['linux']);
         expect(readdirSync(join(onnxBin, 'linux'))).toEqual(['arm64']);
-        expect(readdirSync(join(dir, 'node_modules', '@img')).filter((d) => d.startsWith('sharp-')).sort()).toEqual(['sharp-libvips-linux-arm64', 'sharp-linux-arm64']);
+        expect(
+          readdirSync(join(dir, 'node_modules', '@img'))
+            .filter((d) => d.startsWith('sharp-'))
+            .sort(),
+        ).toEqual(['sharp-libvips-linux-arm64', 'sharp-linux-arm64']);
       }
     }
-    console.log(`unzipped Lambda assets (MB): ${Object.entries(sizes).map(([n, b]) => `${n} ${(b / 1048576).toFixed(1)}`).join(', ')}`);
+    console.log(
+      `unzipped Lambda assets (MB): ${Object.entries(sizes)
+        .map(([n, b]) => `${n} ${(b / 1048576).toFixed(1)}`)
+        .join(', ')}`,
+    );
     expect(Object.keys(sizes).sort()).toEqual(['Api', 'Augment', 'Embed', 'Lifecycle']);
     for (const size of Object.values(sizes)) expect(size).toBeLessThan(LAMBDA_UNZIPPED_LIMIT);
   }, 600_000);

@@ -47,7 +47,9 @@ describe('LocalS3Server', () => {
 
   it('stores and returns objects with keys that need encoding, with ETags, ranges and user metadata', async () => {
     const key = 'dir/über photo + (1)#?.jpg';
-    const put = await client.send(new PutObjectCommand({ Bucket: 'images', Key: key, Body: 'hello world', ContentType: 'image/jpeg', Metadata: { who: 'me' } }));
+    const put = await client.send(
+      new PutObjectCommand({ Bucket: 'images', Key: key, Body: 'hello world', ContentType: 'image/jpeg', Metadata: { who: 'me' } }),
+    );
     expect(put.ETag).toBe('"5eb63bbbe01eeed093cb22bb8f5acdc3"');
     const got = await client.send(new GetObjectCommand({ Bucket: 'images', Key: key }));
     expect(await got.Body!.transformToString()).toBe('hello world');
@@ -104,7 +106,12 @@ describe('LocalS3Server', () => {
         Bucket: 'images',
         Key: 'big.bin',
         UploadId,
-        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: e1.ETag }, { PartNumber: 2, ETag: e2.ETag }] },
+        MultipartUpload: {
+          Parts: [
+            { PartNumber: 1, ETag: e1.ETag },
+            { PartNumber: 2, ETag: e2.ETag },
+          ],
+        },
       }),
     );
     const got = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: 'images', Key: 'big.bin' }))).Body!.transformToByteArray());
@@ -145,6 +152,11 @@ describe('LocalS3Server', () => {
     expect(head.ContentLength).toBe(9 * 1024 * 1024);
     const dst = mkdtempSync(join(tmpdir(), 'cli-dst-'));
     await run('aws', ['--endpoint-url', server.endpoint, 's3', 'cp', 's3://images/cli/one.png', join(dst, 'one.png'), '--only-show-errors'], { env });
-    expect(events.filter((e) => e.key.startsWith('cli/')).map((e) => e.key).sort()).toEqual(['cli/one.png', 'cli/sub dir/two + three.jpg']);
+    expect(
+      events
+        .filter((e) => e.key.startsWith('cli/'))
+        .map((e) => e.key)
+        .sort(),
+    ).toEqual(['cli/one.png', 'cli/sub dir/two + three.jpg']);
   }, 60_000);
 });

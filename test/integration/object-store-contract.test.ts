@@ -21,7 +21,13 @@ describe.each(['s3-sdk', 'in-process'] as const)('ObjectStore contract: %s', (ki
 
   beforeEach(async () => {
     events = [];
-    server = await LocalS3Server.start({ dataDir: mkdtempSync(join(tmpdir(), 'contract-')), host: '127.0.0.1', port: 0, buckets: ['bkt'], onEvent: async (e) => void events.push(e) });
+    server = await LocalS3Server.start({
+      dataDir: mkdtempSync(join(tmpdir(), 'contract-')),
+      host: '127.0.0.1',
+      port: 0,
+      buckets: ['bkt'],
+      onEvent: async (e) => void events.push(e),
+    });
     const client = localS3Client(server.endpoint);
     clients.push(client);
     const sdk = new S3ObjectStore(client);

@@ -29,7 +29,11 @@ function readNpyF32(path: string): { shape: number[]; data: Float32Array } {
   const headerLen = buf.readUInt16LE(8);
   const header = buf.toString('latin1', 10, 10 + headerLen);
   if (!header.includes("'<f4'")) throw new Error(`expected float32 npy, got ${header}`);
-  const shape = /'shape': \(([^)]*)\)/.exec(header)![1]!.split(',').filter((s) => s.trim()).map(Number);
+  const shape = /'shape': \(([^)]*)\)/
+    .exec(header)![1]!
+    .split(',')
+    .filter((s) => s.trim())
+    .map(Number);
   const start = 10 + headerLen;
   return { shape, data: new Float32Array(buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + buf.length)) };
 }
@@ -66,10 +70,14 @@ describe('ONNX encoder parity (onnxruntime-node vs PyTorch)', () => {
     const pixels = encodeNpyU8([canonical.length, spec.height, spec.width, spec.channels], Buffer.concat(canonical));
     expect(decodeNpyU8(pixels).shape).toEqual([canonical.length, spec.height, spec.width, spec.channels]);
     writeFileSync(join(dir, 'pixels.npy'), pixels);
-    await run(python, [join(repoRoot, 'test/support/torch_embed.py'), server.endpoint, serving.pointer.version, join(dir, 'pixels.npy'), join(dir, 'out.npy')], {
-      cwd: repoRoot,
-      env: trainerEnv({ repoRoot, s3Endpoint: server.endpoint }),
-    });
+    await run(
+      python,
+      [join(repoRoot, 'test/support/torch_embed.py'), server.endpoint, serving.pointer.version, join(dir, 'pixels.npy'), join(dir, 'out.npy')],
+      {
+        cwd: repoRoot,
+        env: trainerEnv({ repoRoot, s3Endpoint: server.endpoint }),
+      },
+    );
     const torch = readNpyF32(join(dir, 'out.npy'));
     const dim = serving.manifest.encoder.embeddingDim;
     expect(torch.shape).toEqual([canonical.length, dim]);

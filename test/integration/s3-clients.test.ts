@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { LocalS3Server } from '../../local/s3-server';
 import { localS3Client } from '../../local/s3-client';
 
@@ -24,7 +24,8 @@ describe('Embedded S3 server with third-party clients', () => {
   let client: S3Client;
   let env: NodeJS.ProcessEnv;
 
-  const object = async (bucket: string, key: string) => Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
+  const object = async (bucket: string, key: string) =>
+    Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
 
   beforeAll(async () => {
     server = await LocalS3Server.start({ dataDir: mkdtempSync(join(tmpdir(), 's3-clients-')), host: '127.0.0.1', port: 0, buckets: ['images', 'artifacts'] });
@@ -44,7 +45,8 @@ describe('Embedded S3 server with third-party clients', () => {
     };
     await client.send(new PutObjectCommand({ Bucket: 'images', Key: 'big.bin', Body: BIG }));
     // Five common prefixes of three keys each, and two keys beside them.
-    for (const p of PREFIXES) for (const n of [1, 2, 3]) await client.send(new PutObjectCommand({ Bucket: 'artifacts', Key: `${p}${n}.txt`, Body: `${p}${n}` }));
+    for (const p of PREFIXES)
+      for (const n of [1, 2, 3]) await client.send(new PutObjectCommand({ Bucket: 'artifacts', Key: `${p}${n}.txt`, Body: `${p}${n}` }));
     for (const k of ['tree/x.txt', 'tree/y.txt']) await client.send(new PutObjectCommand({ Bucket: 'artifacts', Key: k, Body: k }));
   });
   afterAll(async () => {
@@ -77,11 +79,26 @@ describe('Embedded S3 server with third-party clients', () => {
     }, 60_000);
 
     it('paginates a delimited listing one key per page without repeating a prefix', async () => {
-      const { stdout } = await aws('s3api', 'list-objects-v2', '--bucket', 'artifacts', '--prefix', 'tree/', '--delimiter', '/', '--page-size', '1', '--output', 'json');
+      const { stdout } = await aws(
+        's3api',
+        'list-objects-v2',
+        '--bucket',
+        'artifacts',
+        '--prefix',
+        'tree/',
+        '--delimiter',
+        '/',
+        '--page-size',
+        '1',
+        '--output',
+        'json',
+      );
       const out = JSON.parse(stdout) as { CommonPrefixes: Array<{ Prefix: string }>; Contents: Array<{ Key: string }> };
       expect(out.CommonPrefixes.map((p) => p.Prefix)).toEqual(PREFIXES);
       expect(out.Contents.map((c) => c.Key)).toEqual(['tree/x.txt', 'tree/y.txt']);
-      const v1 = JSON.parse((await aws('s3api', 'list-objects', '--bucket', 'artifacts', '--prefix', 'tree/', '--delimiter', '/', '--page-size', '1', '--output', 'json')).stdout) as typeof out;
+      const v1 = JSON.parse(
+        (await aws('s3api', 'list-objects', '--bucket', 'artifacts', '--prefix', 'tree/', '--delimiter', '/', '--page-size', '1', '--output', 'json')).stdout,
+      ) as typeof out;
       expect(v1.CommonPrefixes.map((p) => p.Prefix)).toEqual(PREFIXES);
     }, 60_000);
   });
@@ -130,7 +147,8 @@ print(json.dumps({"roundtrip": buf.getvalue() == data, "uploadEtag": s3.head_obj
 
   describe('rclone', () => {
     // rclone refuses AWS_CA_BUNDLE on a plain-HTTP endpoint; the local server has no TLS anyway.
-    const rclone = (...args: string[]) => run('rclone', ['--config', '/dev/null', ...args], { env: { ...env, AWS_CA_BUNDLE: '' }, maxBuffer: 16 * 1024 * 1024 });
+    const rclone = (...args: string[]) =>
+      run('rclone', ['--config', '/dev/null', ...args], { env: { ...env, AWS_CA_BUNDLE: '' }, maxBuffer: 16 * 1024 * 1024 });
 
     it('copies, syncs, lists directories and server-side copies in parts', async () => {
       const src = mkdtempSync(join(tmpdir(), 'rclone-src-'));

@@ -19,11 +19,14 @@ interface Reply {
 
 function send(port: number, method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-    });
+    const req = request(
+      { host: '127.0.0.1', port, method, path, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -35,7 +38,23 @@ const XML_BODY = '<?xml version="1.0" encoding="UTF-8"?><Tagging><TagSet><Tag><K
 
 /** What the server implements for a sub-resource on a target (others must answer 501). */
 const IMPLEMENTED: Record<string, string[]> = {
-  object: ['GET acl', 'HEAD acl', 'PUT acl', 'POST uploads', 'PUT uploadId', 'POST uploadId', 'DELETE uploadId', 'GET uploadId', 'PUT partNumber', 'GET partNumber', 'HEAD partNumber', 'GET versionId', 'HEAD versionId', 'PUT versionId', 'DELETE versionId'],
+  object: [
+    'GET acl',
+    'HEAD acl',
+    'PUT acl',
+    'POST uploads',
+    'PUT uploadId',
+    'POST uploadId',
+    'DELETE uploadId',
+    'GET uploadId',
+    'PUT partNumber',
+    'GET partNumber',
+    'HEAD partNumber',
+    'GET versionId',
+    'HEAD versionId',
+    'PUT versionId',
+    'DELETE versionId',
+  ],
   bucket: ['GET acl', 'PUT acl', 'GET location', 'GET uploads', 'GET versions', 'POST delete'],
 };
 
@@ -44,7 +63,13 @@ describe('Embedded S3 server: unsupported requests', () => {
   const events: S3EventInput[] = [];
 
   beforeAll(async () => {
-    server = await LocalS3Server.start({ dataDir: mkdtempSync(join(tmpdir(), 's3-unsupported-')), host: '127.0.0.1', port: 0, buckets: ['images'], onEvent: async (e) => void events.push(e) });
+    server = await LocalS3Server.start({
+      dataDir: mkdtempSync(join(tmpdir(), 's3-unsupported-')),
+      host: '127.0.0.1',
+      port: 0,
+      buckets: ['images'],
+      onEvent: async (e) => void events.push(e),
+    });
     expect((await send(server.port, 'PUT', '/images/photo.jpg', ORIGINAL)).status).toBe(200);
     events.length = 0;
   });
@@ -61,7 +86,10 @@ describe('Embedded S3 server: unsupported requests', () => {
     const reply = await send(server.port, c.method, c.path, ['PUT', 'POST'].includes(c.method) ? XML_BODY : undefined, { 'content-type': 'application/xml' });
     const implemented = IMPLEMENTED[c.target]!.includes(`${c.method} ${c.sub}`);
     if (!implemented) {
-      expect({ status: reply.status, code: /<Code>([^<]*)<\/Code>/.exec(reply.body.toString())?.[1] ?? null }).toEqual({ status: 501, code: c.method === 'HEAD' ? null : 'NotImplemented' });
+      expect({ status: reply.status, code: /<Code>([^<]*)<\/Code>/.exec(reply.body.toString())?.[1] ?? null }).toEqual({
+        status: 501,
+        code: c.method === 'HEAD' ? null : 'NotImplemented',
+      });
     }
     // Never the object's bytes for a sub-resource GET, never a changed object, never an event.
     if (c.method === 'GET' && c.sub !== 'partNumber' && c.sub !== 'versionId') expect(reply.body.toString()).not.toBe(ORIGINAL);

@@ -38,7 +38,7 @@ describe('S3VectorsStore against moto', () => {
     expect(got.map((r) => r.id).sort()).toEqual(['img0001', 'img0500']);
     const one = got.find((r) => r.id === 'img0001')!;
     expect(one.metadata).toEqual({ key: 'photos/1.png', modelVersion: 'v0', label: 'odd' });
-    Array.from(one.vector).forEach((v, i) => expect(v).toBeCloseTo(records[1]!.vector[i]!, 6));
+    for (const [i, v] of Array.from(one.vector).entries()) expect(v).toBeCloseTo(records[1]!.vector[i]!, 6);
 
     await index.put([{ ...records[1]!, metadata: { ...records[1]!.metadata, label: 'relabelled' } }]);
     expect((await index.get(['img0001']))[0]!.metadata.label).toBe('relabelled');

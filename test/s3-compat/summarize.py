@@ -1,5 +1,6 @@
 """Pass/fail per category of ceph's s3-tests from a JUnit report; exit 1 when a test fails that the
 suite does not mark fails_on_aws (those fail on Amazon S3 itself)."""
+
 import argparse
 import ast
 import json

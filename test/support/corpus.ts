@@ -40,7 +40,12 @@ export function pngBomb(width: number, height: number): Buffer {
   ihdr.set([8, 2, 0, 0, 0], 8);
   // Zero rows compress ~1000:1: a few MB of zeros announce far more pixels than they carry.
   const rows = deflateSync(Buffer.alloc(Math.min(height, 64) * (1 + width * 3)));
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IDAT', rows), pngChunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', rows),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** A GIF whose logical screen and frame announce width x height pixels. */
@@ -65,8 +70,20 @@ function noise(width: number, height: number, channels: 3 | 4 = 3) {
 }
 
 async function animatedGif(): Promise<Buffer> {
-  const frames = await Promise.all([[255, 0, 0], [0, 255, 0], [0, 0, 255]].map(([r, g, b]) => sharp({ create: { width: 24, height: 16, channels: 3, background: { r: r!, g: g!, b: b! } } }).png().toBuffer()));
-  return sharp(frames, { join: { animated: true } }).gif({ loop: 0, delay: [100, 100, 100] }).toBuffer();
+  const frames = await Promise.all(
+    [
+      [255, 0, 0],
+      [0, 255, 0],
+      [0, 0, 255],
+    ].map(([r, g, b]) =>
+      sharp({ create: { width: 24, height: 16, channels: 3, background: { r: r!, g: g!, b: b! } } })
+        .png()
+        .toBuffer(),
+    ),
+  );
+  return sharp(frames, { join: { animated: true } })
+    .gif({ loop: 0, delay: [100, 100, 100] })
+    .toBuffer();
 }
 
 /** `largePhoto`: include the tens-of-megapixels photo (about 1 s to encode). */
@@ -82,7 +99,12 @@ export async function buildCorpus({ largePhoto = true } = {}): Promise<CorpusIte
     { what: 'WebP', key: 'awkward/photo.webp', bytes: await noise(50, 40).webp().toBuffer(), expect: 'indexed' },
     { what: 'TIFF', key: 'awkward/scan.tiff', bytes: await noise(50, 40).tiff().toBuffer(), expect: 'indexed' },
     { what: 'AVIF', key: 'awkward/photo.avif', bytes: await noise(32, 24).avif({ effort: 0 }).toBuffer(), expect: 'indexed' },
-    { what: 'EXIF orientation 6', key: 'awkward/rotated.jpg', bytes: await noise(60, 20).withMetadata({ orientation: 6 }).jpeg().toBuffer(), expect: 'indexed' },
+    {
+      what: 'EXIF orientation 6',
+      key: 'awkward/rotated.jpg',
+      bytes: await noise(60, 20).withMetadata({ orientation: 6 }).jpeg().toBuffer(),
+      expect: 'indexed',
+    },
     { what: '1x1 pixel', key: 'awkward/1x1.png', bytes: await noise(1, 1).png().toBuffer(), expect: 'indexed' },
     { what: 'extreme aspect 4000x2', key: 'awkward/wide.png', bytes: await noise(4000, 2).png().toBuffer(), expect: 'indexed' },
     { what: 'extreme aspect 3x3000', key: 'awkward/tall.png', bytes: await noise(3, 3000).png().toBuffer(), expect: 'indexed' },
@@ -94,12 +116,42 @@ export async function buildCorpus({ largePhoto = true } = {}): Promise<CorpusIte
     { what: 'upper-case extension', key: 'awkward/SHOUT.JPG', bytes: jpeg, expect: 'indexed' },
 
     { what: 'empty object', key: 'hostile/empty.png', bytes: Buffer.alloc(0), expect: 'quarantined', reason: /empty object/ },
-    { what: 'plain text', key: 'hostile/notes.jpg', bytes: Buffer.from('these are not the pixels you are looking for\n'), expect: 'quarantined', reason: /not a supported image/ },
-    { what: 'truncated PNG', key: 'hostile/truncated.png', bytes: (await noise(64, 64).png().toBuffer()).subarray(0, 600), expect: 'quarantined', reason: /could not decode png|unreadable png/ },
+    {
+      what: 'plain text',
+      key: 'hostile/notes.jpg',
+      bytes: Buffer.from('these are not the pixels you are looking for\n'),
+      expect: 'quarantined',
+      reason: /not a supported image/,
+    },
+    {
+      what: 'truncated PNG',
+      key: 'hostile/truncated.png',
+      bytes: (await noise(64, 64).png().toBuffer()).subarray(0, 600),
+      expect: 'quarantined',
+      reason: /could not decode png|unreadable png/,
+    },
     { what: 'truncated JPEG', key: 'hostile/truncated.jpg', bytes: jpeg.subarray(0, Math.floor(jpeg.length / 2)), expect: 'quarantined', reason: /jpeg/ },
-    { what: 'JPEG magic then garbage', key: 'hostile/garbage.jpg', bytes: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(200, 0x41)]), expect: 'quarantined', reason: /jpeg/ },
-    { what: 'PNG announcing 60000x60000', key: 'hostile/bomb-60000.png', bytes: pngBomb(60_000, 60_000), expect: 'quarantined', reason: /60000x60000 pixels exceeds the limit/ },
-    { what: 'GIF announcing 65535x65535', key: 'hostile/bomb.gif', bytes: gifHeader(65_535, 65_535), expect: 'quarantined', reason: /65535x65535 pixels exceeds the limit|gif/ },
+    {
+      what: 'JPEG magic then garbage',
+      key: 'hostile/garbage.jpg',
+      bytes: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(200, 0x41)]),
+      expect: 'quarantined',
+      reason: /jpeg/,
+    },
+    {
+      what: 'PNG announcing 60000x60000',
+      key: 'hostile/bomb-60000.png',
+      bytes: pngBomb(60_000, 60_000),
+      expect: 'quarantined',
+      reason: /60000x60000 pixels exceeds the limit/,
+    },
+    {
+      what: 'GIF announcing 65535x65535',
+      key: 'hostile/bomb.gif',
+      bytes: gifHeader(65_535, 65_535),
+      expect: 'quarantined',
+      reason: /65535x65535 pixels exceeds the limit|gif/,
+    },
     {
       what: 'SVG',
       key: 'hostile/vector.svg',
@@ -115,11 +167,28 @@ export async function buildCorpus({ largePhoto = true } = {}): Promise<CorpusIte
       reason: /not a supported image/,
     },
     { what: 'PDF', key: 'hostile/doc.pdf', bytes: Buffer.from('%PDF-1.7\n1 0 obj<<>>endobj\n%%EOF\n'), expect: 'quarantined', reason: /not a supported image/ },
-    { what: 'BMP (not accepted)', key: 'hostile/old.bmp', bytes: Buffer.concat([Buffer.from('BM'), Buffer.alloc(60)]), expect: 'quarantined', reason: /not a supported image/ },
-    { what: 'HEIF brand with garbage', key: 'hostile/fake.heic', bytes: Buffer.concat([Buffer.from([0, 0, 0, 24]), Buffer.from('ftypheic'), Buffer.alloc(100, 7)]), expect: 'quarantined', reason: /heif/ },
+    {
+      what: 'BMP (not accepted)',
+      key: 'hostile/old.bmp',
+      bytes: Buffer.concat([Buffer.from('BM'), Buffer.alloc(60)]),
+      expect: 'quarantined',
+      reason: /not a supported image/,
+    },
+    {
+      what: 'HEIF brand with garbage',
+      key: 'hostile/fake.heic',
+      bytes: Buffer.concat([Buffer.from([0, 0, 0, 24]), Buffer.from('ftypheic'), Buffer.alloc(100, 7)]),
+      expect: 'quarantined',
+      reason: /heif/,
+    },
   ];
   if (largePhoto) {
-    items.push({ what: '35-megapixel JPEG photo', key: 'awkward/35mp photo.jpg', bytes: await noise(7000, 5000).jpeg({ quality: 70 }).toBuffer(), expect: 'indexed' });
+    items.push({
+      what: '35-megapixel JPEG photo',
+      key: 'awkward/35mp photo.jpg',
+      bytes: await noise(7000, 5000).jpeg({ quality: 70 }).toBuffer(),
+      expect: 'indexed',
+    });
   }
   return items;
 }

@@ -146,6 +146,10 @@ export async function publishTestModel(store: InMemoryObjectStore, bucket: strin
   await store.put(bucket, `models/${manifest.version}/manifest.json`, JSON.stringify(manifest));
   await store.put(bucket, `models/${manifest.version}/encoder.onnx`, Buffer.from('onnx'));
   if (pointer) {
-    await store.put(bucket, `models/${pointer}.json`, JSON.stringify({ version: manifest.version, index: `emb-${manifest.version}`, updatedAt: '2026-11-28T00:00:00.000Z' }));
+    await store.put(
+      bucket,
+      `models/${pointer}.json`,
+      JSON.stringify({ version: manifest.version, index: `emb-${manifest.version}`, updatedAt: '2026-11-28T00:00:00.000Z' }),
+    );
   }
 }

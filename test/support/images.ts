@@ -19,5 +19,7 @@ export function gradientImage(width: number, height: number, format: 'png' | 'jp
       data[i + 2] = 64;
     }
   }
-  return sharp(data, { raw: { width, height, channels: 3 } }).toFormat(format).toBuffer();
+  return sharp(data, { raw: { width, height, channels: 3 } })
+    .toFormat(format)
+    .toBuffer();
 }

@@ -28,10 +28,19 @@ function streamedPut(endpoint: string, path: string, mib: number): Promise<{ sta
   const url = new URL(path, endpoint);
   const md5 = createHash('md5');
   return new Promise((resolvePut, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method: 'PUT', path: url.pathname, headers: { 'content-length': mib * MiB, 'content-type': 'application/octet-stream' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolvePut({ status: res.statusCode ?? 0, etag: String(res.headers.etag ?? ''), md5: md5.digest('hex') }));
-    });
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        method: 'PUT',
+        path: url.pathname,
+        headers: { 'content-length': mib * MiB, 'content-type': 'application/octet-stream' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolvePut({ status: res.statusCode ?? 0, etag: String(res.headers.etag ?? ''), md5: md5.digest('hex') }));
+      },
+    );
     req.on('error', reject);
     let i = 0;
     const writeMore = () => {
@@ -59,10 +68,14 @@ export interface UploadMemoryResult {
 
 export async function measureUploadMemory(mib: number): Promise<UploadMemoryResult> {
   const work = mkdtempSync(join(tmpdir(), 's3-upload-memory-'));
-  const child = spawn(resolve(repoRoot, 'node_modules/.bin/tsx'), ['scripts/local-s3.ts', '--data-dir', join(work, 'data'), '--port', '0', '--buckets', 'images'], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    resolve(repoRoot, 'node_modules/.bin/tsx'),
+    ['scripts/local-s3.ts', '--data-dir', join(work, 'data'), '--port', '0', '--buckets', 'images'],
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   try {
     let out = '';
     const { pid, endpoint } = await new Promise<{ pid: number; endpoint: string }>((resolveReady, reject) => {

@@ -6,13 +6,11 @@ HWC uint8 pixels exactly as the manifest says (independently of the TypeScript c
 PyTorch encoder and writes L2-normalised embeddings.
 """
 
-import io
 import json
 import sys
 
 import numpy as np
 import torch
-
 from pipeline_trainer.model import encoder_from_bytes
 from pipeline_trainer.s3io import S3Location, get_bytes, make_client
 

@@ -12,7 +12,9 @@ const PATTERNS: Array<[string, RegExp]> = [
 
 describe('repository', () => {
   it('contains no credentials in tracked files', () => {
-    const files = execFileSync('git', ['ls-files'], { cwd: root, encoding: 'utf8' }).split('\n').filter((f) => f && !f.endsWith('package-lock.json') && !/\.(png|onnx|npy|gz)$/.test(f));
+    const files = execFileSync('git', ['ls-files'], { cwd: root, encoding: 'utf8' })
+      .split('\n')
+      .filter((f) => f && !f.endsWith('package-lock.json') && !/\.(png|onnx|npy|gz)$/.test(f));
     const findings: string[] = [];
     for (const f of files) {
       let text: string;

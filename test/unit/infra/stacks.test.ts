@@ -34,12 +34,19 @@ describe('StatefulStack', () => {
     expect(data).toHaveLength(2);
     for (const b of buckets) {
       expect(b.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
-      expect(b.Properties.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+      expect(b.Properties.PublicAccessBlockConfiguration).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
     }
     const policies = Object.values(stateful.findResources('AWS::S3::BucketPolicy'));
     expect(policies.length).toBeGreaterThanOrEqual(3);
     for (const p of policies) {
-      expect(p.Properties.PolicyDocument.Statement).toEqual(expect.arrayContaining([expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]));
+      expect(p.Properties.PolicyDocument.Statement).toEqual(
+        expect.arrayContaining([expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      );
     }
   });
 
@@ -53,8 +60,18 @@ describe('StatefulStack', () => {
 
   it('gives each work queue an encrypted DLQ after at least 5 receives, a visibility timeout of 6x its function timeout, and a depth alarm', () => {
     const cfg = built.config;
-    stateful.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'image-pipeline-ingest', VisibilityTimeout: 6 * cfg.augmentTimeoutSeconds, SqsManagedSseEnabled: true, RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() } });
-    stateful.hasResourceProperties('AWS::SQS::Queue', { QueueName: 'image-pipeline-embed', VisibilityTimeout: 6 * cfg.embedTimeoutSeconds, SqsManagedSseEnabled: true, RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() } });
+    stateful.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: 'image-pipeline-ingest',
+      VisibilityTimeout: 6 * cfg.augmentTimeoutSeconds,
+      SqsManagedSseEnabled: true,
+      RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() },
+    });
+    stateful.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: 'image-pipeline-embed',
+      VisibilityTimeout: 6 * cfg.embedTimeoutSeconds,
+      SqsManagedSseEnabled: true,
+      RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() },
+    });
     const alarms = Object.values(stateful.findResources('AWS::CloudWatch::Alarm'));
     expect(alarms.map((a) => a.Properties.MetricName)).toEqual(['ApproximateNumberOfMessagesVisible', 'ApproximateNumberOfMessagesVisible']);
   });
@@ -72,21 +89,65 @@ describe('StatelessStack', () => {
   });
 
   it('reports partial batch failures from both SQS event sources, with batching and a concurrency cap', () => {
-    stateless.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 10, MaximumBatchingWindowInSeconds: 1, FunctionResponseTypes: ['ReportBatchItemFailures'], ScalingConfig: { MaximumConcurrency: 20 } });
-    stateless.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: 32, MaximumBatchingWindowInSeconds: 2, FunctionResponseTypes: ['ReportBatchItemFailures'], ScalingConfig: { MaximumConcurrency: 10 } });
+    stateless.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 10,
+      MaximumBatchingWindowInSeconds: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 20 },
+    });
+    stateless.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 32,
+      MaximumBatchingWindowInSeconds: 2,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 10 },
+    });
   });
 
   it('gives each function the environment it needs', () => {
-    for (const id of ['Augment', 'Embed', 'Api', 'Lifecycle']) expect(Object.keys(envOf(id))).toEqual(expect.arrayContaining(['IMAGES_BUCKET', 'ARTIFACTS_BUCKET', 'VECTOR_BUCKET_NAME']));
+    for (const id of ['Augment', 'Embed', 'Api', 'Lifecycle'])
+      expect(Object.keys(envOf(id))).toEqual(expect.arrayContaining(['IMAGES_BUCKET', 'ARTIFACTS_BUCKET', 'VECTOR_BUCKET_NAME']));
     expect(Object.keys(envOf('Augment'))).toContain('EMBED_QUEUE_URL');
     for (const id of ['Api', 'Lifecycle']) {
-      expect(Object.keys(envOf(id))).toEqual(expect.arrayContaining(['TRAIN_CLUSTER_ARN', 'TRAIN_TASK_DEFINITION_ARN', 'TRAIN_CAPACITY_PROVIDER', 'TRAIN_CONTAINER_NAME']));
+      expect(Object.keys(envOf(id))).toEqual(
+        expect.arrayContaining(['TRAIN_CLUSTER_ARN', 'TRAIN_TASK_DEFINITION_ARN', 'TRAIN_CAPACITY_PROVIDER', 'TRAIN_CONTAINER_NAME']),
+      );
     }
   });
 
   it('grants each function only the actions it uses, and no wildcard actions anywhere', () => {
-    expect(actionsOf('Augment')).toEqual(new Set(['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3vectors:GetIndex', 's3vectors:DeleteVectors', 'sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords']));
-    expect(actionsOf('Embed')).toEqual(new Set(['s3:GetObject', 's3:PutObject', 's3vectors:GetIndex', 's3vectors:PutVectors', 's3vectors:DeleteVectors', 'sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords']));
+    expect(actionsOf('Augment')).toEqual(
+      new Set([
+        's3:GetObject',
+        's3:PutObject',
+        's3:DeleteObject',
+        's3vectors:GetIndex',
+        's3vectors:DeleteVectors',
+        'sqs:SendMessage',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+        'sqs:ReceiveMessage',
+        'sqs:ChangeMessageVisibility',
+        'sqs:DeleteMessage',
+        'xray:PutTraceSegments',
+        'xray:PutTelemetryRecords',
+      ]),
+    );
+    expect(actionsOf('Embed')).toEqual(
+      new Set([
+        's3:GetObject',
+        's3:PutObject',
+        's3vectors:GetIndex',
+        's3vectors:PutVectors',
+        's3vectors:DeleteVectors',
+        'sqs:ReceiveMessage',
+        'sqs:ChangeMessageVisibility',
+        'sqs:GetQueueUrl',
+        'sqs:DeleteMessage',
+        'sqs:GetQueueAttributes',
+        'xray:PutTraceSegments',
+        'xray:PutTelemetryRecords',
+      ]),
+    );
     expect(actionsOf('Embed').has('s3vectors:CreateIndex')).toBe(false);
     for (const a of ['s3vectors:QueryVectors', 'ecs:RunTask', 'iam:PassRole']) expect(actionsOf('Api').has(a)).toBe(true);
     for (const a of ['s3vectors:CreateIndex', 's3vectors:DeleteIndex', 'ecs:RunTask']) expect(actionsOf('Lifecycle').has(a)).toBe(true);
@@ -129,14 +190,25 @@ describe('StatelessStack', () => {
     expect(methods).toHaveLength(ROUTES.length);
     for (const m of methods) expect(m.Properties.AuthorizationType).toBe('AWS_IAM');
     stateless.hasResourceProperties('AWS::ApiGateway::RestApi', { BinaryMediaTypes: ['image/*', 'application/octet-stream'] });
-    stateless.hasResourceProperties('AWS::ApiGateway::Stage', { MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 })], AccessLogSetting: Match.objectLike({ DestinationArn: Match.anyValue() }) });
-    stateless.hasResourceProperties('AWS::ApiGateway::Method', { HttpMethod: 'GET', RequestParameters: { 'method.request.querystring.key': true }, RequestValidatorId: Match.anyValue() });
+    stateless.hasResourceProperties('AWS::ApiGateway::Stage', {
+      MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 })],
+      AccessLogSetting: Match.objectLike({ DestinationArn: Match.anyValue() }),
+    });
+    stateless.hasResourceProperties('AWS::ApiGateway::Method', {
+      HttpMethod: 'GET',
+      RequestParameters: { 'method.request.querystring.key': true },
+      RequestValidatorId: Match.anyValue(),
+    });
   });
 
   it('trains on one GPU from a group that scales from and to zero through a capacity provider, also on a schedule', () => {
-    stateless.hasResourceProperties('AWS::ECS::TaskDefinition', { ContainerDefinitions: [Match.objectLike({ Name: 'trainer', ResourceRequirements: [{ Type: 'GPU', Value: '1' }] })] });
+    stateless.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [Match.objectLike({ Name: 'trainer', ResourceRequirements: [{ Type: 'GPU', Value: '1' }] })],
+    });
     stateless.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MinSize: '0', MaxSize: '1' });
-    stateless.hasResourceProperties('AWS::ECS::CapacityProvider', { AutoScalingGroupProvider: Match.objectLike({ ManagedScaling: Match.objectLike({ Status: 'ENABLED' }) }) });
+    stateless.hasResourceProperties('AWS::ECS::CapacityProvider', {
+      AutoScalingGroupProvider: Match.objectLike({ ManagedScaling: Match.objectLike({ Status: 'ENABLED' }) }),
+    });
     const schedule = Object.values(stateless.findResources('AWS::Scheduler::Schedule'))[0]!;
     expect(schedule.Properties.ScheduleExpression).toBe('rate(1 day)');
     expect(schedule.Properties.Target.EcsParameters.CapacityProviderStrategy).toEqual([{ CapacityProvider: expect.anything(), Weight: 1 }]);

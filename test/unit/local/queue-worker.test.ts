@@ -13,7 +13,16 @@ import { s3EventBody } from '../../../shared/s3-event';
 import { fakePipeline, IMAGES } from '../../support/pipeline';
 
 const apiEvent = (httpMethod: string, path: string) =>
-  ({ resource: path, path, httpMethod, headers: {}, queryStringParameters: null, body: null, isBase64Encoded: false, requestContext: {} }) as unknown as APIGatewayProxyEvent;
+  ({
+    resource: path,
+    path,
+    httpMethod,
+    headers: {},
+    queryStringParameters: null,
+    body: null,
+    isBase64Encoded: false,
+    requestContext: {},
+  }) as unknown as APIGatewayProxyEvent;
 
 describe('QueueWorker', () => {
   it('delivers SQS-shaped events, deletes successes and retries failures until they are dead-lettered', async () => {
@@ -72,7 +81,10 @@ describe('QueueWorker with a real handler', () => {
       while (dlq.peek().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       await worker.stop();
 
-      const api = createApiHandler({ ...p, launcher: { launch: async () => undefined }, deadLetters: [new LocalDeadLetterQueue('ingest', dlq, ingest)] }, new Logger({ logLevel: 'SILENT' }));
+      const api = createApiHandler(
+        { ...p, launcher: { launch: async () => undefined }, deadLetters: [new LocalDeadLetterQueue('ingest', dlq, ingest)] },
+        new Logger({ logLevel: 'SILENT' }),
+      );
       const reply = await api(apiEvent('GET', '/dead-letters'));
       const body = JSON.parse(reply.body) as { queues: Array<{ queue: string; count: number; messages: Array<{ error?: string }> }> };
       expect(body.queues[0]).toMatchObject({ queue: 'ingest', count: 1 });

@@ -23,6 +23,11 @@ describe('parseLambdaConfig', () => {
   it('reads the training target only when all of it is set', () => {
     expect(parseLambdaConfig(base).training).toBeUndefined();
     const full = { ...base, TRAIN_CLUSTER_ARN: 'c', TRAIN_TASK_DEFINITION_ARN: 't', TRAIN_CAPACITY_PROVIDER: 'cp', TRAIN_CONTAINER_NAME: 'trainer' };
-    expect(parseLambdaConfig(full, { training: true }).training).toEqual({ clusterArn: 'c', taskDefinitionArn: 't', capacityProvider: 'cp', containerName: 'trainer' });
+    expect(parseLambdaConfig(full, { training: true }).training).toEqual({
+      clusterArn: 'c',
+      taskDefinitionArn: 't',
+      capacityProvider: 'cp',
+      containerName: 'trainer',
+    });
   });
 });

@@ -6,7 +6,11 @@ import { embedImage } from '../../../../shared/use-cases/embed-image';
 import { solidPng } from '../../../support/images';
 import { fakePipeline, IMAGES, type FakePipeline } from '../../../support/pipeline';
 
-function event(method: string, path: string, opts: { query?: Record<string, string>; body?: string | Buffer; contentType?: string } = {}): APIGatewayProxyEvent {
+function event(
+  method: string,
+  path: string,
+  opts: { query?: Record<string, string>; body?: string | Buffer; contentType?: string } = {},
+): APIGatewayProxyEvent {
   const binary = Buffer.isBuffer(opts.body);
   return {
     resource: path,
@@ -80,7 +84,10 @@ describe('api handler', () => {
   });
 
   it('PUT /labels accepts a batch or a single object and validates labels', async () => {
-    expect(await call(event('PUT', '/labels', { body: JSON.stringify({ labels: [{ key: 'a.png', label: 'red' }] }) }))).toEqual({ status: 200, body: { updated: 1 } });
+    expect(await call(event('PUT', '/labels', { body: JSON.stringify({ labels: [{ key: 'a.png', label: 'red' }] }) }))).toEqual({
+      status: 200,
+      body: { updated: 1 },
+    });
     expect(await call(event('PUT', '/labels', { body: JSON.stringify({ key: 'b.png', label: 'red' }) }))).toEqual({ status: 200, body: { updated: 1 } });
     expect((await call(event('PUT', '/labels', { body: JSON.stringify({ key: 'b.png', label: 'bad\u0007' }) }))).status).toBe(400);
     expect((await call(event('PUT', '/labels', { body: JSON.stringify({ key: 'b.png', label: 'x'.repeat(65) }) }))).status).toBe(400);
@@ -108,7 +115,10 @@ describe('api handler', () => {
 
   it('answers unknown routes with 404, wrong methods with 405, and oversized bodies with 413', async () => {
     expect((await call(event('GET', '/nope'))).status).toBe(404);
-    expect(await call(event('POST', '/health'))).toEqual({ status: 405, body: { error: { code: 'method_not_allowed', message: 'POST is not allowed on /health; use GET' } } });
+    expect(await call(event('POST', '/health'))).toEqual({
+      status: 405,
+      body: { error: { code: 'method_not_allowed', message: 'POST is not allowed on /health; use GET' } },
+    });
     const big = Buffer.alloc(10 * 1024 * 1024 + 1);
     expect((await call(event('POST', '/search', { body: big, contentType: 'image/png' }))).status).toBe(413);
   });

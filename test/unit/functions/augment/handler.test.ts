@@ -66,7 +66,9 @@ describe('embed handler', () => {
   it('rejects malformed embed messages per record', async () => {
     const p = await fakePipeline();
     const handler = createEmbedHandler(p, quiet());
-    const res = await handler(sqsEvent([JSON.stringify({ key: 'a', imageId: 'short', sequencer: '' }), JSON.stringify({ key: 'gone.png', imageId: 'a'.repeat(32), sequencer: '1' })]));
+    const res = await handler(
+      sqsEvent([JSON.stringify({ key: 'a', imageId: 'short', sequencer: '' }), JSON.stringify({ key: 'gone.png', imageId: 'a'.repeat(32), sequencer: '1' })]),
+    );
     expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'm0' }]);
   });
 });

@@ -8,7 +8,13 @@ async function decode(encoded: Buffer, pieceSize: number): Promise<{ body: Buffe
   const out: Buffer[] = [];
   const pieces = [];
   for (let at = 0; at < encoded.length; at += pieceSize) pieces.push(encoded.subarray(at, at + pieceSize));
-  await pipeline(Readable.from(pieces), decoder, new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
+  const sink = new Writable({
+    write: (c: Buffer, _e, cb) => {
+      out.push(c);
+      cb();
+    },
+  });
+  await pipeline(Readable.from(pieces), decoder, sink);
   return { body: Buffer.concat(out), trailers: decoder.trailers };
 }
 

@@ -20,10 +20,19 @@ describe('SqsDeadLetterQueue', () => {
 
   it('peeks with a zero visibility timeout and joins each message with its recorded error', async () => {
     const store = new InMemoryObjectStore();
-    await store.put('artifacts', 'dead-letters/m-1.json', JSON.stringify({ queue: 'ingest', messageId: 'm-1', error: 'boom', receiveCount: 5, at: '2026-11-28T00:00:00.000Z' }));
+    await store.put(
+      'artifacts',
+      'dead-letters/m-1.json',
+      JSON.stringify({ queue: 'ingest', messageId: 'm-1', error: 'boom', receiveCount: 5, at: '2026-11-28T00:00:00.000Z' }),
+    );
     sqs
       .on(ReceiveMessageCommand)
-      .resolvesOnce({ Messages: [{ MessageId: 'm-1', Body: '{"a":1}', Attributes: { SentTimestamp: '1764288000000' } }, { MessageId: 'm-2', Body: 'not json' }] })
+      .resolvesOnce({
+        Messages: [
+          { MessageId: 'm-1', Body: '{"a":1}', Attributes: { SentTimestamp: '1764288000000' } },
+          { MessageId: 'm-2', Body: 'not json' },
+        ],
+      })
       .resolves({ Messages: [] });
     const letters = await new SqsDeadLetterQueue('ingest', new SQSClient({}), DLQ, { store, bucket: 'artifacts' }).peek(20);
     expect(letters).toEqual([
@@ -45,7 +54,9 @@ describe('SqsDeadLetterQueue', () => {
 
 describe('the SQS edge on a last attempt', () => {
   const event = (receiveCount: number): SQSEvent =>
-    ({ Records: [{ messageId: `m-${receiveCount}`, body: '{}', attributes: { ApproximateReceiveCount: String(receiveCount) }, eventSource: 'aws:sqs' }] }) as unknown as SQSEvent;
+    ({
+      Records: [{ messageId: `m-${receiveCount}`, body: '{}', attributes: { ApproximateReceiveCount: String(receiveCount) }, eventSource: 'aws:sqs' }],
+    }) as unknown as SQSEvent;
 
   it('records the error only when the receive count reached maxReceiveCount, and still reports the failure', async () => {
     const recorded: string[] = [];

@@ -65,7 +65,7 @@ describe('LocalVectorStore', () => {
           .slice(0, 10);
         const got = await index.query({ vector: query, topK: 10 });
         expect(got.map((m) => m.id)).toEqual(expected.map((e) => e.id));
-        got.forEach((m, i) => expect(m.distance).toBeCloseTo(expected[i]!.d, 5));
+        for (const [i, m] of got.entries()) expect(m.distance).toBeCloseTo(expected[i]!.d, 5);
       }
     });
 
@@ -159,7 +159,11 @@ describe('LocalVectorIndex native scan (onnxruntime MatMul above NATIVE_SCAN_MIN
       expect((await index.query({ vector: q, topK: 10 })).map((m) => m.id)).toEqual(brute(q, 10, () => true));
       expect((await index.query({ vector: q, topK: 5, label: 'cat' })).map((m) => m.id)).toEqual(brute(q, 5, (i) => i % 3 === 0));
       const top = brute(q, 1, () => true)[0]!;
-      expect((await index.query({ vector: q, topK: 3, excludeIds: [top] })).map((m) => m.id)).toEqual(brute(q, 4, () => true).filter((id) => id !== top).slice(0, 3));
+      expect((await index.query({ vector: q, topK: 3, excludeIds: [top] })).map((m) => m.id)).toEqual(
+        brute(q, 4, () => true)
+          .filter((id) => id !== top)
+          .slice(0, 3),
+      );
     }
     // A delete lands while the native scan runs: the answer is still exact for the index afterwards.
     const q = randomUnit(32, r);

@@ -31,7 +31,10 @@ describe('S3ObjectStore', () => {
     it('deletes in batches of 1000 and surfaces per-key errors', async () => {
       s3.on(DeleteObjectsCommand).resolves({});
       const store = new S3ObjectStore(new S3Client({}));
-      await store.deleteMany('bucket', Array.from({ length: 2001 }, (_, i) => `k${i}`));
+      await store.deleteMany(
+        'bucket',
+        Array.from({ length: 2001 }, (_, i) => `k${i}`),
+      );
       expect(s3.commandCalls(DeleteObjectsCommand).map((c) => c.args[0].input.Delete!.Objects!.length)).toEqual([1000, 1000, 1]);
       s3.reset();
       s3.on(DeleteObjectsCommand).resolves({ Errors: [{ Key: 'k0', Code: 'AccessDenied' }] });

@@ -55,7 +55,9 @@ describe('awkward and hostile uploads', () => {
   });
 
   it('the pixel limit is configurable', async () => {
-    const ok = await sharp({ create: { width: 100, height: 100, channels: 3, background: '#888' } }).png().toBuffer();
+    const ok = await sharp({ create: { width: 100, height: 100, channels: 3, background: '#888' } })
+      .png()
+      .toBuffer();
     await expect(decodeImage(ok, { maxPixels: 9_999 })).rejects.toThrow(/100x100 pixels exceeds the limit of 9999 pixels/);
     await expect(decodeImage(ok, { maxPixels: 10_000 })).resolves.toMatchObject({ width: 100 });
   });

@@ -18,14 +18,20 @@ describe('decodeImage', () => {
   it('flattens transparency onto white and expands grayscale to RGB', async () => {
     const transparent = await decodeImage(await solidPng(4, 4, [0, 0, 0], 0), limits);
     expect([...transparent.rgb.subarray(0, 3)]).toEqual([255, 255, 255]);
-    const gray = await sharp(Buffer.alloc(16, 90), { raw: { width: 4, height: 4, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+    const gray = await sharp(Buffer.alloc(16, 90), { raw: { width: 4, height: 4, channels: 1 } })
+      .toColourspace('b-w')
+      .png()
+      .toBuffer();
     const decoded = await decodeImage(gray, limits);
     expect(decoded.rgb.length).toBe(48);
     expect([...decoded.rgb.subarray(0, 3)]).toEqual([90, 90, 90]);
   });
 
   it('applies the EXIF orientation', async () => {
-    const rotated = await sharp(await gradientImage(30, 10)).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const rotated = await sharp(await gradientImage(30, 10))
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
     const img = await decodeImage(rotated, limits);
     expect([img.width, img.height]).toEqual([10, 30]);
   });

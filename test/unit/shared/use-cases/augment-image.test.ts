@@ -21,7 +21,12 @@ describe('augmentImage', () => {
     const id = imageIdForKey('photos/a b+c.png');
     const views = decodeNpyU8((await p.store.get(ARTIFACTS, artifactKeys.derivedViews(id)))!);
     expect(views.shape).toEqual([3, 16, 16, 3]);
-    expect(p.store.json(ARTIFACTS, artifactKeys.derivedMeta(id))).toMatchObject({ key: 'photos/a b+c.png', imageId: id, views: 2, source: { width: 40, height: 30, format: 'png' } });
+    expect(p.store.json(ARTIFACTS, artifactKeys.derivedMeta(id))).toMatchObject({
+      key: 'photos/a b+c.png',
+      imageId: id,
+      views: 2,
+      source: { width: 40, height: 30, format: 'png' },
+    });
     expect(p.embedQueue.messages()).toEqual([{ key: 'photos/a b+c.png', imageId: id, sequencer: '01' }]);
   });
 
@@ -36,14 +41,19 @@ describe('augmentImage', () => {
   it('quarantines input that can never succeed with a reason, and acknowledges it', async () => {
     await p.store.put(IMAGES, 'notes.txt', 'just text');
     expect(await augmentImage(p, created('notes.txt'))).toBe('quarantined');
-    expect(p.store.json(ARTIFACTS, artifactKeys.quarantine(imageIdForKey('notes.txt')))).toMatchObject({ key: 'notes.txt', reason: expect.stringMatching(/not a supported image/) });
+    expect(p.store.json(ARTIFACTS, artifactKeys.quarantine(imageIdForKey('notes.txt')))).toMatchObject({
+      key: 'notes.txt',
+      reason: expect.stringMatching(/not a supported image/),
+    });
     expect(p.embedQueue.sent).toHaveLength(0);
   });
 
   it('quarantines objects over the size limit without reading them', async () => {
     await p.store.put(IMAGES, 'big.png', Buffer.alloc(2_000_000));
     expect(await augmentImage(p, created('big.png'))).toBe('quarantined');
-    expect(p.store.json(ARTIFACTS, artifactKeys.quarantine(imageIdForKey('big.png')))).toMatchObject({ reason: 'object is 2000000 bytes; the limit is 1000000' });
+    expect(p.store.json(ARTIFACTS, artifactKeys.quarantine(imageIdForKey('big.png')))).toMatchObject({
+      reason: 'object is 2000000 bytes; the limit is 1000000',
+    });
   });
 
   it('a broken re-upload replaces the good image: its vector and views go away', async () => {

@@ -90,8 +90,18 @@ describe('embed and query', () => {
 
   describe('putLabels', () => {
     it('stores labels, attaches them to indexed vectors, and rejects unknown keys with 404', async () => {
-      await expect(putLabels(p, [{ key: 'red.png', label: 'warm' }, { key: 'ghost.png', label: 'x' }])).rejects.toThrow(/unknown image key: "ghost.png"/);
-      expect(await putLabels(p, [{ key: 'red.png', label: 'warm' }, { key: 'red.png', label: 'hot' }])).toEqual({ updated: 1 });
+      await expect(
+        putLabels(p, [
+          { key: 'red.png', label: 'warm' },
+          { key: 'ghost.png', label: 'x' },
+        ]),
+      ).rejects.toThrow(/unknown image key: "ghost.png"/);
+      expect(
+        await putLabels(p, [
+          { key: 'red.png', label: 'warm' },
+          { key: 'red.png', label: 'hot' },
+        ]),
+      ).toEqual({ updated: 1 });
       expect(p.store.json(ARTIFACTS, `labels/${imageIdForKey('red.png')}.json`)).toMatchObject({ key: 'red.png', label: 'hot' });
       expect(await imageStatus(p, 'red.png')).toEqual({ key: 'red.png', state: 'indexed', modelVersion: 'v0', label: 'hot' });
     });

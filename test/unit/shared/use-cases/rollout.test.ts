@@ -120,7 +120,13 @@ describe('advanceRollout', () => {
     await p.store.put(
       ARTIFACTS,
       artifactKeys.pseudoLabels('v1'),
-      JSON.stringify({ schemaVersion: 1, version: 'v1', createdAt: '2026-11-28T00:00:00.000Z', thresholds: { warm: 0.8 }, items: [{ imageId: id, key: 'img-1.png', label: 'warm', confidence: 0.93 }] }),
+      JSON.stringify({
+        schemaVersion: 1,
+        version: 'v1',
+        createdAt: '2026-11-28T00:00:00.000Z',
+        thresholds: { warm: 0.8 },
+        items: [{ imageId: id, key: 'img-1.png', label: 'warm', confidence: 0.93 }],
+      }),
     );
     const queue = new DrainableQueue();
     const deps = { ...p, models: new ModelRegistry(p.store, ARTIFACTS, p.encoders, { pointerTtlMs: 0 }), embedQueue: queue, pageSize: 2 };
