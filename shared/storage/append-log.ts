@@ -33,7 +33,8 @@ export class AppendLog {
   private pending: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private closed = false;
-  private rewriting = false;
+  /** The rewrite in progress, if any: close() waits for it, so the handle it reopens is closed too. */
+  private rewriting: Promise<void> | undefined;
 
   private constructor(
     readonly path: string,
@@ -45,14 +46,19 @@ export class AppendLog {
   static async open(path: string, onRecord: (payload: Buffer) => void): Promise<AppendLog> {
     await mkdir(dirname(path), { recursive: true });
     const handle = await open(path, 'a+');
-    const validBytes = await replay(handle, onRecord);
-    const { size } = await handle.stat();
-    if (size > validBytes) {
-      // A torn tail from a crash mid-append: drop it so new frames start on a boundary.
-      await handle.truncate(validBytes);
-      await handle.datasync();
+    try {
+      const validBytes = await replay(handle, onRecord);
+      const { size } = await handle.stat();
+      if (size > validBytes) {
+        // A torn tail from a crash mid-append: drop it so new frames start on a boundary.
+        await handle.truncate(validBytes);
+        await handle.datasync();
+      }
+      return new AppendLog(path, handle, validBytes);
+    } catch (err) {
+      await handle.close();
+      throw err;
     }
-    return new AppendLog(path, handle, validBytes);
   }
 
   /** Bytes in the log. */
@@ -107,13 +113,16 @@ export class AppendLog {
    * the snapshot must be harmless: callers log full states, not deltas.
    */
   async rewrite(payloads: Iterable<Buffer>): Promise<void> {
+    if (this.closed) throw new Error(`append-log ${this.path} is closed`);
     if (this.rewriting) throw new Error(`append-log ${this.path} is already being rewritten`);
-    this.rewriting = true;
-    try {
+    this.rewriting = (async () => {
       await this.drain();
       await this.writeReplacement(payloads);
+    })();
+    try {
+      await this.rewriting;
     } finally {
-      this.rewriting = false;
+      this.rewriting = undefined;
       this.kick();
     }
   }
@@ -153,8 +162,9 @@ export class AppendLog {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.drain();
     this.closed = true;
+    await this.rewriting?.catch(() => undefined);
+    await this.drain();
     await this.handle.close();
   }
 }

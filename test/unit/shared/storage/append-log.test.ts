@@ -64,6 +64,19 @@ describe('AppendLog', () => {
     });
   });
 
+  describe('close', () => {
+    it('waits for a rewrite in progress and leaves no file handle open', async () => {
+      const path = tmp();
+      const { log } = await replayAll(path);
+      await log.append([Buffer.from('a')]);
+      const rewriting = log.rewrite([Buffer.from('snapshot')]);
+      await log.close();
+      await rewriting;
+      await expect(log.rewrite([Buffer.from('again')])).rejects.toThrow(/closed/);
+      expect(await replayedRecords(path)).toEqual(['snapshot']);
+    });
+  });
+
   describe('rewrite', () => {
     it('replaces the contents atomically and keeps appends issued during the rewrite', async () => {
       const path = tmp();
