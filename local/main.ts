@@ -1,5 +1,6 @@
 /** `npm start`: the embedded stack in the foreground. */
 import { resolve } from 'node:path';
+import { API_ROUTES } from '../shared/api-routes';
 import { parseLocalStackConfig } from '../shared/config';
 import { startStack } from './stack';
 
@@ -12,7 +13,7 @@ async function main(): Promise<void> {
       '',
       `[pipeline] ready s3=${s3} api=${stack.apiUrl} data=${stack.dataDir} pid=${process.pid}`,
       `  S3   ${s3}  (path-style, any credentials; buckets: images, artifacts)`,
-      `  API  ${stack.apiUrl}  (GET /health, /images?key=, /neighbors?key=&k=, POST /search, PUT /labels, GET /models, POST /models/rollback, POST /train, GET /dead-letters, POST /dead-letters/redrive)`,
+      `  API  ${stack.apiUrl}  (${API_ROUTES.map((r) => `${r.method} ${r.path}`).join(', ')})`,
       `  Drop images:  aws --endpoint-url ${s3} s3 cp ./pics s3://images/ --recursive`,
       `  Query:        curl '${stack.apiUrl}/neighbors?key=<key>&k=10'`,
       '',

@@ -3,6 +3,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { z } from 'zod';
 import { BadRequestError, MethodNotAllowedError, NotFoundError, UnsupportedMediaTypeError } from '../../shared/errors';
+import { API_ROUTES, type ApiRouteKey, routeKey } from '../../shared/api-routes';
 import { LabelValueSchema } from '../../shared/schemas';
 import { MAX_LABELS_PER_REQUEST, putLabels, type LabelDeps } from '../../shared/use-cases/labels';
 import { neighborsOfImage, neighborsOfKey, type QueryDeps } from '../../shared/use-cases/query';
@@ -56,47 +57,43 @@ const SearchJson = z.object({ image: z.string().min(1, 'image must be base64 ima
 
 type Route = (deps: ApiDeps, event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
 
-const routes: Record<string, Partial<Record<string, Route>>> = {
-  '/health': { GET: async (deps) => json(200, await health(deps)) },
-  '/images': {
-    GET: async (deps, event) => json(200, await imageStatus(deps, z.object({ key: KeySchema }).parse(query(event)).key)),
+/** One handler per contract route: a route missing here, or one not in the contract, does not compile. */
+const handlers: Record<ApiRouteKey, Route> = {
+  'GET /health': async (deps) => json(200, await health(deps)),
+  'GET /images': async (deps, event) => json(200, await imageStatus(deps, z.object({ key: KeySchema }).parse(query(event)).key)),
+  'GET /neighbors': async (deps, event) => json(200, await neighborsOfKey(deps, NeighborsQuery.parse(query(event)))),
+  'POST /search': async (deps, event) => {
+    const q = SearchQuery.parse(query(event));
+    return json(200, await neighborsOfImage(deps, { ...q, bytes: searchImage(event) }));
   },
-  '/neighbors': {
-    GET: async (deps, event) => json(200, await neighborsOfKey(deps, NeighborsQuery.parse(query(event)))),
+  'PUT /labels': async (deps, event) => {
+    const body = LabelsBody.parse(jsonBody(event));
+    return json(200, await putLabels(deps, 'labels' in body ? body.labels : [body]));
   },
-  '/search': {
-    POST: async (deps, event) => {
-      const q = SearchQuery.parse(query(event));
-      return json(200, await neighborsOfImage(deps, { ...q, bytes: searchImage(event) }));
-    },
-  },
-  '/labels': {
-    PUT: async (deps, event) => {
-      const body = LabelsBody.parse(jsonBody(event));
-      return json(200, await putLabels(deps, 'labels' in body ? body.labels : [body]));
-    },
-  },
-  '/models': { GET: async (deps) => json(200, await modelsView(deps)) },
-  '/models/rollback': { POST: async (deps) => json(200, await rollback(deps)) },
-  '/dead-letters': {
-    GET: async (deps, event) => json(200, await listDeadLetters(deps, DeadLettersQuery.parse(query(event)).limit ?? 20)),
-  },
-  '/dead-letters/redrive': {
-    POST: async (deps, event) => json(200, await redriveDeadLetters(deps, RedriveBody.parse(jsonBody(event, { optional: true }) ?? {}).queue)),
-  },
-  '/train': {
-    POST: async (deps, event) =>
-      json(202, await startTraining({ ...deps, policy: deps.settings.retrain }, TrainBody.parse(jsonBody(event, { optional: true }) ?? {}))),
-  },
+  'GET /models': async (deps) => json(200, await modelsView(deps)),
+  'POST /models/rollback': async (deps) => json(200, await rollback(deps)),
+  'GET /dead-letters': async (deps, event) => json(200, await listDeadLetters(deps, DeadLettersQuery.parse(query(event)).limit ?? 20)),
+  'POST /dead-letters/redrive': async (deps, event) =>
+    json(200, await redriveDeadLetters(deps, RedriveBody.parse(jsonBody(event, { optional: true }) ?? {}).queue)),
+  'POST /train': async (deps, event) =>
+    json(202, await startTraining({ ...deps, policy: deps.settings.retrain }, TrainBody.parse(jsonBody(event, { optional: true }) ?? {}))),
 };
+
+/** Methods by path, from the contract's route list. */
+const routes = new Map<string, Map<string, Route>>();
+for (const route of API_ROUTES) {
+  const methods = routes.get(route.path) ?? new Map<string, Route>();
+  methods.set(route.method, handlers[routeKey(route)]);
+  routes.set(route.path, methods);
+}
 
 export function createApiHandler(deps: ApiDeps, logger = new Logger({ serviceName: 'api' })): ApiHandler {
   return async (event) => {
     try {
-      const methods = routes[routePath(event)];
+      const methods = routes.get(routePath(event));
       if (!methods) throw new NotFoundError(`no route ${event.httpMethod} ${event.path}`);
-      const route = methods[event.httpMethod];
-      if (!route) throw new MethodNotAllowedError(`${event.httpMethod} is not allowed on ${routePath(event)}; use ${Object.keys(methods).join(', ')}`);
+      const route = methods.get(event.httpMethod);
+      if (!route) throw new MethodNotAllowedError(`${event.httpMethod} is not allowed on ${routePath(event)}; use ${[...methods.keys()].join(', ')}`);
       return await route(deps, event);
     } catch (err) {
       return errorResponse(err, logger);

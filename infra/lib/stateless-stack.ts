@@ -4,6 +4,7 @@
  * narrowest resources (key prefixes, the vector bucket's indexes).
  */
 import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { API_ROUTES, type ApiRouteSpec } from '../../shared/api-routes';
 import {
   AccessLogFormat,
   AuthorizationType,
@@ -38,20 +39,6 @@ export interface StatelessStackProps extends StackProps {
   readonly vectorBucketName: string;
   readonly vectorBucketArn: string;
 }
-
-/** The HTTP routes of the user contract. */
-export const ROUTES: Array<{ path: string; method: string; query?: string[] }> = [
-  { path: 'health', method: 'GET' },
-  { path: 'images', method: 'GET', query: ['key'] },
-  { path: 'neighbors', method: 'GET', query: ['key'] },
-  { path: 'search', method: 'POST' },
-  { path: 'labels', method: 'PUT' },
-  { path: 'models', method: 'GET' },
-  { path: 'models/rollback', method: 'POST' },
-  { path: 'train', method: 'POST' },
-  { path: 'dead-letters', method: 'GET' },
-  { path: 'dead-letters/redrive', method: 'POST' },
-];
 
 export class StatelessStack extends Stack {
   readonly api: RestApi;
@@ -253,12 +240,12 @@ export class StatelessStack extends Stack {
     });
     const validator = this.api.addRequestValidator('Validator', { validateRequestParameters: true, validateRequestBody: true });
     const integration = new LambdaIntegration(api.fn);
-    for (const route of ROUTES) {
-      const resource = this.api.root.resourceForPath(route.path);
+    for (const route of API_ROUTES as readonly ApiRouteSpec[]) {
+      const resource = this.api.root.resourceForPath(route.path.slice(1));
       resource.addMethod(route.method, integration, {
         authorizationType: AuthorizationType.IAM,
         requestValidator: validator,
-        requestParameters: Object.fromEntries((route.query ?? []).map((q) => [`method.request.querystring.${q}`, true])),
+        requestParameters: Object.fromEntries((route.requiredQuery ?? []).map((q) => [`method.request.querystring.${q}`, true])),
       });
     }
 

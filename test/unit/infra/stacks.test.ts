@@ -2,7 +2,13 @@ import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../../../infra/lib/app';
 import { parsePipelineConfig } from '../../../infra/lib/config';
-import { ROUTES } from '../../../infra/lib/stateless-stack';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { createApiHandler } from '../../../functions/api/handler';
+import { API_ROUTES } from '../../../shared/api-routes';
+import { fakePipeline } from '../../support/pipeline';
 
 // Bundling is skipped here (the bundling test in test/integration measures the real assets).
 const built = buildApp(new App({ context: { 'aws:cdk:bundling-stacks': [] } }));
@@ -26,6 +32,19 @@ const envOf = (id: string) => {
   const fns = stateless.findResources('AWS::Lambda::Function');
   return Object.entries(fns).find(([k]) => k.startsWith(`${id}Function`))![1].Properties.Environment.Variables as Record<string, unknown>;
 };
+
+/** "METHOD /path" of every API Gateway method in the synthesized template, paths rebuilt from the resource tree. */
+function deployedRoutes(): string[] {
+  const resources = stateless.findResources('AWS::ApiGateway::Resource');
+  const pathOf = (ref: unknown): string => {
+    const id = (ref as { Ref?: string }).Ref;
+    if (!id || !resources[id]) return '';
+    return `${pathOf(resources[id].Properties.ParentId)}/${resources[id].Properties.PathPart}`;
+  };
+  return Object.values(stateless.findResources('AWS::ApiGateway::Method'))
+    .map((m) => `${m.Properties.HttpMethod} ${pathOf(m.Properties.ResourceId)}`)
+    .sort();
+}
 
 describe('StatefulStack', () => {
   it('encrypts, blocks public access, enforces TLS and logs access on both data buckets', () => {
@@ -187,7 +206,7 @@ describe('StatelessStack', () => {
 
   it('requires IAM authorisation on every API method and serves every contract route', () => {
     const methods = Object.values(stateless.findResources('AWS::ApiGateway::Method')).filter((m) => m.Properties.HttpMethod !== 'OPTIONS');
-    expect(methods).toHaveLength(ROUTES.length);
+    expect(methods).toHaveLength(API_ROUTES.length);
     for (const m of methods) expect(m.Properties.AuthorizationType).toBe('AWS_IAM');
     stateless.hasResourceProperties('AWS::ApiGateway::RestApi', { BinaryMediaTypes: ['image/*', 'application/octet-stream'] });
     stateless.hasResourceProperties('AWS::ApiGateway::Stage', {
@@ -230,5 +249,41 @@ describe('parsePipelineConfig', () => {
     expect(parsePipelineConfig({ trainingInstanceType: 'g6.xlarge' })).toMatchObject({ trainingInstanceType: 'g6.xlarge', lambdaArchitecture: 'arm64' });
     expect(() => parsePipelineConfig({ trainingInstances: 2 })).toThrow(/Unrecognized key/);
     expect(() => parsePipelineConfig({ maxReceiveCount: 2 })).toThrow(/maxReceiveCount/);
+  });
+});
+
+describe('the API contract, one definition', () => {
+  const contract = API_ROUTES.map((r) => `${r.method} ${r.path}`).sort();
+
+  it('API Gateway serves exactly the contract routes', () => {
+    expect(deployedRoutes()).toEqual(contract);
+  });
+
+  it('the API handler answers every deployed route (no 404 or 405) and refuses other methods on them', async () => {
+    const p = await fakePipeline();
+    const handler = createApiHandler({ ...p, launcher: { launch: async () => undefined }, deadLetters: [] }, new Logger({ logLevel: 'SILENT' }));
+    const call = (method: string, path: string) =>
+      handler({
+        httpMethod: method,
+        path,
+        resource: path,
+        headers: {},
+        queryStringParameters: null,
+        body: null,
+        isBase64Encoded: false,
+      } as unknown as APIGatewayProxyEvent);
+    for (const route of deployedRoutes()) {
+      const [method, path] = route.split(' ') as [string, string];
+      expect([404, 405]).not.toContain((await call(method, path)).statusCode);
+      expect((await call('DELETE', path)).statusCode).toBe(405);
+    }
+    expect((await call('GET', '/not-a-route')).statusCode).toBe(404);
+  });
+
+  it("the README's route table lists exactly the contract routes", () => {
+    const readme = readFileSync(join(__dirname, '../../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## HTTP API'), readme.indexOf('\n## ', readme.indexOf('## HTTP API') + 1));
+    const rows = [...section.matchAll(/^\| `(GET|POST|PUT|DELETE) (\/[^`?[ ]*)/gm)].map((m) => `${m[1]} ${m[2]}`);
+    expect([...new Set(rows)].sort()).toEqual(contract);
   });
 });
