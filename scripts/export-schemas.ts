@@ -1,7 +1,8 @@
-/** Writes the shared zod schemas as JSON Schema files under schemas/ (run: npm run schemas). */
+/** Writes the shared zod schemas as JSON Schema files, and the artifact key layout, under schemas/ (run: npm run schemas). */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { artifactLayoutDocument } from '../shared/artifact-keys';
 import { sharedSchemas } from '../shared/schemas';
 
 export function renderSchemas(): Record<string, string> {
@@ -9,6 +10,7 @@ export function renderSchemas(): Record<string, string> {
   for (const [name, schema] of Object.entries(sharedSchemas)) {
     out[`${name}.schema.json`] = `${JSON.stringify(z.toJSONSchema(schema, { io: 'input' }), null, 2)}\n`;
   }
+  out['artifact-keys.json'] = artifactLayoutDocument();
   return out;
 }
 

@@ -1,15 +1,78 @@
-/** Keys in the artifacts bucket (the data layout of ARCHITECTURE.md). */
+/**
+ * The artifacts bucket's key layout (ARCHITECTURE.md's data layout), defined once. TypeScript
+ * builds keys with `artifactKeys`; the layout is exported to `schemas/artifact-keys.json`
+ * (`npm run schemas`), which the trainer's `pipeline_trainer/keys.py` is tested against, and the
+ * IAM grants in infra/ are written from `ARTIFACT_PREFIXES`.
+ */
+
+/** Key templates: `{name}` is filled in by the key builders. */
+export const ARTIFACT_KEY_TEMPLATES = {
+  derivedViews: 'derived/{imageId}/views.npy',
+  derivedMeta: 'derived/{imageId}/meta.json',
+  quarantine: 'quarantine/{imageId}.json',
+  events: 'events/{imageId}.json',
+  deadLetter: 'dead-letters/{messageId}.json',
+  label: 'labels/{imageId}.json',
+  pseudoLabels: 'pseudo-labels/{version}/pseudo-labels.json',
+  modelFile: 'models/{version}/{file}',
+  manifest: 'models/{version}/manifest.json',
+  report: 'models/{version}/report.json',
+  servingPointer: 'models/serving.json',
+  candidatePointer: 'models/candidate.json',
+  rollout: 'rollouts/{version}.json',
+  run: 'runs/{jobId}.json',
+  trainingLock: 'locks/training.json',
+} as const;
+
+/** The top-level prefixes of the layout (what IAM grants and listings are scoped to). */
+export const ARTIFACT_PREFIXES = {
+  derived: 'derived/',
+  quarantine: 'quarantine/',
+  events: 'events/',
+  deadLetters: 'dead-letters/',
+  labels: 'labels/',
+  pseudoLabels: 'pseudo-labels/',
+  models: 'models/',
+  rollouts: 'rollouts/',
+  runs: 'runs/',
+  locks: 'locks/',
+} as const;
+
+type Template = (typeof ARTIFACT_KEY_TEMPLATES)[keyof typeof ARTIFACT_KEY_TEMPLATES];
+
+function fill(template: Template, values: Record<string, string>): string {
+  return template.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = values[name];
+    if (value === undefined || value === '' || value.includes('/')) throw new Error(`artifact key ${template}: bad ${name} ${JSON.stringify(value)}`);
+    return value;
+  });
+}
+
+const t = ARTIFACT_KEY_TEMPLATES;
+
 export const artifactKeys = {
-  derivedViews: (imageId: string) => `derived/${imageId}/views.npy`,
-  derivedMeta: (imageId: string) => `derived/${imageId}/meta.json`,
-  quarantine: (imageId: string) => `quarantine/${imageId}.json`,
-  events: (imageId: string) => `events/${imageId}.json`,
-  deadLetter: (messageId: string) => `dead-letters/${messageId}.json`,
-  label: (imageId: string) => `labels/${imageId}.json`,
-  pseudoLabels: (version: string) => `pseudo-labels/${version}/pseudo-labels.json`,
-  rollout: (version: string) => `rollouts/${version}.json`,
-  run: (jobId: string) => `runs/${jobId}.json`,
-  runsPrefix: 'runs/',
-  quarantinePrefix: 'quarantine/',
-  labelsPrefix: 'labels/',
+  derivedViews: (imageId: string) => fill(t.derivedViews, { imageId }),
+  derivedMeta: (imageId: string) => fill(t.derivedMeta, { imageId }),
+  quarantine: (imageId: string) => fill(t.quarantine, { imageId }),
+  events: (imageId: string) => fill(t.events, { imageId }),
+  deadLetter: (messageId: string) => fill(t.deadLetter, { messageId }),
+  label: (imageId: string) => fill(t.label, { imageId }),
+  pseudoLabels: (version: string) => fill(t.pseudoLabels, { version }),
+  modelFile: (version: string, file: string) => fill(t.modelFile, { version, file }),
+  manifest: (version: string) => fill(t.manifest, { version }),
+  report: (version: string) => fill(t.report, { version }),
+  servingPointer: t.servingPointer,
+  candidatePointer: t.candidatePointer,
+  rollout: (version: string) => fill(t.rollout, { version }),
+  run: (jobId: string) => fill(t.run, { jobId }),
+  trainingLock: t.trainingLock,
+  runsPrefix: ARTIFACT_PREFIXES.runs,
+  quarantinePrefix: ARTIFACT_PREFIXES.quarantine,
+  labelsPrefix: ARTIFACT_PREFIXES.labels,
+  modelsPrefix: ARTIFACT_PREFIXES.models,
 };
+
+/** The layout as the JSON document `schemas/artifact-keys.json` (read by the trainer's tests). */
+export function artifactLayoutDocument(): string {
+  return `${JSON.stringify({ templates: ARTIFACT_KEY_TEMPLATES, prefixes: ARTIFACT_PREFIXES }, null, 2)}\n`;
+}

@@ -8,8 +8,8 @@ import { artifactKeys } from './artifact-keys';
 import { ModelManifestSchema, ModelPointerSchema, PseudoLabelsSchema, type ModelManifest, type ModelPointer } from './schemas';
 import { EncoderBatcher } from './encoder-batcher';
 
-export const SERVING_POINTER_KEY = 'models/serving.json';
-export const CANDIDATE_POINTER_KEY = 'models/candidate.json';
+export const SERVING_POINTER_KEY = artifactKeys.servingPointer;
+export const CANDIDATE_POINTER_KEY = artifactKeys.candidatePointer;
 
 export interface PseudoLabel {
   label: string;
@@ -70,14 +70,14 @@ export class ModelRegistry {
   }
 
   async manifest(version: string): Promise<ModelManifest | undefined> {
-    const body = await this.store.get(this.bucket, `models/${version}/manifest.json`);
+    const body = await this.store.get(this.bucket, artifactKeys.manifest(version));
     return body ? ModelManifestSchema.parse(JSON.parse(body.toString('utf8'))) : undefined;
   }
 
   /** Every published manifest, oldest first. */
   async listManifests(): Promise<ModelManifest[]> {
     const versions: number[] = [];
-    for await (const obj of this.store.list(this.bucket, 'models/')) {
+    for await (const obj of this.store.list(this.bucket, artifactKeys.modelsPrefix)) {
       const m = /^models\/v(\d+)\/manifest\.json$/.exec(obj.key);
       if (m) versions.push(Number(m[1]));
     }
@@ -128,7 +128,7 @@ export class ModelRegistry {
       loading = (async () => {
         const manifest = await this.manifest(version);
         if (!manifest) throw new Error(`model ${version}: manifest missing`);
-        const onnx = await this.store.get(this.bucket, `models/${version}/${manifest.encoder.file}`);
+        const onnx = await this.store.get(this.bucket, artifactKeys.modelFile(version, manifest.encoder.file));
         if (!onnx) throw new Error(`model ${version}: ${manifest.encoder.file} missing`);
         const pseudoLabels = new Map<string, PseudoLabel>();
         const doc = await this.store.get(this.bucket, artifactKeys.pseudoLabels(version));

@@ -199,6 +199,15 @@ export const RolloutRecordSchema = z.object({
 export type RolloutRecord = z.infer<typeof RolloutRecordSchema>;
 
 /** Everything written to `schemas/` for the other language. */
+/** `locks/training.json`: the training lease (never two runs at once), written by both languages. */
+export const TrainingLeaseSchema = z.object({
+  jobId: z.string().min(1),
+  acquiredAt: isoTime,
+  expiresAt: isoTime,
+  released: z.boolean().optional(),
+});
+export type TrainingLease = z.infer<typeof TrainingLeaseSchema>;
+
 export const sharedSchemas = {
   'model-manifest': ModelManifestSchema,
   'model-pointer': ModelPointerSchema,
@@ -212,4 +221,5 @@ export const sharedSchemas = {
   'pseudo-labels': PseudoLabelsSchema,
   'training-run': TrainingRunSchema,
   'rollout-record': RolloutRecordSchema,
+  'training-lease': TrainingLeaseSchema,
 } as const;

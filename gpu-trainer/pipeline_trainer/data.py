@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import keys as artifact_keys
 from .s3io import get_bytes, list_keys
 
 
@@ -46,7 +47,7 @@ def _read_view(client, bucket: str, meta_key: str, cache: Path):
     if cached.exists():
         arr = np.load(cached)
     else:
-        body = get_bytes(client, bucket, f"derived/{meta['imageId']}/views.npy")
+        body = get_bytes(client, bucket, artifact_keys.derived_views(meta["imageId"]))
         if body is None:
             return None
         arr = np.load(io.BytesIO(body))
@@ -61,7 +62,7 @@ def _read_view(client, bucket: str, meta_key: str, cache: Path):
 def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, input_hw: tuple[int, int, int] | None = None, log=print) -> Dataset:
     cache = Path(cache_dir) / "views"
     cache.mkdir(parents=True, exist_ok=True)
-    meta_keys = [k for k in list_keys(client, bucket, "derived/") if k.endswith("/meta.json")]
+    meta_keys = [k for k in list_keys(client, bucket, artifact_keys.PREFIXES["derived"]) if k.endswith("/meta.json")]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         loaded = [r for r in pool.map(lambda k: _read_view(client, bucket, k, cache), meta_keys) if r is not None]
     if not loaded:
@@ -77,13 +78,13 @@ def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, input_h
     image_ids = [m["imageId"] for m, _ in kept]
     keys = [m["key"] for m, _ in kept]
 
-    label_keys = list_keys(client, bucket, "labels/")
+    label_keys = list_keys(client, bucket, artifact_keys.LABELS_PREFIX)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         label_docs = list(pool.map(lambda k: json.loads(get_bytes(client, bucket, k) or b"null"), label_keys))
     row_of = {image_id: i for i, image_id in enumerate(image_ids)}
     raw_labels = {}
     for key, doc in zip(label_keys, label_docs, strict=True):
-        image_id = key[len("labels/") : -len(".json")]
+        image_id = artifact_keys.image_id_of_label(key)
         if doc and image_id in row_of:
             raw_labels[row_of[image_id]] = doc["label"]
     class_names = sorted(set(raw_labels.values()))

@@ -13,7 +13,9 @@ import json
 
 from botocore.exceptions import ClientError
 
-LEASE_KEY = "locks/training.json"
+from . import keys
+
+LEASE_KEY = keys.TRAINING_LOCK
 
 
 def _now() -> dt.datetime:

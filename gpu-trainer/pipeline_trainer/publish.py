@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import re
 
+from . import keys
 from .manifest import ENCODER_FILE, WEIGHTS_FILE, index_name_for, utc_now
 from .s3io import get_json, list_keys, put_bytes, put_json
 
-SERVING_POINTER = "models/serving.json"
-CANDIDATE_POINTER = "models/candidate.json"
+SERVING_POINTER = keys.SERVING_POINTER
+CANDIDATE_POINTER = keys.CANDIDATE_POINTER
 _VERSION_RE = re.compile(r"^models/v(\d+)/manifest\.json$")
 
 
 def published_versions(client, bucket: str) -> list[int]:
     numbers = []
-    for key in list_keys(client, bucket, "models/"):
+    for key in list_keys(client, bucket, keys.MODELS_PREFIX):
         m = _VERSION_RE.match(key)
         if m:
             numbers.append(int(m.group(1)))
@@ -31,9 +32,9 @@ def next_version(client, bucket: str) -> str:
 
 
 def publish_version(client, bucket: str, version: str, onnx_bytes: bytes, weights: bytes, manifest: dict) -> None:
-    put_bytes(client, bucket, f"models/{version}/{ENCODER_FILE}", onnx_bytes, "application/octet-stream")
-    put_bytes(client, bucket, f"models/{version}/{WEIGHTS_FILE}", weights, "application/octet-stream")
-    put_json(client, bucket, f"models/{version}/manifest.json", manifest)
+    put_bytes(client, bucket, keys.model_file(version, ENCODER_FILE), onnx_bytes, "application/octet-stream")
+    put_bytes(client, bucket, keys.model_file(version, WEIGHTS_FILE), weights, "application/octet-stream")
+    put_json(client, bucket, keys.manifest(version), manifest)
 
 
 def pointer_for(version: str) -> dict:
@@ -59,7 +60,7 @@ def set_candidate(client, bucket: str, version: str) -> dict:
 def publish_pseudo_labels(client, bucket: str, version: str, items: list[dict], thresholds: dict[str, float]) -> None:
     """`pseudo-labels/<version>/pseudo-labels.json`: accepted pseudo-labels of unlabelled images, with confidence."""
     doc = {"schemaVersion": 1, "version": version, "createdAt": utc_now(), "thresholds": thresholds, "items": items}
-    put_json(client, bucket, f"pseudo-labels/{version}/pseudo-labels.json", doc)
+    put_json(client, bucket, keys.pseudo_labels(version), doc)
 
 
 class RunRecorder:
@@ -74,4 +75,4 @@ class RunRecorder:
         if fields.get("state") in ("published", "rejected", "failed"):
             self.doc["finishedAt"] = utc_now()
         if self.enabled:
-            put_json(self.client, self.bucket, f"runs/{self.job_id}.json", self.doc)
+            put_json(self.client, self.bucket, keys.run(self.job_id), self.doc)

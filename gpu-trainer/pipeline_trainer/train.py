@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from . import lease
+from . import keys, lease
 from .augment import normalize, simclr_view, to_unit_float, weak_view
 from .config import TrainConfig
 from .data import Dataset, holdout_split, load_dataset
@@ -33,7 +33,7 @@ from .evaluate import collapse_stats, embed_images, evaluate_encoder, is_collaps
 from .export import ExportParityError, check_parity, export_onnx
 from .gate import decide
 from .losses import nt_xent
-from .manifest import GateDecision, InputSpec, build_manifest, git_sha, utc_now
+from .manifest import WEIGHTS_FILE, GateDecision, InputSpec, build_manifest, git_sha, utc_now
 from .model import Encoder, EncoderSpec, ProjectionHead, encoder_from_bytes, encoder_to_bytes
 from .optim import make_optimizer, set_lr, warmup_cosine
 from .pseudo_label import accuracy_and_coverage, class_thresholds, predict, select, train_classifier
@@ -127,7 +127,7 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
     if serving_pointer is None:
         raise TrainingError("no serving model: publish one first (python -m pipeline_trainer init)")
     serving_version = serving_pointer["version"]
-    serving_manifest = get_json(client, bucket, f"models/{serving_version}/manifest.json")
+    serving_manifest = get_json(client, bucket, keys.manifest(serving_version))
     input_spec = InputSpec.from_dict(serving_manifest["input"])
     data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, (input_spec.height, input_spec.width, input_spec.channels), log)
     if len(data) < 2 * rt.world:
@@ -136,7 +136,7 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
     log(f"[train] labels: {len(train_rows)} for training, {len(holdout_rows)} held out for evaluation", flush=True)
 
     # ---- model: warm start from the serving encoder ---------------------------------------------
-    weights = get_bytes(client, bucket, f"models/{serving_version}/encoder.pt")
+    weights = get_bytes(client, bucket, keys.model_file(serving_version, WEIGHTS_FILE))
     serving_model = encoder_from_bytes(weights).to(rt.device) if weights else None
     if cfg.warm_start and serving_model is not None:
         encoder = copy.deepcopy(serving_model)
@@ -240,13 +240,13 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
         "metrics": _finite(metrics),
         "history": {"loss": history.loss, "finetuneLoss": history.finetune_loss, "accuracy": history.accuracy},
     }
-    put_json(client, bucket, f"models/{version}/report.json", report)
+    put_json(client, bucket, keys.report(version), report)
     panels = [{"simclr loss": history.loss}]
     if history.finetune_loss:
         panels.append({"fine-tune loss": history.finetune_loss})
     if history.accuracy:
         panels.append(history.accuracy)
-    put_bytes(client, bucket, f"models/{version}/curves.png", curves_png(panels), "image/png")
+    put_bytes(client, bucket, keys.model_file(version, "curves.png"), curves_png(panels), "image/png")
     if gate.passed:
         items = [
             {"imageId": data.image_ids[row], "key": data.keys[row], "label": data.class_names[c], "confidence": round(conf, 4)}
@@ -516,8 +516,8 @@ def evaluate_version(cfg: TrainConfig, client, bucket: str, version: str | None 
     version = version or (read_serving(client, bucket) or {}).get("version")
     if not version:
         raise TrainingError("no version given and no serving model")
-    manifest = get_json(client, bucket, f"models/{version}/manifest.json")
-    weights = get_bytes(client, bucket, f"models/{version}/encoder.pt")
+    manifest = get_json(client, bucket, keys.manifest(version))
+    weights = get_bytes(client, bucket, keys.model_file(version, WEIGHTS_FILE))
     if manifest is None or weights is None:
         raise TrainingError(f"model {version} is not published")
     spec = InputSpec.from_dict(manifest["input"])

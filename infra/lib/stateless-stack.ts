@@ -5,6 +5,7 @@
  */
 import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { API_ROUTES, type ApiRouteSpec } from '../../shared/api-routes';
+import { ARTIFACT_PREFIXES, artifactKeys } from '../../shared/artifact-keys';
 import {
   AccessLogFormat,
   AuthorizationType,
@@ -178,30 +179,40 @@ export class StatelessStack extends Stack {
       );
     };
 
+    // Object grants by the artifact layout's prefixes (shared/artifact-keys.ts), never by hand.
+    const under = Object.fromEntries(Object.entries(ARTIFACT_PREFIXES).map(([name, prefix]) => [name, `${prefix}*`])) as Record<
+      keyof typeof ARTIFACT_PREFIXES,
+      string
+    >;
     s3(augment.fn, props.imagesBucket, ['s3:GetObject'], ['*']);
-    s3(augment.fn, props.artifactsBucket, ['s3:GetObject'], ['models/*', 'events/*']);
-    s3(augment.fn, props.artifactsBucket, ['s3:PutObject'], ['events/*']);
-    s3(augment.fn, props.artifactsBucket, ['s3:PutObject', 's3:DeleteObject'], ['derived/*', 'quarantine/*']);
-    s3(augment.fn, props.artifactsBucket, ['s3:DeleteObject'], ['labels/*']);
+    s3(augment.fn, props.artifactsBucket, ['s3:GetObject'], [under.models, under.events]);
+    s3(augment.fn, props.artifactsBucket, ['s3:PutObject'], [under.events]);
+    s3(augment.fn, props.artifactsBucket, ['s3:PutObject', 's3:DeleteObject'], [under.derived, under.quarantine]);
+    s3(augment.fn, props.artifactsBucket, ['s3:DeleteObject'], [under.labels]);
     vectors(augment.fn, ['s3vectors:GetIndex', 's3vectors:DeleteVectors']);
     props.embedQueue.grantSendMessages(augment.fn);
-    s3(augment.fn, props.artifactsBucket, ['s3:PutObject'], ['dead-letters/*']);
+    s3(augment.fn, props.artifactsBucket, ['s3:PutObject'], [under.deadLetters]);
 
-    s3(embed.fn, props.artifactsBucket, ['s3:GetObject'], ['models/*', 'derived/*', 'labels/*', 'pseudo-labels/*']);
+    s3(embed.fn, props.artifactsBucket, ['s3:GetObject'], [under.models, under.derived, under.labels, under.pseudoLabels]);
     vectors(embed.fn, ['s3vectors:GetIndex', 's3vectors:PutVectors', 's3vectors:DeleteVectors']);
-    s3(embed.fn, props.artifactsBucket, ['s3:PutObject'], ['dead-letters/*']);
+    s3(embed.fn, props.artifactsBucket, ['s3:PutObject'], [under.deadLetters]);
 
     s3(api.fn, props.imagesBucket, ['s3:GetObject'], ['*']);
-    s3(api.fn, props.artifactsBucket, ['s3:GetObject'], ['models/*', 'labels/*', 'quarantine/*', 'rollouts/*', 'runs/*', 'locks/*', 'pseudo-labels/*']);
-    s3(api.fn, props.artifactsBucket, ['s3:PutObject'], ['labels/*', 'runs/*', 'locks/*', 'rollouts/*', 'models/serving.json']);
-    s3(api.fn, props.artifactsBucket, ['s3:DeleteObject'], ['models/candidate.json']);
+    s3(
+      api.fn,
+      props.artifactsBucket,
+      ['s3:GetObject'],
+      [under.models, under.labels, under.quarantine, under.rollouts, under.runs, under.locks, under.pseudoLabels],
+    );
+    s3(api.fn, props.artifactsBucket, ['s3:PutObject'], [under.labels, under.runs, under.locks, under.rollouts, artifactKeys.servingPointer]);
+    s3(api.fn, props.artifactsBucket, ['s3:DeleteObject'], [artifactKeys.candidatePointer]);
     list(api.fn, props.artifactsBucket);
     vectors(api.fn, ['s3vectors:GetIndex', 's3vectors:QueryVectors', 's3vectors:GetVectors', 's3vectors:PutVectors', 's3vectors:ListVectors']);
     props.ingestQueue.grant(api.fn, 'sqs:GetQueueAttributes');
     props.embedQueue.grant(api.fn, 'sqs:GetQueueAttributes');
     // GET /dead-letters peeks (receive with visibility 0); POST /dead-letters/redrive starts an SQS
     // message move task, which acts with the caller's permissions on both queues.
-    s3(api.fn, props.artifactsBucket, ['s3:GetObject'], ['dead-letters/*']);
+    s3(api.fn, props.artifactsBucket, ['s3:GetObject'], [under.deadLetters]);
     for (const dlq of [props.ingestDlq, props.embedDlq]) {
       dlq.grant(api.fn, 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:StartMessageMoveTask');
     }
@@ -211,9 +222,9 @@ export class StatelessStack extends Stack {
 
     list(lifecycle.fn, props.imagesBucket);
     list(lifecycle.fn, props.artifactsBucket);
-    s3(lifecycle.fn, props.artifactsBucket, ['s3:GetObject'], ['models/*', 'rollouts/*', 'runs/*', 'locks/*', 'labels/*']);
-    s3(lifecycle.fn, props.artifactsBucket, ['s3:PutObject'], ['models/serving.json', 'rollouts/*', 'runs/*', 'locks/*']);
-    s3(lifecycle.fn, props.artifactsBucket, ['s3:DeleteObject'], ['models/candidate.json']);
+    s3(lifecycle.fn, props.artifactsBucket, ['s3:GetObject'], [under.models, under.rollouts, under.runs, under.locks, under.labels]);
+    s3(lifecycle.fn, props.artifactsBucket, ['s3:PutObject'], [artifactKeys.servingPointer, under.rollouts, under.runs, under.locks]);
+    s3(lifecycle.fn, props.artifactsBucket, ['s3:DeleteObject'], [artifactKeys.candidatePointer]);
     vectors(lifecycle.fn, ['s3vectors:GetIndex', 's3vectors:CreateIndex', 's3vectors:DeleteIndex', 's3vectors:ListVectors', 's3vectors:GetVectors']);
     vectors(lifecycle.fn, ['s3vectors:ListIndexes'], true);
     props.embedQueue.grantSendMessages(lifecycle.fn);

@@ -3,16 +3,13 @@
  * writes (create-if-absent, or replace-if-unchanged once expired or released), so it holds across
  * processes and deployments, and a crashed holder's lease simply expires.
  */
+import { artifactKeys } from '../artifact-keys';
 import type { ObjectStore } from '../ports/object-store';
+import { TrainingLeaseSchema, type TrainingLease } from '../schemas';
 
-export const TRAINING_LOCK_KEY = 'locks/training.json';
+export const TRAINING_LOCK_KEY = artifactKeys.trainingLock;
 
-export interface TrainingLease {
-  jobId: string;
-  acquiredAt: string;
-  expiresAt: string;
-  released?: boolean;
-}
+export type { TrainingLease };
 
 export interface LockDeps {
   store: ObjectStore;
@@ -26,7 +23,7 @@ export async function readLease(deps: LockDeps): Promise<{ lease: TrainingLease;
   const head = await deps.store.head(deps.artifactsBucket, TRAINING_LOCK_KEY);
   if (!head) return undefined;
   const body = await deps.store.get(deps.artifactsBucket, TRAINING_LOCK_KEY);
-  return body ? { lease: JSON.parse(body.toString('utf8')) as TrainingLease, etag: head.etag } : undefined;
+  return body ? { lease: TrainingLeaseSchema.parse(JSON.parse(body.toString('utf8'))), etag: head.etag } : undefined;
 }
 
 export function isActive(lease: TrainingLease, now: Date): boolean {
