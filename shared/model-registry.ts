@@ -1,12 +1,13 @@
 /**
- * Model versions in the artifacts bucket: the serving and candidate pointers, manifests, and
- * loaded encoders (one per version per container, reloaded only when a pointer moves).
+ * Model versions in the artifacts bucket: `ModelCatalog` knows which version serves, which is a
+ * candidate, and their manifests; `ModelRegistry` adds the loaded encoders.
  */
 import type { EncoderFactory } from './ports/encoder';
 import type { ObjectStore } from './ports/object-store';
 import { artifactKeys } from './artifact-keys';
 import { ModelManifestSchema, ModelPointerSchema, PseudoLabelsSchema, type ModelManifest, type ModelPointer } from './schemas';
 import { EncoderBatcher } from './encoder-batcher';
+import { parseJsonObject } from './json';
 
 export const SERVING_POINTER_KEY = artifactKeys.servingPointer;
 export const CANDIDATE_POINTER_KEY = artifactKeys.candidatePointer;
@@ -30,18 +31,26 @@ export interface ModelRegistryOptions {
   now?: () => number;
 }
 
-export class ModelRegistry {
+/** A published version: its pointer and its manifest (everything needed to know how to embed, no weights). */
+export interface ModelVersion {
+  pointer: ModelPointer;
+  manifest: ModelManifest;
+}
+
+/**
+ * Which version serves, which is a candidate, and their manifests: pointers cached briefly,
+ * manifests (immutable once published) for good. Loads no encoder; code that only needs a
+ * model's input spec (augment) depends on this alone.
+ */
+export class ModelCatalog {
   private readonly pointerCache = new Map<string, { at: number; value: Promise<ModelPointer | undefined> }>();
-  private readonly models = new Map<string, Promise<Omit<LoadedModel, 'pointer'>>>();
+  private readonly manifests = new Map<string, Promise<ModelManifest | undefined>>();
   private readonly ttl: number;
-  private readonly now: () => number;
-  /** Versions last seen as serving and candidate: loaded models kept in memory. */
-  private readonly active: Array<string | undefined> = [undefined, undefined];
+  protected readonly now: () => number;
 
   constructor(
-    private readonly store: ObjectStore,
-    private readonly bucket: string,
-    private readonly encoders: EncoderFactory,
+    protected readonly store: ObjectStore,
+    protected readonly bucket: string,
     options: ModelRegistryOptions = {},
   ) {
     this.ttl = options.pointerTtlMs ?? 2000;
@@ -56,22 +65,28 @@ export class ModelRegistry {
     return this.pointer(CANDIDATE_POINTER_KEY);
   }
 
-  /** The serving model, loaded; undefined when no model has been published yet. */
-  async serving(): Promise<LoadedModel | undefined> {
+  /** The serving version and its manifest; undefined when no model has been published yet. */
+  async servingVersion(): Promise<ModelVersion | undefined> {
     const pointer = await this.servingPointer();
-    this.active[0] = pointer?.version;
-    return pointer ? { pointer, ...(await this.load(pointer.version)) } : undefined;
+    if (!pointer) return undefined;
+    const manifest = await this.manifest(pointer.version);
+    if (!manifest) throw new Error(`model ${pointer.version}: manifest missing`);
+    return { pointer, manifest };
   }
 
-  async candidate(): Promise<LoadedModel | undefined> {
-    const pointer = await this.candidatePointer();
-    this.active[1] = pointer?.version;
-    return pointer ? { pointer, ...(await this.load(pointer.version)) } : undefined;
-  }
-
-  async manifest(version: string): Promise<ModelManifest | undefined> {
-    const body = await this.store.get(this.bucket, artifactKeys.manifest(version));
-    return body ? ModelManifestSchema.parse(JSON.parse(body.toString('utf8'))) : undefined;
+  /** A version's manifest; read once per version (a published manifest never changes). */
+  manifest(version: string): Promise<ModelManifest | undefined> {
+    let reading = this.manifests.get(version);
+    if (!reading) {
+      reading = this.store.get(this.bucket, artifactKeys.manifest(version)).then((body) => (body ? parseJsonObject(body, ModelManifestSchema) : undefined));
+      this.manifests.set(version, reading);
+      // Not cached while absent or unreadable: it may be published in a moment.
+      reading.then(
+        (m) => m ?? this.manifests.delete(version),
+        () => this.manifests.delete(version),
+      );
+    }
+    return reading;
   }
 
   /** Every published manifest, oldest first. */
@@ -86,12 +101,12 @@ export class ModelRegistry {
     return manifests.filter((m): m is ModelManifest => m !== undefined);
   }
 
-  /** Makes `pointer` the serving model; this registry's readers see it at once. */
+  /** Makes `pointer` the serving model; this process's readers see it at once. */
   async setServing(pointer: ModelPointer): Promise<void> {
     await this.writePointer(SERVING_POINTER_KEY, pointer);
   }
 
-  /** Ends a rollout: removes the candidate pointer; this registry's readers see it at once. */
+  /** Ends a rollout: removes the candidate pointer; this process's readers see it at once. */
   async clearCandidate(): Promise<void> {
     this.pointerCache.delete(CANDIDATE_POINTER_KEY);
     await this.store.delete(this.bucket, CANDIDATE_POINTER_KEY);
@@ -105,7 +120,7 @@ export class ModelRegistry {
   private pointer(key: string): Promise<ModelPointer | undefined> {
     const cached = this.pointerCache.get(key);
     if (cached && this.now() - cached.at < this.ttl) return cached.value;
-    const value = this.store.get(this.bucket, key).then((body) => (body ? ModelPointerSchema.parse(JSON.parse(body.toString('utf8'))) : undefined));
+    const value = this.store.get(this.bucket, key).then((body) => (body ? parseJsonObject(body, ModelPointerSchema) : undefined));
     this.pointerCache.set(key, { at: this.now(), value });
     value.then(
       (pointer) => {
@@ -121,6 +136,38 @@ export class ModelRegistry {
     await this.store.put(this.bucket, key, JSON.stringify(pointer), 'application/json');
     this.pointerCache.set(key, { at: this.now(), value: Promise.resolve(pointer) });
   }
+}
+
+/**
+ * The catalog plus loaded encoders: one per version per container (the serving one and, during a
+ * rollout, the candidate), with the version's pseudo-labels, reloaded only when a pointer moves.
+ */
+export class ModelRegistry extends ModelCatalog {
+  private readonly models = new Map<string, Promise<Omit<LoadedModel, 'pointer'>>>();
+  /** Versions last seen as serving and candidate: loaded models kept in memory. */
+  private readonly active: Array<string | undefined> = [undefined, undefined];
+
+  constructor(
+    store: ObjectStore,
+    bucket: string,
+    private readonly encoders: EncoderFactory,
+    options: ModelRegistryOptions = {},
+  ) {
+    super(store, bucket, options);
+  }
+
+  /** The serving model, loaded; undefined when no model has been published yet. */
+  async serving(): Promise<LoadedModel | undefined> {
+    const pointer = await this.servingPointer();
+    this.active[0] = pointer?.version;
+    return pointer ? { pointer, ...(await this.load(pointer.version)) } : undefined;
+  }
+
+  async candidate(): Promise<LoadedModel | undefined> {
+    const pointer = await this.candidatePointer();
+    this.active[1] = pointer?.version;
+    return pointer ? { pointer, ...(await this.load(pointer.version)) } : undefined;
+  }
 
   private load(version: string): Promise<Omit<LoadedModel, 'pointer'>> {
     let loading = this.models.get(version);
@@ -133,7 +180,7 @@ export class ModelRegistry {
         const pseudoLabels = new Map<string, PseudoLabel>();
         const doc = await this.store.get(this.bucket, artifactKeys.pseudoLabels(version));
         if (doc) {
-          for (const item of PseudoLabelsSchema.parse(JSON.parse(doc.toString('utf8'))).items) {
+          for (const item of parseJsonObject(doc, PseudoLabelsSchema).items) {
             pseudoLabels.set(item.imageId, { label: item.label, confidence: item.confidence });
           }
         }

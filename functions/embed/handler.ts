@@ -4,13 +4,14 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EmbedMessageSchema } from '../../shared/schemas';
 import { embedImage, type EmbedDeps } from '../../shared/use-cases/embed-image';
 import { sqsBatchHandler, type SqsBatchHandler, type SqsEdgeOptions } from '../sqs-edge';
+import { parseJsonObject } from '../../shared/json';
 
 export function createEmbedHandler(deps: EmbedDeps, logger = new Logger({ serviceName: 'embed' }), options: SqsEdgeOptions = {}): SqsBatchHandler {
   const { metrics } = options;
   return sqsBatchHandler(
     logger,
     async (record) => {
-      const message = EmbedMessageSchema.parse(JSON.parse(record.body));
+      const message = parseJsonObject(record.body, EmbedMessageSchema);
       const outcome = await embedImage(deps, message);
       logger.debug('embed', { key: message.key, outcome });
       if (outcome === 'indexed') metrics?.addMetric('ImagesEmbedded', MetricUnit.Count, 1);

@@ -9,6 +9,7 @@ import { artifactKeys } from '../artifact-keys';
 import { parseBody, type DeadLetter, type DeadLetterQueue } from '../ports/dead-letters';
 import type { ObjectStore } from '../ports/object-store';
 import { DeadLetterRecordSchema } from '../schemas';
+import { parseJsonObject } from '../json';
 
 export class SqsDeadLetterQueue implements DeadLetterQueue {
   constructor(
@@ -53,7 +54,7 @@ export class SqsDeadLetterQueue implements DeadLetterQueue {
     await Promise.all(
       letters.map(async (l) => {
         const body = await this.errors.store.get(this.errors.bucket, artifactKeys.deadLetter(l.messageId));
-        if (body) l.error = DeadLetterRecordSchema.parse(JSON.parse(body.toString('utf8'))).error;
+        if (body) l.error = parseJsonObject(body, DeadLetterRecordSchema).error;
       }),
     );
     return letters;

@@ -19,11 +19,12 @@ import { renderViews } from '../image/augment-views';
 import { recordEvent, superseded } from './event-ledger';
 import { encodeNpyU8 } from '../image/npy';
 import type { IndexResolver } from '../index-resolver';
-import type { ModelRegistry } from '../model-registry';
-import type { ObjectStore } from '../ports/object-store';
+import type { ModelCatalog } from '../model-registry';
 import type { Queue } from '../ports/queue';
 import type { PipelineSettings } from '../config';
 import type { DerivedMeta, EmbedMessage, QuarantineRecord } from '../schemas';
+import { nowOf } from '../clock';
+import type { ArtifactsDeps, Clock } from './deps';
 
 export interface ObjectEvent {
   kind: 'created' | 'removed';
@@ -32,14 +33,12 @@ export interface ObjectEvent {
   sequencer: string;
 }
 
-export interface AugmentDeps {
-  store: ObjectStore;
-  artifactsBucket: string;
-  models: ModelRegistry;
+export interface AugmentDeps extends ArtifactsDeps, Clock {
+  /** Only which model serves and its input spec: augment never loads an encoder. */
+  models: ModelCatalog;
   indexes: IndexResolver;
   embedQueue: Queue;
   settings: PipelineSettings;
-  now?: () => Date;
 }
 
 export type AugmentOutcome = 'augmented' | 'quarantined' | 'deleted' | 'stale';
@@ -48,7 +47,7 @@ const MAX_REDOS = 5;
 
 export async function augmentImage(deps: AugmentDeps, event: ObjectEvent): Promise<AugmentOutcome> {
   const imageId = imageIdForKey(event.key);
-  const now = (deps.now ?? (() => new Date()))();
+  const now = nowOf(deps);
   const verdict = await recordEvent(deps, imageId, { key: event.key, kind: event.kind, sequencer: event.sequencer, at: now.toISOString() });
   if (verdict === 'stale') return 'stale';
   let current = event;
@@ -80,7 +79,7 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
     return { outcome: 'stale' };
   }
 
-  const serving = await deps.models.serving();
+  const serving = await deps.models.servingVersion();
   if (!serving) throw new Error('no serving model has been published yet; retrying later');
   const spec = serving.manifest.input;
 

@@ -11,17 +11,12 @@ import { artifactKeys } from '../artifact-keys';
 import { canonicalize, toRgb } from '../image/decode';
 import { decodeNpyU8 } from '../image/npy';
 import { toModelInput } from '../image/tensor';
-import type { IndexResolver } from '../index-resolver';
-import type { LoadedModel, ModelRegistry } from '../model-registry';
-import type { ObjectStore } from '../ports/object-store';
+import type { LoadedModel } from '../model-registry';
 import { DerivedMetaSchema, LabelRecordSchema, type DerivedMeta, type EmbedMessage, type InputSpec, type VectorMetadata } from '../schemas';
+import { parseJsonObject } from '../json';
+import type { ArtifactsDeps, ModelsDeps } from './deps';
 
-export interface EmbedDeps {
-  store: ObjectStore;
-  artifactsBucket: string;
-  models: ModelRegistry;
-  indexes: IndexResolver;
-}
+export interface EmbedDeps extends ArtifactsDeps, ModelsDeps {}
 
 export type EmbedOutcome = 'indexed' | 'stale';
 
@@ -52,7 +47,7 @@ export async function embedImage(deps: EmbedDeps, message: EmbedMessage): Promis
 async function readMeta(deps: EmbedDeps, message: EmbedMessage): Promise<DerivedMeta | undefined> {
   const body = await deps.store.get(deps.artifactsBucket, artifactKeys.derivedMeta(message.imageId));
   if (!body) return undefined;
-  const meta = DerivedMetaSchema.parse(JSON.parse(body.toString('utf8')));
+  const meta = parseJsonObject(body, DerivedMetaSchema);
   return meta.key === message.key ? meta : undefined;
 }
 
@@ -83,7 +78,7 @@ async function embedInto(deps: EmbedDeps, message: EmbedMessage, targets: Loaded
 
 async function readLabel(deps: EmbedDeps, imageId: string): Promise<string | undefined> {
   const body = await deps.store.get(deps.artifactsBucket, artifactKeys.label(imageId));
-  return body ? LabelRecordSchema.parse(JSON.parse(body.toString('utf8'))).label : undefined;
+  return body ? parseJsonObject(body, LabelRecordSchema).label : undefined;
 }
 
 /** The canonical pixels at a model's input size (a new model may want another size than the derived files have). */

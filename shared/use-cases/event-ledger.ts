@@ -8,6 +8,7 @@
 import { artifactKeys } from '../artifact-keys';
 import type { ObjectStore } from '../ports/object-store';
 import { EventLedgerRecordSchema, type EventLedgerRecord } from '../schemas';
+import { parseJsonObject } from '../json';
 
 /**
  * Orders two sequencers of the same key: negative when `a` happened first. As S3 documents, the
@@ -34,7 +35,7 @@ interface LedgerDeps {
 
 export async function readLedger(deps: LedgerDeps, imageId: string): Promise<EventLedgerRecord | undefined> {
   const body = await deps.store.get(deps.artifactsBucket, artifactKeys.events(imageId));
-  return body ? EventLedgerRecordSchema.parse(JSON.parse(body.toString('utf8'))) : undefined;
+  return body ? parseJsonObject(body, EventLedgerRecordSchema) : undefined;
 }
 
 /**

@@ -2,21 +2,13 @@
 import { artifactKeys } from '../artifact-keys';
 import { BadRequestError, NotFoundError } from '../errors';
 import { imageIdForKey } from '../ids';
-import type { IndexResolver } from '../index-resolver';
-import type { ModelRegistry } from '../model-registry';
-import type { ObjectStore } from '../ports/object-store';
 import type { LabelRecord } from '../schemas';
+import { nowOf } from '../clock';
+import type { BucketsDeps, Clock, ModelsDeps } from './deps';
 
 export const MAX_LABELS_PER_REQUEST = 1000;
 
-export interface LabelDeps {
-  store: ObjectStore;
-  imagesBucket: string;
-  artifactsBucket: string;
-  models: ModelRegistry;
-  indexes: IndexResolver;
-  now?: () => Date;
-}
+export interface LabelDeps extends BucketsDeps, ModelsDeps, Clock {}
 
 export async function putLabels(deps: LabelDeps, labels: Array<{ key: string; label: string }>): Promise<{ updated: number }> {
   if (labels.length === 0) throw new BadRequestError('no labels given');
@@ -33,7 +25,7 @@ export async function putLabels(deps: LabelDeps, labels: Array<{ key: string; la
         .join(', ')}${unknown.length > 5 ? ', ...' : ''}`,
     );
   }
-  const at = (deps.now ?? (() => new Date()))().toISOString();
+  const at = nowOf(deps).toISOString();
   await Promise.all(
     [...byKey].map(([key, label]) => {
       const record: LabelRecord = { key, label, at };

@@ -3,19 +3,12 @@ import { ConflictError, NotFoundError, ServiceUnavailableError, UnprocessableIma
 import { imageIdForKey } from '../ids';
 import { canonicalize, decodeImage } from '../image/decode';
 import { toModelInput } from '../image/tensor';
-import type { IndexResolver } from '../index-resolver';
-import type { ModelRegistry } from '../model-registry';
 import type { VectorMatch } from '../ports/vector-index';
-import type { ObjectStore } from '../ports/object-store';
 import { artifactKeys } from '../artifact-keys';
 import type { PipelineSettings } from '../config';
+import type { BucketsDeps, ModelsDeps } from './deps';
 
-export interface QueryDeps {
-  store: ObjectStore;
-  imagesBucket: string;
-  artifactsBucket: string;
-  models: ModelRegistry;
-  indexes: IndexResolver;
+export interface QueryDeps extends BucketsDeps, ModelsDeps {
   settings: PipelineSettings;
 }
 

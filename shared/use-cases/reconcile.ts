@@ -6,18 +6,11 @@
  */
 import { artifactKeys } from '../artifact-keys';
 import { imageIdForKey } from '../ids';
-import type { IndexResolver } from '../index-resolver';
-import type { ModelRegistry } from '../model-registry';
-import type { ObjectStore } from '../ports/object-store';
 import type { Queue } from '../ports/queue';
 import { s3EventBody } from '../s3-event';
+import type { BucketsDeps, ModelsDeps } from './deps';
 
-export interface ReconcileDeps {
-  store: ObjectStore;
-  imagesBucket: string;
-  artifactsBucket: string;
-  models: ModelRegistry;
-  indexes: IndexResolver;
+export interface ReconcileDeps extends BucketsDeps, ModelsDeps {
   ingestQueue: Queue;
 }
 

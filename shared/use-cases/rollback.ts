@@ -1,19 +1,12 @@
 /** Rolling back to the previous serving version, and deleting old indexes after their retention. */
 import { ConflictError, ServiceUnavailableError } from '../errors';
 import { indexNameForVersion } from '../ids';
-import type { IndexResolver } from '../index-resolver';
-import type { ModelRegistry } from '../model-registry';
-import type { ObjectStore } from '../ports/object-store';
 import { artifactKeys } from '../artifact-keys';
 import { readRollout } from './rollout';
+import { nowOf } from '../clock';
+import type { ArtifactsDeps, Clock, ModelsDeps } from './deps';
 
-export interface RollbackDeps {
-  store: ObjectStore;
-  artifactsBucket: string;
-  models: ModelRegistry;
-  indexes: IndexResolver;
-  now?: () => Date;
-}
+export interface RollbackDeps extends ArtifactsDeps, ModelsDeps, Clock {}
 
 export async function rollback(deps: RollbackDeps): Promise<{ serving: string; previous: string }> {
   const serving = await deps.models.servingPointer();
@@ -25,7 +18,7 @@ export async function rollback(deps: RollbackDeps): Promise<{ serving: string; p
   if (!(await deps.indexes.store.openIndex(index))) {
     throw new ConflictError('previous_index_deleted', `the index of ${target} was deleted after its retention period; it cannot serve again`);
   }
-  const now = (deps.now ?? (() => new Date()))().toISOString();
+  const now = nowOf(deps).toISOString();
   // A rollout in progress builds on the version being abandoned: stop it.
   await deps.models.clearCandidate();
   await deps.models.setServing({ version: target, index, updatedAt: now });
@@ -54,7 +47,7 @@ export async function rollback(deps: RollbackDeps): Promise<{ serving: string; p
  * of the serving version, and retired (superseded or rolled back) for longer than `retentionMs`.
  */
 export async function pruneIndexes(deps: RollbackDeps, retentionMs: number): Promise<string[]> {
-  const now = (deps.now ?? (() => new Date()))().getTime();
+  const now = nowOf(deps).getTime();
   const serving = await deps.models.servingPointer();
   const candidate = await deps.models.candidatePointer();
   const servingRecord = serving ? await readRollout(deps, serving.version) : undefined;

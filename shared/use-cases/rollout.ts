@@ -11,23 +11,18 @@
  *      switch atomically), `models/candidate.json` is removed; the previous index stays for rollback.
  */
 import { artifactKeys } from '../artifact-keys';
-import type { IndexResolver } from '../index-resolver';
-import { CANDIDATE_POINTER_KEY, SERVING_POINTER_KEY, type ModelRegistry } from '../model-registry';
-import type { ObjectStore } from '../ports/object-store';
+import { CANDIDATE_POINTER_KEY, SERVING_POINTER_KEY } from '../model-registry';
 import type { Queue } from '../ports/queue';
 import { imageIdForKey } from '../ids';
 import { ModelPointerSchema, RolloutRecordSchema, type EmbedMessage, type ModelPointer, type RolloutRecord } from '../schemas';
+import { parseJsonObject } from '../json';
+import { nowOf } from '../clock';
+import type { BucketsDeps, Clock, ModelsDeps } from './deps';
 
-export interface RolloutDeps {
-  store: ObjectStore;
-  imagesBucket: string;
-  artifactsBucket: string;
-  models: ModelRegistry;
-  indexes: IndexResolver;
+export interface RolloutDeps extends BucketsDeps, ModelsDeps, Clock {
   embedQueue: Queue;
   /** Images sent for re-embedding per tick: the rate limit of the backfill. */
   pageSize?: number;
-  now?: () => Date;
 }
 
 export type RolloutTick =
@@ -38,11 +33,11 @@ export type RolloutTick =
 
 export async function readRollout(deps: Pick<RolloutDeps, 'store' | 'artifactsBucket'>, version: string): Promise<RolloutRecord | undefined> {
   const body = await deps.store.get(deps.artifactsBucket, artifactKeys.rollout(version));
-  return body ? RolloutRecordSchema.parse(JSON.parse(body.toString('utf8'))) : undefined;
+  return body ? parseJsonObject(body, RolloutRecordSchema) : undefined;
 }
 
 async function saveRollout(deps: RolloutDeps, record: RolloutRecord): Promise<void> {
-  record.updatedAt = (deps.now ?? (() => new Date()))().toISOString();
+  record.updatedAt = nowOf(deps).toISOString();
   await deps.store.put(deps.artifactsBucket, artifactKeys.rollout(record.version), JSON.stringify(record), 'application/json');
 }
 
@@ -55,7 +50,7 @@ export async function advanceRollout(deps: RolloutDeps): Promise<RolloutTick> {
     // A crash between the flip and removing the candidate pointer: finish the rollout's bookkeeping.
     const finished = await readRollout(deps, version);
     if (finished && finished.state === 'backfilling') {
-      await saveRollout(deps, { ...finished, state: 'serving', completedAt: finished.completedAt ?? (deps.now ?? (() => new Date()))().toISOString() });
+      await saveRollout(deps, { ...finished, state: 'serving', completedAt: finished.completedAt ?? nowOf(deps).toISOString() });
     }
     await deps.models.clearCandidate();
     return { state: 'discarded', version, reason: 'already serving' };
@@ -65,7 +60,7 @@ export async function advanceRollout(deps: RolloutDeps): Promise<RolloutTick> {
     await deps.models.clearCandidate();
     return { state: 'discarded', version, reason: manifest ? 'its gate did not pass' : 'no manifest' };
   }
-  const now = (deps.now ?? (() => new Date()))().toISOString();
+  const now = nowOf(deps).toISOString();
   const record: RolloutRecord = (await readRollout(deps, version)) ?? {
     version,
     index: candidatePointer.index,
@@ -133,5 +128,5 @@ export async function advanceRollout(deps: RolloutDeps): Promise<RolloutTick> {
 async function readPointer(deps: RolloutDeps, key: string): Promise<ModelPointer | undefined> {
   // Never from the registry's cache: the rollout must see the latest pointers.
   const body = await deps.store.get(deps.artifactsBucket, key);
-  return body ? ModelPointerSchema.parse(JSON.parse(body.toString('utf8'))) : undefined;
+  return body ? parseJsonObject(body, ModelPointerSchema) : undefined;
 }

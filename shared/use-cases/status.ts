@@ -2,9 +2,6 @@
 import { artifactKeys } from '../artifact-keys';
 import { NotFoundError } from '../errors';
 import { imageIdForKey, indexNameForVersion } from '../ids';
-import type { IndexResolver } from '../index-resolver';
-import type { ModelRegistry } from '../model-registry';
-import type { ObjectStore } from '../ports/object-store';
 import type { Queue } from '../ports/queue';
 import {
   LabelRecordSchema,
@@ -16,13 +13,10 @@ import {
   type RolloutRecord,
   type TrainingRun,
 } from '../schemas';
+import { parseJsonObject } from '../json';
+import type { BucketsDeps, ModelsDeps } from './deps';
 
-export interface StatusDeps {
-  store: ObjectStore;
-  imagesBucket: string;
-  artifactsBucket: string;
-  models: ModelRegistry;
-  indexes: IndexResolver;
+export interface StatusDeps extends BucketsDeps, ModelsDeps {
   /** Queues whose messages are images not yet indexed (ingest, embed). */
   pendingQueues: Queue[];
 }
@@ -42,7 +36,7 @@ export async function imageStatus(deps: StatusDeps, key: string): Promise<ImageS
   if (!(await deps.store.head(deps.imagesBucket, key))) throw new NotFoundError(`no image with key "${key}"`);
   const quarantined = await deps.store.get(deps.artifactsBucket, artifactKeys.quarantine(id));
   if (quarantined) {
-    return { key, state: 'quarantined', reason: QuarantineRecordSchema.parse(JSON.parse(quarantined.toString('utf8'))).reason };
+    return { key, state: 'quarantined', reason: parseJsonObject(quarantined, QuarantineRecordSchema).reason };
   }
   const pointer = await deps.models.servingPointer();
   const index = pointer ? await deps.indexes.forReading(pointer) : undefined;
@@ -52,7 +46,7 @@ export async function imageStatus(deps: StatusDeps, key: string): Promise<ImageS
     return { key, state: 'indexed', modelVersion, ...defined({ label, pseudoLabel, confidence }) };
   }
   const labelBody = await deps.store.get(deps.artifactsBucket, artifactKeys.label(id));
-  const label = labelBody ? LabelRecordSchema.parse(JSON.parse(labelBody.toString('utf8'))).label : undefined;
+  const label = labelBody ? parseJsonObject(labelBody, LabelRecordSchema).label : undefined;
   return { key, state: 'pending', ...defined({ label }) };
 }
 
@@ -110,7 +104,7 @@ export async function modelsView(deps: Pick<StatusDeps, 'models' | 'store' | 'ar
   for await (const obj of deps.store.list(deps.artifactsBucket, 'rollouts/')) {
     const body = await deps.store.get(deps.artifactsBucket, obj.key);
     if (body) {
-      const r = RolloutRecordSchema.parse(JSON.parse(body.toString('utf8')));
+      const r = parseJsonObject(body, RolloutRecordSchema);
       rollouts.set(r.version, r);
     }
   }
@@ -151,7 +145,7 @@ async function recentRuns(deps: Pick<StatusDeps, 'store' | 'artifactsBucket'>): 
   for await (const obj of deps.store.list(deps.artifactsBucket, artifactKeys.runsPrefix)) keys.push({ key: obj.key, at: obj.lastModified?.getTime() ?? 0 });
   keys.sort((a, b) => b.at - a.at);
   const runs = await Promise.all(keys.slice(0, RECENT_RUNS).map(async ({ key }) => deps.store.get(deps.artifactsBucket, key)));
-  return runs.filter((b): b is Buffer => !!b).map((b) => TrainingRunSchema.parse(JSON.parse(b.toString('utf8'))));
+  return runs.filter((b): b is Buffer => !!b).map((b) => parseJsonObject(b, TrainingRunSchema));
 }
 
 function defined<T extends Record<string, unknown>>(o: T): Partial<T> {

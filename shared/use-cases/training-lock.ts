@@ -4,26 +4,22 @@
  * processes and deployments, and a crashed holder's lease simply expires.
  */
 import { artifactKeys } from '../artifact-keys';
-import type { ObjectStore } from '../ports/object-store';
 import { TrainingLeaseSchema, type TrainingLease } from '../schemas';
+import { parseJsonObject } from '../json';
+import { nowOf } from '../clock';
+import type { ArtifactsDeps, Clock } from './deps';
 
 export const TRAINING_LOCK_KEY = artifactKeys.trainingLock;
 
 export type { TrainingLease };
 
-export interface LockDeps {
-  store: ObjectStore;
-  artifactsBucket: string;
-  now?: () => Date;
-}
-
-const nowOf = (deps: LockDeps) => (deps.now ?? (() => new Date()))();
+export interface LockDeps extends ArtifactsDeps, Clock {}
 
 export async function readLease(deps: LockDeps): Promise<{ lease: TrainingLease; etag: string } | undefined> {
   const head = await deps.store.head(deps.artifactsBucket, TRAINING_LOCK_KEY);
   if (!head) return undefined;
   const body = await deps.store.get(deps.artifactsBucket, TRAINING_LOCK_KEY);
-  return body ? { lease: TrainingLeaseSchema.parse(JSON.parse(body.toString('utf8'))), etag: head.etag } : undefined;
+  return body ? { lease: parseJsonObject(body, TrainingLeaseSchema), etag: head.etag } : undefined;
 }
 
 export function isActive(lease: TrainingLease, now: Date): boolean {

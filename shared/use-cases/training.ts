@@ -6,10 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { artifactKeys } from '../artifact-keys';
 import { ConflictError } from '../errors';
-import type { ObjectStore } from '../ports/object-store';
 import type { TrainingLauncher } from '../ports/training-launcher';
 import { TrainingRunSchema, type TrainingRun } from '../schemas';
 import { acquireTrainingLock, isActive, readLease, releaseTrainingLock } from './training-lock';
+import { parseJsonObject } from '../json';
+import { nowOf } from '../clock';
+import type { ArtifactsDeps, Clock } from './deps';
 
 export interface RetrainPolicy {
   /** Minutes between scheduled runs; 0 turns the schedule off. */
@@ -20,13 +22,10 @@ export interface RetrainPolicy {
   maxMinutes: number;
 }
 
-export interface TrainingDeps {
+export interface TrainingDeps extends ArtifactsDeps, Clock {
   launcher: TrainingLauncher;
-  store: ObjectStore;
-  artifactsBucket: string;
   policy: RetrainPolicy;
   newJobId?: () => string;
-  now?: () => Date;
 }
 
 /** Extra time on the lease beyond the training budget: data loading, evaluation, export, publishing. */
@@ -50,7 +49,7 @@ export async function startTraining(deps: TrainingDeps, input: { maxMinutes?: nu
       `training run ${current?.lease.jobId ?? ''} is in progress; try again when it has finished`.replace('  ', ' '),
     );
   }
-  const now = (deps.now ?? (() => new Date()))().toISOString();
+  const now = nowOf(deps).toISOString();
   const record: TrainingRun = { jobId, state: 'running', startedAt: now, updatedAt: now, phase: `starting (${input.reason ?? 'request'})`, maxMinutes };
   await deps.store.put(deps.artifactsBucket, artifactKeys.run(jobId), JSON.stringify(record), 'application/json');
   try {
@@ -66,7 +65,7 @@ export async function startTraining(deps: TrainingDeps, input: { maxMinutes?: nu
 export async function finishRun(deps: Pick<TrainingDeps, 'store' | 'artifactsBucket' | 'now'>, jobId: string, error: string): Promise<void> {
   const run = await readRun(deps, jobId);
   if (run && !FINAL.has(run.state)) {
-    const now = (deps.now ?? (() => new Date()))().toISOString();
+    const now = nowOf(deps).toISOString();
     await deps.store.put(
       deps.artifactsBucket,
       artifactKeys.run(jobId),
@@ -79,7 +78,7 @@ export async function finishRun(deps: Pick<TrainingDeps, 'store' | 'artifactsBuc
 
 async function readRun(deps: Pick<TrainingDeps, 'store' | 'artifactsBucket'>, jobId: string): Promise<TrainingRun | undefined> {
   const body = await deps.store.get(deps.artifactsBucket, artifactKeys.run(jobId));
-  return body ? TrainingRunSchema.parse(JSON.parse(body.toString('utf8'))) : undefined;
+  return body ? parseJsonObject(body, TrainingRunSchema) : undefined;
 }
 
 /**
@@ -97,7 +96,7 @@ export async function abandonInterruptedRun(deps: Pick<TrainingDeps, 'store' | '
 /** Releases the lease of a run whose record is final (the trainer ran to its end). True while a run is still active. */
 async function settleFinishedRun(deps: TrainingDeps): Promise<boolean> {
   const current = await readLease(deps);
-  if (!current || !isActive(current.lease, (deps.now ?? (() => new Date()))())) return false;
+  if (!current || !isActive(current.lease, nowOf(deps))) return false;
   const run = await readRun(deps, current.lease.jobId);
   if (run && FINAL.has(run.state)) {
     await releaseTrainingLock(deps, current.lease.jobId);
@@ -126,7 +125,7 @@ export function retrainReason(state: RetrainState, policy: RetrainPolicy): 'sche
 
 /** One tick of the retrain trigger (a timer locally, EventBridge Scheduler in AWS). */
 export async function retrainTick(deps: TrainingDeps): Promise<{ started?: string; reason?: string }> {
-  const now = (deps.now ?? (() => new Date()))();
+  const now = nowOf(deps);
   const runActive = await settleFinishedRun(deps);
   let lastRunStartedAt: Date | undefined;
   for await (const obj of deps.store.list(deps.artifactsBucket, artifactKeys.runsPrefix)) {

@@ -30,6 +30,12 @@ describe('augmentImage', () => {
     expect(p.embedQueue.messages()).toEqual([{ key: 'photos/a b+c.png', imageId: id, sequencer: '01' }]);
   });
 
+  it('loads no encoder: it reads only which model serves and its input spec', async () => {
+    await p.store.put(IMAGES, 'cat.png', await gradientImage(40, 30));
+    expect(await augmentImage(p, { kind: 'created', bucket: IMAGES, key: 'cat.png', sequencer: '01' })).toBe('augmented');
+    expect(p.encoders.created).toBe(0);
+  });
+
   it('is idempotent: a duplicate event writes byte-identical views', async () => {
     await p.store.put(IMAGES, 'a.png', await gradientImage(40, 30));
     await augmentImage(p, created('a.png'));
