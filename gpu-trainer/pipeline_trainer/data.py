@@ -59,7 +59,9 @@ def _read_view(client, bucket: str, meta_key: str, cache: Path):
     return meta, arr
 
 
-def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, input_hw: tuple[int, int, int] | None = None, log=print) -> Dataset:
+def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, view_shape: tuple[int, int, int] | None = None, log=print) -> Dataset:
+    """Every derived image with its views, and the human labels. `view_shape` is (height, width, channels) of the views to
+    load; by default the shape most images have (a model change may leave older views at another size)."""
     cache = Path(cache_dir) / "views"
     cache.mkdir(parents=True, exist_ok=True)
     meta_keys = [k for k in list_keys(client, bucket, artifact_keys.PREFIXES["derived"]) if k.endswith("/meta.json")]
@@ -68,7 +70,7 @@ def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, input_h
     if not loaded:
         raise RuntimeError("no derived images in the artifacts bucket yet: upload images and let augment run first")
     # Keep the images whose views have the current canonical size, with the smallest common view count.
-    wanted = input_hw or max({a.shape[1:] for _, a in loaded}, key=lambda s: sum(1 for _, a in loaded if a.shape[1:] == s))
+    wanted = view_shape or max({a.shape[1:] for _, a in loaded}, key=lambda s: sum(1 for _, a in loaded if a.shape[1:] == s))
     kept = [(m, a) for m, a in loaded if a.shape[1:] == tuple(wanted)]
     views_per_image = min(a.shape[0] for _, a in kept)
     kept.sort(key=lambda ma: ma[0]["imageId"])

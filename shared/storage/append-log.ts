@@ -14,7 +14,8 @@ import { crc32 } from 'node:zlib';
 
 const HEADER = 8;
 const MAX_RECORD = 256 * 1024 * 1024;
-const READ_CHUNK = 8 * 1024 * 1024;
+/** Bytes per read while replaying, and per write while rewriting. */
+const IO_CHUNK = 8 * 1024 * 1024;
 
 interface Pending {
   frames: Buffer[];
@@ -39,7 +40,6 @@ export class AppendLog {
   private constructor(
     readonly path: string,
     private handle: FileHandle,
-    private size: number,
   ) {}
 
   /** Opens (creating if needed) and replays the log; `onRecord` sees every intact record in order. */
@@ -54,16 +54,11 @@ export class AppendLog {
         await handle.truncate(validBytes);
         await handle.datasync();
       }
-      return new AppendLog(path, handle, validBytes);
+      return new AppendLog(path, handle);
     } catch (err) {
       await handle.close();
       throw err;
     }
-  }
-
-  /** Bytes in the log. */
-  get bytes(): number {
-    return this.size;
   }
 
   append(payloads: Buffer[]): Promise<void> {
@@ -91,7 +86,6 @@ export class AppendLog {
           const buf = Buffer.concat(batch.flatMap((p) => p.frames));
           await this.handle.write(buf, 0, buf.length, null);
           await this.handle.datasync();
-          this.size += buf.length;
           for (const p of batch) p.resolve();
         } catch (err) {
           for (const p of batch) p.reject(err);
@@ -130,7 +124,6 @@ export class AppendLog {
   private async writeReplacement(payloads: Iterable<Buffer>): Promise<void> {
     const tmp = `${this.path}.rewrite`;
     const out = await open(tmp, 'w');
-    let size = 0;
     try {
       let chunk: Buffer[] = [];
       let chunkBytes = 0;
@@ -138,17 +131,13 @@ export class AppendLog {
         const f = frame(p);
         chunk.push(f);
         chunkBytes += f.length;
-        if (chunkBytes >= READ_CHUNK) {
+        if (chunkBytes >= IO_CHUNK) {
           await out.write(Buffer.concat(chunk));
-          size += chunkBytes;
           chunk = [];
           chunkBytes = 0;
         }
       }
-      if (chunkBytes > 0) {
-        await out.write(Buffer.concat(chunk));
-        size += chunkBytes;
-      }
+      if (chunkBytes > 0) await out.write(Buffer.concat(chunk));
       await out.datasync();
     } finally {
       await out.close();
@@ -157,7 +146,6 @@ export class AppendLog {
     fsyncDir(dirname(this.path));
     await this.handle.close();
     this.handle = await open(this.path, 'a+');
-    this.size = size;
   }
 
   async close(): Promise<void> {
@@ -173,7 +161,7 @@ async function replay(handle: FileHandle, onRecord: (payload: Buffer) => void): 
   let offset = 0;
   let carry = Buffer.alloc(0);
   let position = 0;
-  const chunk = Buffer.allocUnsafe(READ_CHUNK);
+  const chunk = Buffer.allocUnsafe(IO_CHUNK);
   for (;;) {
     const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
     if (bytesRead === 0) break;

@@ -16,7 +16,7 @@ import { UnprocessableImageError } from '../errors';
 import { imageIdForKey } from '../ids';
 import { canonicalize, decodeImage } from '../image/decode';
 import { renderViews } from '../image/augment-views';
-import { recordEvent, superseded } from './event-ledger';
+import { newerEvent, recordEvent } from './event-ledger';
 import { encodeNpyU8 } from '../image/npy';
 import type { IndexResolver } from '../index-resolver';
 import type { ModelCatalog } from '../model-registry';
@@ -53,7 +53,7 @@ export async function augmentImage(deps: AugmentDeps, event: ObjectEvent): Promi
   let current = event;
   for (let redo = 0; redo <= MAX_REDOS; redo += 1) {
     const { outcome, embed } = await applyEvent(deps, imageId, current, now);
-    const newer = await superseded(deps, imageId, current.sequencer);
+    const newer = await newerEvent(deps, imageId, current.sequencer);
     if (!newer) {
       // Only the newest event's derived files are handed to embed.
       if (embed) await deps.embedQueue.send([embed]);

@@ -63,8 +63,8 @@ export async function recordEvent(deps: LedgerDeps, imageId: string, event: Even
   throw new Error(`event ledger for ${imageId} kept changing under concurrent writers; retrying the message`);
 }
 
-/** True when a newer event than `sequencer` has been recorded for the image. */
-export async function superseded(deps: LedgerDeps, imageId: string, sequencer: string): Promise<EventLedgerRecord | undefined> {
+/** The event recorded for the image after `sequencer`, if there is one (the one being handled is then stale). */
+export async function newerEvent(deps: LedgerDeps, imageId: string, sequencer: string): Promise<EventLedgerRecord | undefined> {
   if (!isOrdered(sequencer)) return undefined;
   const latest = await readLedger(deps, imageId);
   return latest && compareSequencers(latest.sequencer, sequencer) > 0 ? latest : undefined;
