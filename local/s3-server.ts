@@ -16,6 +16,7 @@ import * as buckets from './s3/bucket-handlers';
 import { S3Error } from './s3/errors';
 import { sendError } from './s3/http';
 import { MultipartUploads } from './s3/multipart';
+import * as multipart from './s3/multipart-handlers';
 import * as objects from './s3/object-handlers';
 import { resolveOperation, type OperationName, type Target } from './s3/operations';
 import { ObjectStorage } from './s3/storage';
@@ -187,17 +188,17 @@ export class LocalS3Server {
         case 'DeleteObject':
           return objects.deleteObject(ctx, bucket, key, req, res);
         case 'CreateMultipartUpload':
-          return objects.createUpload(ctx, bucket, key, req, res);
+          return multipart.createUpload(ctx, bucket, key, req, res);
         case 'UploadPart':
-          return objects.uploadPart(ctx, bucket, key, q, req, res);
+          return multipart.uploadPart(ctx, bucket, key, q, req, res);
         case 'UploadPartCopy':
-          return objects.uploadPartCopy(ctx, bucket, key, q, req, res);
+          return multipart.uploadPartCopy(ctx, bucket, key, q, req, res);
         case 'CompleteMultipartUpload':
-          return objects.completeUpload(ctx, bucket, key, q, req, res);
+          return multipart.completeUpload(ctx, bucket, key, q, req, res);
         case 'AbortMultipartUpload':
-          return objects.abortUpload(ctx, bucket, key, q, req, res);
+          return multipart.abortUpload(ctx, bucket, key, q, req, res);
         case 'ListParts':
-          return objects.listParts(ctx, bucket, key, q, req, res);
+          return multipart.listParts(ctx, bucket, key, q, req, res);
         default:
           break;
       }
