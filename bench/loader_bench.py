@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pipeline_trainer.augment import normalize, simclr_view, to_unit_float  # noqa: E402
 from pipeline_trainer.losses import nt_xent  # noqa: E402
 from pipeline_trainer.model import Encoder, EncoderSpec, ProjectionHead  # noqa: E402
-from pipeline_trainer.train import SimCLRNet  # noqa: E402
+from pipeline_trainer.runtime import SimCLRNet  # noqa: E402
 from trainer_bench import canonical, load  # noqa: E402
 
 AUG = dict(crop_scale_min=0.35, jitter_strength=0.4, grayscale_p=0.2, blur_p=0.2)

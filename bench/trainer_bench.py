@@ -32,10 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gpu-trainer"))
 
 from pipeline_trainer.config import load_config  # noqa: E402
 from pipeline_trainer.evaluate import embed_images, knn_accuracy, linear_probe  # noqa: E402
+from pipeline_trainer.finetune import fixmatch_finetune  # noqa: E402
 from pipeline_trainer.manifest import InputSpec  # noqa: E402
 from pipeline_trainer.model import Encoder, EncoderSpec, ProjectionHead  # noqa: E402
 from pipeline_trainer.pseudo_label import accuracy_and_coverage, class_thresholds, predict, select, train_classifier  # noqa: E402
-from pipeline_trainer.train import History, Runtime, SimCLRNet, fixmatch_finetune, pretrain  # noqa: E402
+from pipeline_trainer.runtime import History, Runtime, SimCLRNet  # noqa: E402
+from pipeline_trainer.train import pretrain  # noqa: E402
 
 ROOT = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 

@@ -17,75 +17,28 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from . import keys, lease
-from .augment import normalize, simclr_view, to_unit_float, weak_view
+from .augment import normalize, simclr_view, to_unit_float
 from .config import TrainConfig
 from .data import Dataset, holdout_split, load_dataset
 from .evaluate import collapse_stats, embed_images, evaluate_encoder, is_collapsed, knn_accuracy
 from .export import ExportParityError, check_parity, export_onnx
+from .finetune import fixmatch_finetune, pseudo_labels
 from .gate import decide
 from .losses import nt_xent
 from .manifest import WEIGHTS_FILE, GateDecision, InputSpec, build_manifest, git_sha, utc_now
 from .model import Encoder, EncoderSpec, ProjectionHead, encoder_from_bytes, encoder_to_bytes
 from .optim import make_optimizer, set_lr, warmup_cosine
-from .pseudo_label import accuracy_and_coverage, class_thresholds, predict, select, train_classifier
 from .publish import RunRecorder, next_version, publish_pseudo_labels, publish_version, read_serving, set_candidate
 from .report import curves_png
+from .runtime import History, Runtime, SimCLRNet, TrainingError, setup_runtime, unwrap
 from .s3io import get_bytes, get_json, put_bytes, put_json
-
-
-class TrainingError(RuntimeError):
-    """The run cannot continue (no data, no serving model, diverged)."""
-
-
-@dataclass
-class Runtime:
-    device: torch.device
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-@dataclass
-class History:
-    loss: list[tuple[float, float]] = field(default_factory=list)
-    finetune_loss: list[tuple[float, float]] = field(default_factory=list)
-    accuracy: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
-
-
-class SimCLRNet(torch.nn.Module):
-    """Encoder + projection head as one module (one DDP wrapper)."""
-
-    def __init__(self, encoder: Encoder, head: ProjectionHead) -> None:
-        super().__init__()
-        self.encoder, self.head = encoder, head
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))
-
-
-def setup_runtime(cfg: TrainConfig) -> Runtime:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
-    if world > 1:
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-        device = torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
-        if use_cuda:
-            torch.cuda.set_device(device)
-        return Runtime(device=device, rank=dist.get_rank(), world=dist.get_world_size())
-    return Runtime(device=torch.device("cuda") if use_cuda else torch.device("cpu"))
 
 
 def run(cfg: TrainConfig, client, bucket: str, job_id: str) -> dict:
@@ -283,7 +236,7 @@ def pretrain(
     step, elapsed_before = 0, 0.0
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location=rt.device, weights_only=False)
-        _unwrap(net).load_state_dict(ckpt["model"])
+        unwrap(net).load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         step, elapsed_before = ckpt["step"], ckpt["elapsed"]
         log(f"[train] resumed {job_id} at step {step} ({elapsed_before:.0f} s already spent)", flush=True)
@@ -373,111 +326,8 @@ def save_checkpoint(path: Path, net, opt, step: int, elapsed: float, cfg: TrainC
     """Model, optimizer, step, elapsed time and config; written atomically, so a crash leaves the previous one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": _unwrap(net).state_dict(), "optimizer": opt.state_dict(), "step": step, "elapsed": elapsed, "config": cfg.to_dict()}, tmp)
+    torch.save({"model": unwrap(net).state_dict(), "optimizer": opt.state_dict(), "step": step, "elapsed": elapsed, "config": cfg.to_dict()}, tmp)
     os.replace(tmp, path)
-
-
-def fixmatch_finetune(
-    cfg,
-    rt: Runtime,
-    encoder: Encoder,
-    views,
-    spec: InputSpec,
-    labelled: dict[int, int],
-    unlabelled: np.ndarray,
-    num_classes: int,
-    budget_s: float,
-    history: History,
-    log,
-) -> torch.nn.Linear:
-    """FixMatch (Sohn et al. 2020): cross-entropy on the labels, plus cross-entropy on strong views of
-    unlabelled images against the weak view's prediction where it clears the class threshold.
-    Returns the fine-tuned classifier (on L2-normalised embeddings, as `pseudo_label.predict` expects)."""
-    gen = torch.Generator(device=rt.device).manual_seed(cfg.seed + 7)
-    mean, std = list(spec.mean), list(spec.std)
-    lab_rows = torch.tensor(sorted(labelled), device=rt.device)
-    lab_y = torch.tensor([labelled[r] for r in sorted(labelled)], device=rt.device)
-    unl_rows = torch.from_numpy(unlabelled).to(rt.device)
-    with torch.no_grad():
-        emb = embed_images(encoder, views[:, 0].cpu().numpy(), mean, std, rt.device)
-    classifier = train_classifier(emb[lab_rows], lab_y, num_classes, seed=cfg.seed).train()
-    params = list(encoder.parameters()) + list(classifier.parameters())
-    opt = make_optimizer("adamw", params, cfg.finetune_lr, cfg.weight_decay)
-    thresholds = class_thresholds(predict(classifier, emb[unl_rows]), cfg.pseudo_threshold, cfg.per_class_thresholds)
-
-    def logits(x):
-        return classifier(F.normalize(encoder(normalize(x, mean, std)), dim=1)) * 10.0
-
-    start = time.monotonic()
-    step = 0
-    encoder.train()
-    while time.monotonic() - start < budget_s:
-        li = lab_rows[torch.randint(0, len(lab_rows), (min(64, cfg.batch_size),), generator=gen, device=rt.device)]
-        ui = unl_rows[torch.randint(0, len(unl_rows), (cfg.batch_size,), generator=gen, device=rt.device)]
-        vi = torch.randint(0, views.shape[1], (len(li),), generator=gen, device=rt.device)
-        x_lab = weak_view(to_unit_float(views[li, vi]), gen)
-        x_unl = to_unit_float(views[ui, 0])
-        with torch.no_grad():
-            encoder.eval()
-            probs = F.softmax(logits(weak_view(x_unl, gen)), dim=1)
-            encoder.train()
-            conf, target = probs.max(1)
-            mask = conf >= thresholds[target]
-        strong = simclr_view(x_unl, gen, crop_scale_min=cfg.crop_scale_min, jitter_strength=cfg.jitter_strength, grayscale_p=cfg.grayscale_p, blur_p=cfg.blur_p)
-        y_lab = lab_y[torch.searchsorted(lab_rows, li)]
-        out = logits(torch.cat([x_lab, strong]))
-        loss = F.cross_entropy(out[: len(li)], y_lab)
-        if mask.any():
-            loss = loss + cfg.unlabelled_weight * (F.cross_entropy(out[len(li) :], target, reduction="none") * mask).mean()
-        if not torch.isfinite(loss):
-            raise TrainingError("fine-tune diverged (non-finite loss)")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        if step % cfg.log_every == 0:
-            history.finetune_loss.append((step, float(loss.detach())))
-            log(f"[finetune] step {step} loss {float(loss.detach()):.4f} accepted {float(mask.float().mean()):.2f}", flush=True)
-        if step % 50 == 0:
-            with torch.no_grad():
-                encoder.eval()
-                thresholds = class_thresholds(
-                    predict(classifier, embed_images(encoder, views[unl_rows, 0].cpu().numpy(), mean, std, rt.device)),
-                    cfg.pseudo_threshold,
-                    cfg.per_class_thresholds,
-                )
-                encoder.train()
-    encoder.eval()
-    log(f"[finetune] {step} steps in {time.monotonic() - start:.0f} s", flush=True)
-    return classifier.eval()
-
-
-def pseudo_labels(
-    cfg, rt: Runtime, encoder: Encoder, data: Dataset, spec: InputSpec, train_rows, holdout_rows, unlabelled: np.ndarray, num_classes: int
-) -> dict:
-    """Accepted pseudo-labels for the unlabelled images from a fresh linear head on the final encoder
-    and the training labels (measured: more accurate than the fine-tune's own classifier, which fits
-    its pseudo-labels); accuracy and coverage measured the same way on the held-out labels.
-    Thresholds are FlexMatch's without the warm-up term, floored."""
-    if num_classes < 2 or not train_rows:
-        return {"accepted": [], "thresholds": [], "metrics": {}}
-    emb = embed_images(encoder, data.canonical, list(spec.mean), list(spec.std), rt.device)
-    y_train = torch.tensor([data.label_of[r] for r in train_rows], device=rt.device)
-    head = train_classifier(emb[train_rows], y_train, num_classes, seed=cfg.seed)
-    probs_unl = predict(head, emb[torch.from_numpy(unlabelled).to(rt.device)]) if len(unlabelled) else torch.zeros(0, num_classes, device=rt.device)
-    thresholds = (
-        class_thresholds(probs_unl, cfg.pseudo_threshold, cfg.per_class_thresholds, warmup=False)
-        if len(unlabelled)
-        else torch.full((num_classes,), cfg.pseudo_threshold)
-    )
-    chosen = select(probs_unl, thresholds)
-    accepted = [(int(unlabelled[i]), int(chosen.labels[i]), float(chosen.confidence[i])) for i in torch.nonzero(chosen.accepted).flatten().tolist()]
-    metrics = {"pseudoLabelCoverage": float(chosen.accepted.float().mean()) if len(unlabelled) else 0.0}
-    if holdout_rows:
-        held = select(predict(head, emb[holdout_rows]), thresholds)
-        acc, cov = accuracy_and_coverage(held, np.array([data.label_of[r] for r in holdout_rows]))
-        metrics.update({"pseudoLabelAccuracy": acc, "pseudoLabelHeldOutCoverage": cov})
-    return {"accepted": accepted, "thresholds": thresholds.tolist(), "metrics": metrics}
 
 
 def evaluate_encoder_unlabelled(encoder, canonical, spec: InputSpec, device) -> dict:
@@ -491,10 +341,6 @@ def evaluate_encoder_unlabelled(encoder, canonical, spec: InputSpec, device) -> 
         "collapsed": is_collapsed(stats),
         **stats,
     }
-
-
-def _unwrap(net: torch.nn.Module) -> torch.nn.Module:
-    return net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
 
 
 def _round(d: dict) -> dict:

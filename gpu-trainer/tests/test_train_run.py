@@ -10,8 +10,9 @@ from pipeline_trainer.config import load_config
 from pipeline_trainer.manifest import InputSpec
 from pipeline_trainer.model import Encoder, EncoderSpec, ProjectionHead
 from pipeline_trainer.optim import make_optimizer
+from pipeline_trainer.runtime import History, Runtime, SimCLRNet
 from pipeline_trainer.s3io import S3Location, get_bytes, get_json, make_client
-from pipeline_trainer.train import History, Runtime, SimCLRNet, pretrain, save_checkpoint
+from pipeline_trainer.train import pretrain, save_checkpoint
 
 
 def schema(name: str) -> dict:
