@@ -63,8 +63,10 @@ export class PipelineFunction extends Construct {
         externalModules: props.nativeModules ? [] : ['sharp', 'onnxruntime-node'],
         nodeModules: props.nativeModules ? ['sharp', 'onnxruntime-node'] : [],
         environment: {
-          // onnxruntime-node's install script only downloads CUDA libraries; never run it.
-          ONNXRUNTIME_NODE_INSTALL: 'skip',
+          // CDK writes its own package.json for the install (without our allowScripts): run no
+          // dependency install script at all. onnxruntime-node's would download CUDA libraries;
+          // sharp and onnxruntime-node ship their binaries in the packages.
+          npm_config_ignore_scripts: 'true',
           // Install the Lambda platform's optional native packages (sharp's @img/* builds).
           npm_config_os: 'linux',
           npm_config_cpu: cpu,
