@@ -6,6 +6,7 @@ import { S3Error, invalidArgument, noSuchKey, notImplemented, preconditionFailed
 import { attributesOf, drain, header, headerBytes, httpDate, isoTime, sendXml } from './http';
 import { checkPartNumber, partRange, type MultipartUploads } from './multipart';
 import { unquote, writeStreamDurably, type ObjectStorage, type StoredObject, type WriteCondition } from './storage';
+import { pipeline } from 'node:stream/promises';
 
 export interface ObjectContext {
   storage: ObjectStorage;
@@ -145,17 +146,16 @@ export async function getObject(ctx: ObjectContext, bucket: string, key: string,
   }
 }
 
-/** Streams bytes start..end of an open file to the response; closes the file. */
-function pipeFile(handle: FileHandle, start: number, end: number, res: ServerResponse): Promise<void> {
-  const stream = handle.createReadStream({ start, end, autoClose: true });
-  return new Promise<void>((resolve, reject) => {
-    stream.on('error', reject);
-    res.on('close', () => {
-      stream.destroy();
-      resolve();
-    });
-    stream.pipe(res);
-  });
+/** Streams bytes start..end of an open file to the response; closes the file however it ends (a destroyed response included). */
+async function pipeFile(handle: FileHandle, start: number, end: number, res: ServerResponse): Promise<void> {
+  try {
+    await pipeline(handle.createReadStream({ start, end, autoClose: false }), res);
+  } catch (err) {
+    // A client that goes away mid-download is not a server error.
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Copies bytes start..end of an open file into a new file at `path`, fsynced; returns size and hex MD5. */

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,6 +128,26 @@ describe('LocalS3Server', () => {
     expect(await store.putIf('artifacts', 'locks/x.json', 'c', { ifMatch: etag })).toBe(true);
     expect(await store.putIf('artifacts', 'locks/x.json', 'd', { ifMatch: etag })).toBe(false);
     expect((await store.get('artifacts', 'locks/x.json'))!.toString()).toBe('c');
+  });
+
+  it('closes the object file when a client hangs up mid-download (a leak fails the file at teardown)', async () => {
+    await client.send(new PutObjectCommand({ Bucket: 'images', Key: 'big.bin', Body: Buffer.alloc(8 * 1024 * 1024, 3) }));
+    const { port } = new URL(server.endpoint);
+    for (let i = 0; i < 20; i += 1) {
+      await new Promise<void>((resolve) => {
+        const socket = connect(Number(port), '127.0.0.1', () => {
+          socket.write('GET /images/big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+          // Hang up at once, or after the first bytes of the body.
+          if (i % 2 === 0) socket.destroy();
+          else socket.once('data', () => socket.destroy());
+        });
+        socket.on('close', () => resolve());
+        socket.on('error', () => undefined);
+      });
+    }
+    // The server is still serving, and the whole object is intact.
+    const got = await client.send(new GetObjectCommand({ Bucket: 'images', Key: 'big.bin' }));
+    expect((await got.Body!.transformToByteArray()).length).toBe(8 * 1024 * 1024);
   });
 
   it('keeps every object across a restart', async () => {
