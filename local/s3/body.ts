@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { AwsChunkedDecoder } from './chunked';
 import { createDigest, isChecksumAlgorithm, type ChecksumAlgorithm, type Digest } from './checksums';
 import { S3Error, invalidArgument } from './errors';
+import { header } from './http';
 
 export interface ReceivedBody {
   size: number;
@@ -22,11 +23,6 @@ export interface ReceivedBody {
 }
 
 const NAMES: Record<ChecksumAlgorithm, string> = { crc32: 'CRC32', crc32c: 'CRC32C', crc64nvme: 'CRC64NVME', sha1: 'SHA1', sha256: 'SHA256' };
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return typeof v === 'string' ? v : undefined;
-}
 
 /** The checksum algorithm a request declares, from a header or the x-amz-trailer announcement. */
 function declaredChecksum(req: IncomingMessage): { algorithm: ChecksumAlgorithm; value?: string; inTrailer: boolean } | undefined {
