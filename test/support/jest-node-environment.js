@@ -4,7 +4,8 @@
  * would otherwise reject them.
  *
  * A file handle that is never closed (Node warns DEP0137 when the garbage collector closes it)
- * fails the test file during which the warning arrives: leaks must not pass silently.
+ * fails the test file during which the warning arrives: leaks must not pass silently. Every
+ * `fs/promises` open is remembered with where it happened, so the failure names the culprit.
  */
 const { TestEnvironment } = require('jest-environment-node');
 
@@ -25,9 +26,30 @@ const SHARED = [
   'BigUint64Array',
 ];
 
+const fsPromises = require('node:fs/promises');
+
+/** Open FileHandles by descriptor: the path and the stack that opened each. */
+const openHandles = new Map();
+const realOpen = fsPromises.open;
+fsPromises.open = async (...args) => {
+  const handle = await realOpen(...args);
+  const where = new Error().stack.split('\n').slice(2, 8).join('\n');
+  const fd = handle.fd;
+  openHandles.set(fd, `${String(args[0])}\n${where}`);
+  handle.once?.('close', () => openHandles.get(fd) && openHandles.delete(fd));
+  const realClose = handle.close.bind(handle);
+  handle.close = () => {
+    openHandles.delete(fd);
+    return realClose();
+  };
+  return handle;
+};
+
 const leaks = [];
 process.on('warning', (warning) => {
-  if (warning.code === 'DEP0137' || /Closing file descriptor \d+ on garbage collection/.test(warning.message)) leaks.push(warning.message);
+  const m = /Closing file descriptor (\d+) on garbage collection/.exec(warning.message);
+  if (m) leaks.push(`fd ${m[1]}, opened for ${openHandles.get(Number(m[1])) ?? '(not opened through fs/promises)'}`);
+  else if (warning.code === 'DEP0137') leaks.push(warning.message);
 });
 
 class HostTypedArraysEnvironment extends TestEnvironment {
@@ -44,7 +66,7 @@ class HostTypedArraysEnvironment extends TestEnvironment {
     await super.teardown();
     if (leaks.length > 0) {
       const found = leaks.splice(0);
-      throw new Error(`file handles left open (closed by the garbage collector) while running ${this.testPath}: ${found[0]}`);
+      throw new Error(`file handles left open (closed by the garbage collector) while running ${this.testPath}:\n${found.join('\n')}`);
     }
   }
 }
