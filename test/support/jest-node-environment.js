@@ -54,9 +54,12 @@ process.on('warning', (warning) => {
   const m = /Closing file descriptor (\d+) on garbage collection/.exec(warning.message);
   if (!m) return;
   const opened = openHandles.get(Number(m[1]));
-  const ours = opened !== undefined && opened.split('\n').some((line) => line.includes(repoRoot) && !line.includes('node_modules'));
+  const ours = opened?.split('\n').some((line) => line.includes(repoRoot) && !line.includes('node_modules')) ?? false;
   if (ours) leaks.push(`fd ${m[1]}, opened for ${opened}`);
-  else process.stderr.write(`[jest] a file handle not opened by the project's code was closed by the garbage collector (fd ${m[1]}${opened ? `, ${opened.split('\n')[0]}` : ''})\n`);
+  else
+    process.stderr.write(
+      `[jest] a file handle not opened by the project's code was closed by the garbage collector (fd ${m[1]}${opened ? `, ${opened.split('\n')[0]}` : ''})\n`,
+    );
 });
 
 class HostTypedArraysEnvironment extends TestEnvironment {
