@@ -24,14 +24,15 @@ const storeAt = (dir: string) => {
   stores.push(s);
   return s;
 };
+// Every store a test opened is closed after it, in every describe below.
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+});
 
 describe('LocalVectorStore', () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'vectors-'));
-  });
-  afterEach(async () => {
-    for (const s of stores.splice(0)) await s.close();
   });
 
   describe('ensureIndex', () => {
