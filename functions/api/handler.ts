@@ -2,7 +2,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { z } from 'zod';
-import { BadRequestError, MethodNotAllowedError, NotFoundError, UnsupportedMediaTypeError } from '../../shared/errors';
+import { BadRequestError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../../shared/errors';
 import { API_ROUTES, type ApiRouteKey, routeKey } from '../../shared/api-routes';
 import { LabelValueSchema } from '../../shared/schemas';
 import { MAX_LABELS_PER_REQUEST, putLabels, type LabelDeps } from '../../shared/use-cases/labels';
@@ -11,7 +11,7 @@ import { health, imageStatus, modelsView, type StatusDeps } from '../../shared/u
 import { listDeadLetters, redriveDeadLetters, type DeadLetterDeps } from '../../shared/use-cases/dead-letters';
 import { rollback } from '../../shared/use-cases/rollback';
 import { startTraining, type TrainingDeps } from '../../shared/use-cases/training';
-import { bodyBytes, errorResponse, header, json, jsonBody, routePath } from './http';
+import { bodyBytes, errorResponse, header, json, jsonBody, routePath, SEARCH_MAX_IMAGE_BYTES } from './http';
 
 export type ApiDeps = QueryDeps & StatusDeps & LabelDeps & Omit<TrainingDeps, 'policy'> & DeadLetterDeps;
 export type ApiHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
@@ -110,12 +110,21 @@ function searchImage(event: APIGatewayProxyEvent): Buffer {
   if (type.startsWith('image/')) {
     const bytes = bodyBytes(event);
     if (bytes.length === 0) throw new BadRequestError('the request body is empty; send the image bytes');
-    return bytes;
+    return withinSearchLimit(bytes);
   }
   if (type === 'application/json') {
     const { image } = SearchJson.parse(jsonBody(event));
     if (!/^[A-Za-z0-9+/=\s_-]+$/.test(image)) throw new BadRequestError('image is not base64');
-    return Buffer.from(image, 'base64');
+    return withinSearchLimit(Buffer.from(image, 'base64'));
   }
   throw new UnsupportedMediaTypeError('send the image as Content-Type image/* or as JSON {"image": "<base64>"}');
+}
+
+function withinSearchLimit(bytes: Buffer): Buffer {
+  if (bytes.length > SEARCH_MAX_IMAGE_BYTES) {
+    throw new PayloadTooLargeError(
+      `the image is ${bytes.length} bytes; POST /search takes images of at most ${SEARCH_MAX_IMAGE_BYTES} bytes (4 MiB): resize or recompress it, or upload it to the images bucket and use GET /neighbors`,
+    );
+  }
+  return bytes;
 }

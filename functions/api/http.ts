@@ -2,9 +2,22 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { ZodError } from 'zod';
+import { AWS_LIMITS } from '../../shared/aws-limits';
 import { BadRequestError, ClientError, PayloadTooLargeError } from '../../shared/errors';
 
-export const MAX_BODY_BYTES = 10 * 1024 * 1024;
+/** Any request body: API Gateway's REST payload limit, applied by the embedded stack too. */
+export const MAX_BODY_BYTES = AWS_LIMITS.apiGateway.maxPayloadBytes;
+
+/**
+ * The image of `POST /search`, in both deployments. In AWS the body reaches Lambda base64-encoded
+ * inside the event (4/3 of its size), and a synchronous invocation carries at most 6 MB: 4 MiB of
+ * image is 5.33 MiB of base64, leaving over 600 KiB for headers and the event's envelope. Larger
+ * images are refused with 413 by the function up to what Lambda accepts; beyond that API Gateway
+ * itself answers 500 (the invocation is refused before the function runs), which is why the CLI
+ * checks the size before sending.
+ */
+export const SEARCH_MAX_IMAGE_BYTES = 4 * 1024 * 1024;
+
 
 export function json(statusCode: number, body: unknown): APIGatewayProxyResult {
   return { statusCode, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(body) };

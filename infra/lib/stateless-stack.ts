@@ -184,8 +184,13 @@ export class StatelessStack extends Stack {
       keyof typeof ARTIFACT_PREFIXES,
       string
     >;
+    // S3 answers a read of a missing key with 403, not 404, unless the caller may list the bucket:
+    // every function that reads keys which may not exist yet (ledger, labels, quarantine records,
+    // pointers, an image deleted since its event) needs s3:ListBucket on that bucket.
     s3(augment.fn, props.imagesBucket, ['s3:GetObject'], ['*']);
-    s3(augment.fn, props.artifactsBucket, ['s3:GetObject'], [under.models, under.events]);
+    list(augment.fn, props.imagesBucket);
+    list(augment.fn, props.artifactsBucket);
+    s3(augment.fn, props.artifactsBucket, ['s3:GetObject'], [under.models, under.events, under.labels, under.pseudoLabels, under.quarantine]);
     s3(augment.fn, props.artifactsBucket, ['s3:PutObject'], [under.events]);
     s3(augment.fn, props.artifactsBucket, ['s3:PutObject', 's3:DeleteObject'], [under.derived, under.quarantine]);
     s3(augment.fn, props.artifactsBucket, ['s3:DeleteObject'], [under.labels]);
@@ -194,10 +199,12 @@ export class StatelessStack extends Stack {
     s3(augment.fn, props.artifactsBucket, ['s3:PutObject'], [under.deadLetters]);
 
     s3(embed.fn, props.artifactsBucket, ['s3:GetObject'], [under.models, under.derived, under.labels, under.pseudoLabels]);
+    list(embed.fn, props.artifactsBucket);
     vectors(embed.fn, ['s3vectors:GetIndex', 's3vectors:PutVectors', 's3vectors:DeleteVectors']);
     s3(embed.fn, props.artifactsBucket, ['s3:PutObject'], [under.deadLetters]);
 
     s3(api.fn, props.imagesBucket, ['s3:GetObject'], ['*']);
+    list(api.fn, props.imagesBucket);
     s3(
       api.fn,
       props.artifactsBucket,

@@ -17,12 +17,11 @@ import {
   type S3VectorsClient,
 } from '@aws-sdk/client-s3vectors';
 import type { DocumentType } from '@smithy/types';
+import { AWS_LIMITS } from '../aws-limits';
 import { VectorMetadataSchema } from '../schemas';
 import type { VectorIndex, VectorMatch, VectorQuery, VectorRecord, VectorStore } from '../ports/vector-index';
 
-const PUT_BATCH = 500;
-const DELETE_BATCH = 500;
-const GET_BATCH = 100;
+const { putVectorsPerCall: PUT_BATCH, deleteVectorsPerCall: DELETE_BATCH, getVectorsPerCall: GET_BATCH, maxTopK: MAX_TOP_K } = AWS_LIMITS.s3Vectors;
 /** Metadata only returned, never filtered on: keeps filterable metadata within its size limit. */
 const NON_FILTERABLE_KEYS = ['key', 'confidence'];
 
@@ -79,7 +78,10 @@ export class S3VectorsIndex implements VectorIndex {
 
   async query(q: VectorQuery): Promise<VectorMatch[]> {
     const exclude = new Set(q.excludeIds ?? []);
-    const wanted = q.topK + exclude.size;
+    if (q.topK > MAX_TOP_K) throw new RangeError(`S3 Vectors returns at most ${MAX_TOP_K} neighbours per query, asked for ${q.topK}`);
+    // Over-fetch for the excluded ids, within S3 Vectors' topK limit: at k = 100 with the query image
+    // excluded, 99 neighbours come back (the image itself takes one of the 100 places).
+    const wanted = Math.min(MAX_TOP_K, q.topK + exclude.size);
     const filter: DocumentType | undefined = q.label === undefined ? undefined : { $or: [{ label: { $eq: q.label } }, { pseudoLabel: { $eq: q.label } }] };
     const matches: VectorMatch[] = [];
     let nextToken: string | undefined;

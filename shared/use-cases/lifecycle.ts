@@ -5,7 +5,12 @@
 import type { TrainingLauncher } from '../ports/training-launcher';
 import { pruneIndexes } from './rollback';
 import { advanceRollout, type RolloutDeps, type RolloutTick } from './rollout';
+import { acquireTrainingLock, releaseTrainingLock } from './training-lock';
 import { retrainTick, type RetrainPolicy } from './training';
+
+/** The lease's job id while the first model is being made, and how long an init task may take. */
+export const INIT_JOB_ID = 'init';
+const INIT_LEASE_MS = 30 * 60_000;
 
 export interface LifecycleDeps extends RolloutDeps {
   launcher: TrainingLauncher;
@@ -24,10 +29,20 @@ export async function lifecycleTick(deps: LifecycleDeps): Promise<LifecycleTick>
   const serving = await deps.models.servingPointer();
   const manifest = serving ? await deps.models.manifest(serving.version) : undefined;
   if (!serving || !manifest) {
-    // No model yet (a fresh AWS deployment): have the trainer publish its first version.
-    await deps.launcher.launch({ jobId: 'init', command: 'init' });
+    // No model yet (a fresh AWS deployment): have the trainer publish its first version. One init
+    // task at a time: it holds the training lease (no training run starts meanwhile either), and a
+    // task that died without publishing is retried once the lease expires.
+    if (await acquireTrainingLock(deps, INIT_JOB_ID, INIT_LEASE_MS)) {
+      try {
+        await deps.launcher.launch({ jobId: INIT_JOB_ID, command: 'init' });
+      } catch (err) {
+        await releaseTrainingLock(deps, INIT_JOB_ID);
+        throw err;
+      }
+    }
     return { training: {}, initialising: true, pruned: [], rollout: { state: 'idle' } };
   }
+  await releaseTrainingLock(deps, INIT_JOB_ID);
   // Indexes are created here, where the role may create them, not by the functions that write vectors.
   await deps.indexes.forWriting(serving, manifest.encoder.embeddingDim);
   const training = await retrainTick(deps);

@@ -1,5 +1,7 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { SEARCH_MAX_IMAGE_BYTES } from '../../../../functions/api/http';
+import { AWS_LIMITS } from '../../../../shared/aws-limits';
 import { createApiHandler } from '../../../../functions/api/handler';
 import { augmentImage } from '../../../../shared/use-cases/augment-image';
 import { embedImage } from '../../../../shared/use-cases/embed-image';
@@ -121,5 +123,20 @@ describe('api handler', () => {
     });
     const big = Buffer.alloc(10 * 1024 * 1024 + 1);
     expect((await call(event('POST', '/search', { body: big, contentType: 'image/png' }))).status).toBe(413);
+  });
+
+  it('POST /search takes images up to 4 MiB, a size whose base64 event fits Lambda\u2019s 6 MB invocation payload', async () => {
+    expect(SEARCH_MAX_IMAGE_BYTES).toBe(4 * 1024 * 1024);
+    // The event API Gateway builds: the body base64-encoded, plus headers and the request context.
+    expect(Math.ceil(SEARCH_MAX_IMAGE_BYTES / 3) * 4 + 64 * 1024).toBeLessThan(AWS_LIMITS.lambda.syncPayloadBytes);
+    const over = await call(event('POST', '/search', { body: Buffer.alloc(SEARCH_MAX_IMAGE_BYTES + 1), contentType: 'image/jpeg' }));
+    expect(over.status).toBe(413);
+    expect(over.body.error.message).toMatch(/at most 4194304 bytes \(4 MiB\)/);
+    const asJson = await call(
+      event('POST', '/search', { body: JSON.stringify({ image: Buffer.alloc(SEARCH_MAX_IMAGE_BYTES + 1).toString('base64') }), contentType: 'application/json' }),
+    );
+    expect(asJson.status).toBe(413);
+    // At the limit the image is decoded (and, being zeros, refused as not an image: 422, not 413).
+    expect((await call(event('POST', '/search', { body: Buffer.alloc(SEARCH_MAX_IMAGE_BYTES), contentType: 'image/jpeg' }))).status).not.toBe(413);
   });
 });

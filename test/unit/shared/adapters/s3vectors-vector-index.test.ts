@@ -79,6 +79,37 @@ describe('S3VectorsIndex', () => {
   });
 });
 
+describe('S3VectorsIndex at S3 Vectors\u2019 limits', () => {
+  beforeEach(() => s3v.reset());
+  const index = () => new S3VectorsIndex(new S3VectorsClient({}), BUCKET, 'emb-v1');
+
+  it('never asks for more than topK 100, even when over-fetching for excluded ids', async () => {
+    s3v.on(QueryVectorsCommand).resolves({ vectors: Array.from({ length: 100 }, (_, i) => ({ key: i === 0 ? 'self' : `n${i}`, distance: i / 100, metadata: { key: `k${i}`, modelVersion: 'v1' } })) });
+    const got = await index().query({ vector: Float32Array.from([1, 0]), topK: 100, excludeIds: ['self'] });
+    expect(s3v.commandCalls(QueryVectorsCommand)[0]!.args[0].input.topK).toBe(100);
+    expect(got).toHaveLength(99);
+    await index().query({ vector: Float32Array.from([1, 0]), topK: 99, excludeIds: ['self'] });
+    expect(s3v.commandCalls(QueryVectorsCommand)[1]!.args[0].input.topK).toBe(100);
+  });
+
+  it('refuses a topK above 100 before calling S3 Vectors', async () => {
+    await expect(index().query({ vector: Float32Array.from([1, 0]), topK: 101 })).rejects.toThrow(/at most 100/);
+    expect(s3v.commandCalls(QueryVectorsCommand)).toHaveLength(0);
+  });
+
+  it('puts 500 and deletes 500 vectors per call at most, gets 100 at most', async () => {
+    s3v.on(PutVectorsCommand).resolves({});
+    s3v.on(DeleteVectorsCommand).resolves({});
+    s3v.on(GetVectorsCommand).resolves({ vectors: [] });
+    await index().put(Array.from({ length: 500 }, (_, i) => record(i)));
+    await index().delete(Array.from({ length: 500 }, (_, i) => `id${i}`));
+    await index().get(Array.from({ length: 101 }, (_, i) => `id${i}`));
+    expect(s3v.commandCalls(PutVectorsCommand).map((c) => c.args[0].input.vectors!.length)).toEqual([500]);
+    expect(s3v.commandCalls(DeleteVectorsCommand).map((c) => c.args[0].input.keys!.length)).toEqual([500]);
+    expect(s3v.commandCalls(GetVectorsCommand).map((c) => c.args[0].input.keys!.length)).toEqual([100, 1]);
+  });
+});
+
 describe('S3VectorsStore', () => {
   beforeEach(() => s3v.reset());
 

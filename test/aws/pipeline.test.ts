@@ -1,0 +1,134 @@
+/**
+ * The AWS deployment, end to end, with AWS's semantics: the bundled functions with their template
+ * environments and roles, Lambda's SQS pollers and API Gateway as the template configures them,
+ * moto for S3, SQS and S3 Vectors, IAM evaluated on every call (test/support/aws/).
+ *
+ * Stand-ins, where moto lacks the operation: S3 Vectors QueryVectors (exact search over the
+ * index's vectors listed from moto), SQS StartMessageMoveTask (moves the DLQ back to its source),
+ * ECS RunTask (runs the trainer's command locally under the task role). Queue visibility
+ * timeouts are the template's divided by 120, so retries take seconds.
+ */
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { AwsHarness } from '../support/aws/harness';
+import { gradientImage, solidPng } from '../support/images';
+
+jest.setTimeout(600_000);
+
+let h: AwsHarness;
+const palette: Array<[number, number, number]> = [
+  [220, 30, 30],
+  [30, 200, 40],
+  [20, 40, 210],
+  [230, 220, 30],
+  [200, 30, 200],
+  [30, 210, 210],
+];
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\nIAM:\n${h.violationReport()}\n${h.logs()}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+const put = async (key: string, body: Buffer) => h.admin.s3.send(new PutObjectCommand({ Bucket: h.imagesBucket, Key: key, Body: body, ContentType: 'image/png' }));
+const imageState = async (key: string) => (await h.request('GET', `/images?key=${encodeURIComponent(key)}`)).body as { state?: string; label?: string; error?: unknown };
+const indexed = (key: string) => until(`${key} indexed`, async () => ((await imageState(key)).state === 'indexed' ? true : undefined));
+
+beforeAll(async () => {
+  h = await AwsHarness.start();
+});
+afterAll(async () => {
+  await h?.stop();
+});
+afterEach(() => {
+  // Every call any function, poller or task made was allowed by its role (and no read of a missing key lacked s3:ListBucket).
+  expect(h.violationReport()).toBe('');
+});
+
+describe('the AWS deployment, run with AWS semantics', () => {
+  it('starts one trainer init while no model exists, then creates the serving index', async () => {
+    const first = (await h.lifecycleTick()) as { initialising?: boolean };
+    expect(first.initialising).toBe(true);
+    // A second tick while the init task runs must not start another GPU task.
+    await h.lifecycleTick();
+    expect(h.tasks).toHaveLength(1);
+    expect(await h.waitForTasks()).toEqual([0]);
+    const ready = (await h.lifecycleTick()) as { initialising?: boolean };
+    expect(ready.initialising).toBeUndefined();
+    const health = await h.request('GET', '/health');
+    expect(health.status).toBe(200);
+  });
+
+  it('indexes uploads and answers neighbours, search, labels', async () => {
+    const keys = palette.map((_, i) => `photos/img ${i}.png`);
+    for (const [i, key] of keys.entries()) await put(key, await solidPng(40 + i, 30, palette[i]!));
+    for (const key of keys) await indexed(key);
+
+    const near = await h.request('GET', `/neighbors?key=${encodeURIComponent(keys[0]!)}&k=3`);
+    expect(near.status).toBe(200);
+    const neighbors = (near.body as { neighbors: Array<{ key: string }> }).neighbors;
+    expect(neighbors).toHaveLength(3);
+    expect(neighbors.map((n) => n.key)).not.toContain(keys[0]);
+
+    const all = await h.request('GET', `/neighbors?key=${encodeURIComponent(keys[0]!)}&k=100`);
+    expect(all.status).toBe(200);
+    expect((all.body as { neighbors: unknown[] }).neighbors).toHaveLength(keys.length - 1);
+
+    const search = await h.request('POST', '/search?k=2', { body: await gradientImage(50, 50), contentType: 'image/png' });
+    expect(search.status).toBe(200);
+    expect((search.body as { neighbors: unknown[] }).neighbors).toHaveLength(2);
+
+    const unknown = await h.request('GET', '/images?key=never/uploaded.png');
+    expect(unknown.status).toBe(404);
+    const missingNeighbors = await h.request('GET', '/neighbors?key=never/uploaded.png');
+    expect(missingNeighbors.status).toBe(404);
+
+    const label = await h.request('PUT', '/labels', { body: JSON.stringify({ key: keys[1], label: 'green' }), contentType: 'application/json' });
+    expect(label.status).toBe(200);
+    await until('label visible', async () => ((await imageState(keys[1]!)).label === 'green' ? true : undefined));
+    const filtered = await h.request('GET', `/neighbors?key=${encodeURIComponent(keys[0]!)}&k=5&label=green`);
+    expect(filtered.status).toBe(200);
+    expect((filtered.body as { neighbors: Array<{ key: string }> }).neighbors.map((n) => n.key)).toEqual([keys[1]]);
+
+    expect((await h.request('GET', '/models')).status).toBe(200);
+    expect((await h.request('GET', '/dead-letters')).status).toBe(200);
+  });
+
+  it('removes a deleted image and indexes it again when re-uploaded', async () => {
+    const key = 'photos/img 2.png';
+    const neighbourKeys = async () =>
+      ((await h.request('GET', `/neighbors?key=${encodeURIComponent('photos/img 0.png')}&k=100`)).body as { neighbors: Array<{ key: string }> }).neighbors.map((n) => n.key);
+    expect(await neighbourKeys()).toContain(key);
+    await h.admin.s3.send(new DeleteObjectCommand({ Bucket: h.imagesBucket, Key: key }));
+    expect((await h.request('GET', `/images?key=${encodeURIComponent(key)}`)).status).toBe(404);
+    // augment removes its vectors: it is no one's neighbour any more.
+    await until('deleted image out of the index', async () => (!(await neighbourKeys()).includes(key) ? true : undefined));
+    await put(key, await solidPng(33, 33, [10, 20, 200]));
+    await indexed(key);
+    expect(await neighbourKeys()).toContain(key);
+  });
+
+  it('dead-letters a message that fails every attempt, shows its error, and redrives it once the cause is gone', async () => {
+    const key = 'photos/poison.png';
+    const heal = h.gateway.injectFault((c) => c.role.startsWith('Augment') && c.operation === 'PutObject' && c.resource.includes('/derived/'));
+    await put(key, await solidPng(20, 20, [90, 90, 90]));
+    const letters = await until(
+      'a dead letter',
+      async () => {
+        const r = await h.request('GET', '/dead-letters');
+        const ingest = (r.body as { queues: Array<{ queue: string; count: number; messages: Array<{ error?: string }> }> }).queues.find((q) => q.queue === 'ingest');
+        return ingest && ingest.count > 0 && ingest.messages[0]?.error ? ingest : undefined;
+      },
+      120_000,
+    );
+    expect(letters.messages[0]!.error).toMatch(/internal error|InternalError/i);
+    heal();
+    const redrive = await h.request('POST', '/dead-letters/redrive', { body: JSON.stringify({ queue: 'ingest' }), contentType: 'application/json' });
+    expect(redrive.status).toBe(200);
+    await indexed(key);
+  });
+});
