@@ -131,4 +131,22 @@ describe('the AWS deployment, run with AWS semantics', () => {
     expect(redrive.status).toBe(200);
     await indexed(key);
   });
+
+  it.each([
+    ['augment', 's3:ListBucket', /AugmentFunctionServiceRole\S* (HeadObject|GetObject): s3:ListBucket on arn:aws:s3:::\S+ \(read of a missing key/],
+    ['embed', 's3vectors:PutVectors', /EmbedFunctionServiceRole\S* PutVectors: s3vectors:PutVectors on arn:aws:s3vectors:\S+\/index\/emb-v0 \(ImplicitlyDenied\)/],
+  ] as const)('fails, naming the call, when the %s role loses %s (mutation check)', async (fn, action, expected) => {
+    const role = h.functions[fn].roleLogicalId;
+    h.iam.revoke(role, action);
+    try {
+      await put(`photos/mutation-${fn}.png`, await solidPng(24, 24, [fn === 'augment' ? 120 : 60, 10, 10]));
+      const report = await until('the denied call', async () => (h.gateway.violations.length > 0 ? h.violationReport() : undefined));
+      expect(report).toMatch(expected);
+    } finally {
+      h.iam.restore();
+    }
+    h.gateway.violations.length = 0;
+    // With the grant back, the retried message goes through.
+    await indexed(`photos/mutation-${fn}.png`);
+  });
 });
