@@ -133,6 +133,8 @@ export const EmbedMessageSchema = z.object({
   sequencer: z.string(),
   /** Only these model versions (a rollout's backfill); absent: the serving model and any candidate. */
   versions: z.array(modelVersion).optional(),
+  /** The upload's time (its S3 event), for the end-to-end lag metric. */
+  uploadedAt: z.string().optional(),
 });
 export type EmbedMessage = z.infer<typeof EmbedMessageSchema>;
 

@@ -18,7 +18,6 @@ export const MAX_BODY_BYTES = AWS_LIMITS.apiGateway.maxPayloadBytes;
  */
 export const SEARCH_MAX_IMAGE_BYTES = 4 * 1024 * 1024;
 
-
 export function json(statusCode: number, body: unknown): APIGatewayProxyResult {
   return { statusCode, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(body) };
 }

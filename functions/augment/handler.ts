@@ -21,7 +21,7 @@ export function createAugmentHandler(deps: AugmentDeps, logger = new Logger({ se
         const kind = r.eventName.startsWith('ObjectRemoved') ? 'removed' : r.eventName.startsWith('ObjectCreated') ? 'created' : undefined;
         if (!kind) continue;
         const key = r.s3.object.urlDecodedKey ?? decodeEventKey(r.s3.object.key);
-        const outcome = await augmentImage(deps, { kind, bucket: r.s3.bucket.name, key, sequencer: r.s3.object.sequencer ?? '' });
+        const outcome = await augmentImage(deps, { kind, bucket: r.s3.bucket.name, key, sequencer: r.s3.object.sequencer ?? '', time: r.eventTime });
         logger.info('augment', { key, event: r.eventName, outcome });
         metrics?.addMetric(`Images${outcome[0]!.toUpperCase()}${outcome.slice(1)}`, MetricUnit.Count, 1);
       }

@@ -14,7 +14,12 @@ export function createEmbedHandler(deps: EmbedDeps, logger = new Logger({ servic
       const message = parseJsonObject(record.body, EmbedMessageSchema);
       const outcome = await embedImage(deps, message);
       logger.debug('embed', { key: message.key, outcome });
-      if (outcome === 'indexed') metrics?.addMetric('ImagesEmbedded', MetricUnit.Count, 1);
+      if (outcome === 'indexed') {
+        metrics?.addMetric('ImagesEmbedded', MetricUnit.Count, 1);
+        // Upload to searchable: the pipeline's end-to-end lag (not for a rollout's re-embedding).
+        const uploaded = message.uploadedAt ? Date.parse(message.uploadedAt) : Number.NaN;
+        if (Number.isFinite(uploaded) && !message.versions) metrics?.addMetric('EndToEndLag', MetricUnit.Milliseconds, Math.max(0, Date.now() - uploaded));
+      }
     },
     options,
   );

@@ -1,10 +1,13 @@
 /**
  * The deployment's configuration: one typed object, read from the CDK context key `pipeline`
- * (cdk.json, or `-c pipeline='{"trainingInstanceType":"g6.xlarge"}'`), every key optional with the
+ * (cdk.json, or `-c pipeline='{"trainingInstanceTypes":["g6.xlarge"]}'`), every key optional with the
  * default below, unknown keys rejected. No account or region is hard-coded: the stacks deploy to
  * the CLI's current account and region (CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION).
  */
 import { z } from 'zod';
+
+/** The retention periods CloudFormation accepts for AWS::Logs::LogGroup RetentionInDays. */
+export const LOG_RETENTION_DAYS: readonly number[] = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 export const PipelineConfigSchema = z
   .object({
@@ -33,8 +36,16 @@ export const PipelineConfigSchema = z
       .default(50 * 1024 * 1024),
     maxImagePixels: z.number().int().positive().default(100_000_000),
     augmentViews: z.number().int().min(0).max(16).default(2),
-    /** GPU instance type of the training capacity provider. */
-    trainingInstanceType: z.string().default('g5.xlarge'),
+    /**
+     * GPU instance types of the training capacity provider, in order of preference: the Auto Scaling
+     * group launches the first one with capacity (one GPU each; the task asks for one GPU).
+     */
+    trainingInstanceTypes: z
+      .array(z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type such as g6.xlarge'))
+      .min(1)
+      .max(20)
+      .default(['g6.xlarge', 'g5.xlarge', 'g6e.xlarge', 'g4dn.xlarge']),
+    /** Spot instances (price-capacity-optimized across the types above): a run interrupted by Spot fails and its lease expires; the next trigger retries. */
     trainingUseSpot: z.boolean().default(false),
     trainingMaxInstances: z.number().int().min(1).max(16).default(1),
     /** EventBridge Scheduler expression of scheduled runs; empty: none. */
@@ -50,14 +61,30 @@ export const PipelineConfigSchema = z
     lifecycleRateMinutes: z.number().int().min(1).max(60).default(1),
     apiThrottleRateLimit: z.number().min(1).default(50),
     apiThrottleBurstLimit: z.number().int().min(1).default(100),
-    logRetentionDays: z.number().int().default(30),
+    /** CloudWatch Logs retention: one of the values CloudFormation accepts. */
+    logRetentionDays: z
+      .number()
+      .int()
+      .refine((d) => LOG_RETENTION_DAYS.includes(d), { message: `must be one of ${LOG_RETENTION_DAYS.join(', ')}` })
+      .default(30),
+    /** Email address that alarm notifications go to (an SNS subscription to confirm); empty: the topic only. */
+    alarmEmail: z.union([z.literal(''), z.email()]).default(''),
+    /** Days an overwritten or deleted artifact (model pointers, manifests, records) stays recoverable. */
+    artifactsNoncurrentDays: z.number().int().min(1).max(3650).default(30),
   })
   .strict();
 
 export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
 
 export function parsePipelineConfig(raw: unknown): PipelineConfig {
-  const result = PipelineConfigSchema.safeParse(raw ?? {});
+  const input = { ...((raw ?? {}) as Record<string, unknown>) };
+  // Earlier releases took one type: it still works, as a list of one.
+  if ('trainingInstanceType' in input) {
+    if ('trainingInstanceTypes' in input) throw new Error('invalid "pipeline" context: give trainingInstanceTypes (a list) or trainingInstanceType, not both');
+    input.trainingInstanceTypes = [input.trainingInstanceType];
+    delete input.trainingInstanceType;
+  }
+  const result = PipelineConfigSchema.safeParse(input);
   if (!result.success) {
     throw new Error(`invalid "pipeline" context: ${result.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`);
   }

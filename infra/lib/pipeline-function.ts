@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
-import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type IDestination, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -24,6 +24,11 @@ export interface PipelineFunctionProps {
   readonly nativeModules?: boolean;
   readonly logRetention: RetentionDays;
   readonly description: string;
+  /** At most this many concurrent invocations (1: never two at once). */
+  readonly reservedConcurrentExecutions?: number;
+  /** Asynchronous invocations (schedules): where a failed one goes, and how often Lambda retries it. */
+  readonly onFailure?: IDestination;
+  readonly retryAttempts?: number;
 }
 
 export class PipelineFunction extends Construct {
@@ -42,6 +47,9 @@ export class PipelineFunction extends Construct {
       memorySize: props.memorySize,
       timeout: props.timeout,
       description: props.description,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      onFailure: props.onFailure,
+      retryAttempts: props.retryAttempts,
       logGroup,
       loggingFormat: LoggingFormat.JSON,
       tracing: Tracing.ACTIVE,

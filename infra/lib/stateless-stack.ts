@@ -17,15 +17,19 @@ import {
 } from 'aws-cdk-lib/aws-apigateway';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, Role, ServicePrincipal, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
+import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { SCHEDULED_TRAINING_EVENT } from '../../shared/schedule-events';
 import { Architecture } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
-import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import type { PipelineConfig } from './config';
+import { Operations } from './operations';
 import { PipelineFunction } from './pipeline-function';
 import { TRAINER_CONTAINER, Training } from './training';
 
@@ -44,6 +48,7 @@ export interface StatelessStackProps extends StackProps {
 export class StatelessStack extends Stack {
   readonly api: RestApi;
   readonly functions: Record<'augment' | 'embed' | 'api' | 'lifecycle', PipelineFunction>;
+  readonly operations: Operations;
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
@@ -122,14 +127,31 @@ export class StatelessStack extends Stack {
       true,
       'HTTP API',
     );
-    const lifecycle = fn(
-      'lifecycle',
-      config.lifecycleMemoryMb,
-      Duration.minutes(5),
-      { ...common, ...trainingEnv, EMBED_QUEUE_URL: props.embedQueue.queueUrl },
-      false,
-      'retrain trigger, rollout, index retention',
-    );
+    // Scheduled ticks never overlap (reserved concurrency 1: an overlapping tick is throttled and
+    // dropped, the next one comes a minute later); a failed asynchronous invocation is not retried
+    // (the next tick is the retry) and lands in an on-failure queue that an alarm watches.
+    const lifecycleFailures = new Queue(this, 'LifecycleFailures', {
+      queueName: `${config.namePrefix}-lifecycle-failures`,
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    NagSuppressions.addResourceSuppressions(lifecycleFailures, [
+      { id: 'AwsSolutions-SQS3', reason: 'This is the on-failure destination of the lifecycle function.' },
+    ]);
+    const lifecycle = new PipelineFunction(this, 'Lifecycle', {
+      name: 'lifecycle',
+      memorySize: config.lifecycleMemoryMb,
+      timeout: Duration.minutes(5),
+      architecture,
+      environment: { ...common, ...trainingEnv, EMBED_QUEUE_URL: props.embedQueue.queueUrl },
+      nativeModules: false,
+      logRetention,
+      description: 'retrain trigger, scheduled training, rollout, index retention',
+      reservedConcurrentExecutions: 1,
+      onFailure: new SqsDestination(lifecycleFailures),
+      retryAttempts: 0,
+    });
     this.functions = { augment, embed, api, lifecycle };
 
     augment.fn.addEventSource(
@@ -150,12 +172,35 @@ export class StatelessStack extends Stack {
     );
     new Rule(this, 'LifecycleSchedule', {
       schedule: Schedule.rate(Duration.minutes(config.lifecycleRateMinutes)),
-      targets: [new LambdaFunction(lifecycle.fn)],
+      targets: [new LambdaFunction(lifecycle.fn, { retryAttempts: 0 })],
     });
+    // Scheduled training: EventBridge Scheduler invokes the lifecycle function, which takes the
+    // training lease before it starts the task (a run in progress makes it skip, never overlap).
+    if (config.trainingSchedule) {
+      const schedulerRole = new Role(this, 'TrainingSchedulerRole', { assumedBy: new ServicePrincipal('scheduler.amazonaws.com') });
+      schedulerRole.addToPolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [lifecycle.fn.functionArn] }));
+      new CfnSchedule(this, 'TrainingSchedule', {
+        description: 'Scheduled training run, started by the lifecycle function through the training lease',
+        scheduleExpression: config.trainingSchedule,
+        flexibleTimeWindow: { mode: 'OFF' },
+        target: {
+          arn: lifecycle.fn.functionArn,
+          roleArn: schedulerRole.roleArn,
+          input: JSON.stringify(SCHEDULED_TRAINING_EVENT),
+          retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeInSeconds: 3600 },
+        },
+      });
+    }
 
     // ---- least-privilege grants -------------------------------------------------------------------
-    const s3 = (grantee: IGrantable, bucket: IBucket, actions: string[], prefixes: string[]) =>
+    // Key-prefix wildcards granted per role, for the cdk-nag IAM5 suppression of exactly those (below).
+    const wildcards = new Map<IGrantable, Set<string>>();
+    const s3 = (grantee: IGrantable, bucket: IBucket, actions: string[], prefixes: string[]) => {
+      const set = wildcards.get(grantee) ?? new Set<string>();
+      for (const p of prefixes) if (p.endsWith('*')) set.add(`${bucket === props.imagesBucket ? 'Images' : 'Artifacts'} ${p}`);
+      wildcards.set(grantee, set);
       grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions, resources: prefixes.map((p) => bucket.arnForObjects(p)) }));
+    };
     const list = (grantee: IGrantable, bucket: IBucket) =>
       grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
     const vectors = (grantee: IGrantable, actions: string[], onBucket = false) =>
@@ -267,6 +312,41 @@ export class StatelessStack extends Stack {
       });
     }
 
+    this.operations = new Operations(this, 'Operations', {
+      config,
+      functions: this.functions,
+      queues: { ingest: props.ingestQueue, embed: props.embedQueue },
+      deadLetterQueues: { ingest: props.ingestDlq, embed: props.embedDlq },
+      lifecycleFailures,
+      api: this.api,
+      trainingCluster: training.cluster,
+      logRetention,
+    });
+
+    // IAM5, per role and per wildcard: object grants under the key prefixes of the artifact layout
+    // (bucket/prefix/*), vector grants on the vector bucket's indexes (one per model version, created
+    // at rollout), and "*" for X-Ray's PutTraceSegments/PutTelemetryRecords, which take no resource.
+    const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    const bucketArn = (logical: string) => `(<${logical}[0-9A-F]+\\.Arn>|[A-Za-z0-9]+:ExportsOutputFnGetAtt${logical}[0-9A-F]+Arn[0-9A-F]+)`;
+    for (const [name, f] of Object.entries(this.functions)) {
+      const grants = [...(wildcards.get(f.fn) ?? [])].map((g) => g.split(' ') as [string, string]);
+      NagSuppressions.addResourceSuppressions(
+        f.fn.role!,
+        [
+          {
+            id: 'AwsSolutions-IAM5',
+            reason: `${name}: object access under these key prefixes only, vector access to the vector bucket's indexes, X-Ray writes (no resource-level permissions).`,
+            appliesTo: [
+              'Resource::*',
+              { regex: `/^Resource::(<Vectors\\.VectorBucketArn>|[A-Za-z0-9]+:ExportsOutputFnGetAttVectorsVectorBucketArn[0-9A-F]+)\\/index\\/\\*$/g` },
+              ...grants.map(([bucket, prefix]) => ({ regex: `/^Resource::${bucketArn(bucket)}\\/${escapeRegex(prefix)}$/g` })),
+            ],
+          },
+        ],
+        true,
+      );
+    }
+
     NagSuppressions.addStackSuppressions(this, [
       {
         id: 'AwsSolutions-IAM4',
@@ -276,11 +356,6 @@ export class StatelessStack extends Stack {
           'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole',
           'Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs',
         ],
-      },
-      {
-        id: 'AwsSolutions-IAM5',
-        reason:
-          'Object grants are scoped to key prefixes of one bucket (bucket/prefix/*), vector grants to the indexes of one vector bucket (one index per model version, created at rollout); X-Ray writes need "*".',
       },
       {
         id: 'AwsSolutions-APIG3',

@@ -31,6 +31,8 @@ export interface ObjectEvent {
   bucket: string;
   key: string;
   sequencer: string;
+  /** When S3 recorded the event (the upload), for the end-to-end lag metric. */
+  time?: string;
 }
 
 export interface AugmentDeps extends ArtifactsDeps, Clock {
@@ -127,7 +129,7 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
   await deps.store.put(deps.artifactsBucket, artifactKeys.derivedViews(imageId), npy, 'application/octet-stream');
   await deps.store.put(deps.artifactsBucket, artifactKeys.derivedMeta(imageId), JSON.stringify(meta), 'application/json');
   await deps.store.delete(deps.artifactsBucket, artifactKeys.quarantine(imageId));
-  return { outcome: 'augmented', embed: { key: event.key, imageId, sequencer: event.sequencer } };
+  return { outcome: 'augmented', embed: { key: event.key, imageId, sequencer: event.sequencer, ...(event.time ? { uploadedAt: event.time } : {}) } };
 }
 
 async function quarantine(deps: AugmentDeps, imageId: string, record: QuarantineRecord): Promise<void> {

@@ -34,8 +34,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-const put = async (key: string, body: Buffer) => h.admin.s3.send(new PutObjectCommand({ Bucket: h.imagesBucket, Key: key, Body: body, ContentType: 'image/png' }));
-const imageState = async (key: string) => (await h.request('GET', `/images?key=${encodeURIComponent(key)}`)).body as { state?: string; label?: string; error?: unknown };
+const put = async (key: string, body: Buffer) =>
+  h.admin.s3.send(new PutObjectCommand({ Bucket: h.imagesBucket, Key: key, Body: body, ContentType: 'image/png' }));
+const imageState = async (key: string) =>
+  (await h.request('GET', `/images?key=${encodeURIComponent(key)}`)).body as { state?: string; label?: string; error?: unknown };
 const indexed = (key: string) => until(`${key} indexed`, async () => ((await imageState(key)).state === 'indexed' ? true : undefined));
 
 beforeAll(async () => {
@@ -101,7 +103,9 @@ describe('the AWS deployment, run with AWS semantics', () => {
   it('removes a deleted image and indexes it again when re-uploaded', async () => {
     const key = 'photos/img 2.png';
     const neighbourKeys = async () =>
-      ((await h.request('GET', `/neighbors?key=${encodeURIComponent('photos/img 0.png')}&k=100`)).body as { neighbors: Array<{ key: string }> }).neighbors.map((n) => n.key);
+      ((await h.request('GET', `/neighbors?key=${encodeURIComponent('photos/img 0.png')}&k=100`)).body as { neighbors: Array<{ key: string }> }).neighbors.map(
+        (n) => n.key,
+      );
     expect(await neighbourKeys()).toContain(key);
     await h.admin.s3.send(new DeleteObjectCommand({ Bucket: h.imagesBucket, Key: key }));
     expect((await h.request('GET', `/images?key=${encodeURIComponent(key)}`)).status).toBe(404);
@@ -120,7 +124,9 @@ describe('the AWS deployment, run with AWS semantics', () => {
       'a dead letter',
       async () => {
         const r = await h.request('GET', '/dead-letters');
-        const ingest = (r.body as { queues: Array<{ queue: string; count: number; messages: Array<{ error?: string }> }> }).queues.find((q) => q.queue === 'ingest');
+        const ingest = (r.body as { queues: Array<{ queue: string; count: number; messages: Array<{ error?: string }> }> }).queues.find(
+          (q) => q.queue === 'ingest',
+        );
         return ingest && ingest.count > 0 && ingest.messages[0]?.error ? ingest : undefined;
       },
       120_000,
@@ -134,7 +140,11 @@ describe('the AWS deployment, run with AWS semantics', () => {
 
   it.each([
     ['augment', 's3:ListBucket', /AugmentFunctionServiceRole\S* (HeadObject|GetObject): s3:ListBucket on arn:aws:s3:::\S+ \(read of a missing key/],
-    ['embed', 's3vectors:PutVectors', /EmbedFunctionServiceRole\S* PutVectors: s3vectors:PutVectors on arn:aws:s3vectors:\S+\/index\/emb-v0 \(ImplicitlyDenied\)/],
+    [
+      'embed',
+      's3vectors:PutVectors',
+      /EmbedFunctionServiceRole\S* PutVectors: s3vectors:PutVectors on arn:aws:s3vectors:\S+\/index\/emb-v0 \(ImplicitlyDenied\)/,
+    ],
   ] as const)('fails, naming the call, when the %s role loses %s (mutation check)', async (fn, action, expected) => {
     const role = h.functions[fn].roleLogicalId;
     h.iam.revoke(role, action);

@@ -114,7 +114,11 @@ export class Deployment {
         case 'Fn::Sub': {
           const [text, vars] = Array.isArray(arg) ? (arg as [string, Record<string, unknown>]) : [arg as string, {}];
           return text.replace(/\$\{([^}]+)\}/g, (_, name: string) =>
-            name in vars ? this.resolveString(vars[name], template) : name.includes('.') ? this.attr(...(name.split('.') as [string, string])) : this.refOf(name),
+            name in vars
+              ? this.resolveString(vars[name], template)
+              : name.includes('.')
+                ? this.attr(...(name.split('.') as [string, string]))
+                : this.refOf(name),
           );
         }
         default:
@@ -158,7 +162,10 @@ export class Deployment {
       // Declared names may use pseudo parameters only (never other resources), so resolve them now.
       return this.resolveString(v, template);
     };
-    const generated = `${id.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 40)}-gen`;
+    const generated = `${id
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '')
+      .slice(0, 40)}-gen`;
     switch (resource.Type) {
       case 'AWS::S3::Bucket': {
         const name = declared('BucketName') ?? generated;

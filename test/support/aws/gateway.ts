@@ -85,7 +85,11 @@ interface NotificationTarget {
 
 const json = (res: ServerResponse, status: number, body: unknown, errorType?: string) => {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(errorType ? { 'x-amzn-errortype': errorType } : {}) });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...(errorType ? { 'x-amzn-errortype': errorType } : {}),
+  });
   res.end(text);
 };
 
@@ -118,7 +122,10 @@ export class AwsGateway {
     this.deployment = deployment;
     this.iam = iam;
     for (const [, n] of deployment.resources('Custom::S3BucketNotifications')) {
-      const props = deployment.resolve(n.Properties) as { BucketName: string; NotificationConfiguration: { QueueConfigurations?: Array<{ QueueArn: string; Events: string[] }> } };
+      const props = deployment.resolve(n.Properties) as {
+        BucketName: string;
+        NotificationConfiguration: { QueueConfigurations?: Array<{ QueueArn: string; Events: string[] }> };
+      };
       this.notifications.set(
         props.BucketName,
         (props.NotificationConfiguration.QueueConfigurations ?? []).map((q) => ({ queueArn: q.QueueArn, events: q.Events })),
@@ -188,7 +195,13 @@ export class AwsGateway {
 
     if (!admin) {
       if (classified.operation === 'Unclassified') {
-        this.violations.push({ role, operation: `${req.method} ${req.url}`, action: '?', resource: '?', result: `the harness cannot tell which ${service} action this is` });
+        this.violations.push({
+          role,
+          operation: `${req.method} ${req.url}`,
+          action: '?',
+          resource: '?',
+          result: `the harness cannot tell which ${service} action this is`,
+        });
         record(403);
         return this.denied(res, service, req.method === 'HEAD');
       }
@@ -269,7 +282,12 @@ export class AwsGateway {
 
   private denied(res: ServerResponse, service: string, head: boolean) {
     if (service === 's3') return this.s3Error(res, 403, 'AccessDenied', 'Access Denied', head);
-    return json(res, service === 'sqs' ? 400 : 403, { __type: 'AccessDeniedException', message: 'User is not authorized to perform this action' }, 'AccessDeniedException');
+    return json(
+      res,
+      service === 'sqs' ? 400 : 403,
+      { __type: 'AccessDeniedException', message: 'User is not authorized to perform this action' },
+      'AccessDeniedException',
+    );
   }
 
   private s3Error(res: ServerResponse, status: number, code: string, message: string, head: boolean) {
@@ -309,7 +327,11 @@ export class AwsGateway {
       const op = target.split('.')[1] ?? 'Unclassified';
       const input = body.length ? JSON.parse(body.toString('utf8')) : {};
       const queueArn = (url: string | undefined) => (url ? `arn:aws:sqs:${REGION}:${ACCOUNT}:${url.split('/').pop()}` : '?');
-      const actionOf: Record<string, string> = { SendMessageBatch: 'SendMessage', DeleteMessageBatch: 'DeleteMessage', ChangeMessageVisibilityBatch: 'ChangeMessageVisibility' };
+      const actionOf: Record<string, string> = {
+        SendMessageBatch: 'SendMessage',
+        DeleteMessageBatch: 'DeleteMessage',
+        ChangeMessageVisibilityBatch: 'ChangeMessageVisibility',
+      };
       if (op === 'StartMessageMoveTask') {
         const source = input.SourceArn as string;
         const destination = (input.DestinationArn as string | undefined) ?? this.sourceQueueOf(source);
@@ -320,12 +342,16 @@ export class AwsGateway {
           items: 1,
           resource: source,
           checks: [
-            ...['sqs:StartMessageMoveTask', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'].map((action) => ({ action, resource: source })),
+            ...['sqs:StartMessageMoveTask', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'].map((action) => ({
+              action,
+              resource: source,
+            })),
             { action: 'sqs:SendMessage', resource: destination },
           ],
         };
       }
-      if (op === 'ListMessageMoveTasks') return { service, operation: op, items: 1, resource: input.SourceArn, checks: [{ action: 'sqs:ListMessageMoveTasks', resource: input.SourceArn }] };
+      if (op === 'ListMessageMoveTasks')
+        return { service, operation: op, items: 1, resource: input.SourceArn, checks: [{ action: 'sqs:ListMessageMoveTasks', resource: input.SourceArn }] };
       const resource = queueArn(input.QueueUrl);
       const items = Array.isArray(input.Entries) ? input.Entries.length : op === 'ReceiveMessage' ? (input.MaxNumberOfMessages ?? 1) : 1;
       return { service, operation: op, items, resource, checks: [{ action: `sqs:${actionOf[op] ?? op}`, resource }] };
@@ -377,10 +403,14 @@ export class AwsGateway {
     const L = AWS_LIMITS;
     if (c.service === 's3vectors') {
       const input = body.length ? JSON.parse(body.toString('utf8')) : {};
-      if (c.operation === 'PutVectors' && c.items > L.s3Vectors.putVectorsPerCall) return `PutVectors takes at most ${L.s3Vectors.putVectorsPerCall} vectors, got ${c.items}`;
-      if (c.operation === 'DeleteVectors' && c.items > L.s3Vectors.deleteVectorsPerCall) return `DeleteVectors takes at most ${L.s3Vectors.deleteVectorsPerCall} keys, got ${c.items}`;
-      if (c.operation === 'GetVectors' && c.items > L.s3Vectors.getVectorsPerCall) return `GetVectors takes at most ${L.s3Vectors.getVectorsPerCall} keys, got ${c.items}`;
-      if (c.operation === 'QueryVectors' && !(input.topK >= 1 && input.topK <= L.s3Vectors.maxTopK)) return `topK must be between 1 and ${L.s3Vectors.maxTopK}, got ${input.topK}`;
+      if (c.operation === 'PutVectors' && c.items > L.s3Vectors.putVectorsPerCall)
+        return `PutVectors takes at most ${L.s3Vectors.putVectorsPerCall} vectors, got ${c.items}`;
+      if (c.operation === 'DeleteVectors' && c.items > L.s3Vectors.deleteVectorsPerCall)
+        return `DeleteVectors takes at most ${L.s3Vectors.deleteVectorsPerCall} keys, got ${c.items}`;
+      if (c.operation === 'GetVectors' && c.items > L.s3Vectors.getVectorsPerCall)
+        return `GetVectors takes at most ${L.s3Vectors.getVectorsPerCall} keys, got ${c.items}`;
+      if (c.operation === 'QueryVectors' && !(input.topK >= 1 && input.topK <= L.s3Vectors.maxTopK))
+        return `topK must be between 1 and ${L.s3Vectors.maxTopK}, got ${input.topK}`;
       if (body.length > L.s3Vectors.requestPayloadBytes) return `request payload is ${body.length} bytes; the limit is ${L.s3Vectors.requestPayloadBytes}`;
       if (c.operation === 'PutVectors') {
         for (const v of input.vectors as Array<{ key: string; metadata?: Record<string, unknown> }>) {
@@ -392,10 +422,15 @@ export class AwsGateway {
     if (c.service === 'sqs') {
       const input = body.length ? JSON.parse(body.toString('utf8')) : {};
       if (Array.isArray(input.Entries) && input.Entries.length > L.sqs.maxBatchEntries) return `at most ${L.sqs.maxBatchEntries} entries per batch`;
-      const bodies: string[] = Array.isArray(input.Entries) ? input.Entries.map((e: { MessageBody?: string }) => e.MessageBody ?? '') : input.MessageBody ? [input.MessageBody] : [];
+      const bodies: string[] = Array.isArray(input.Entries)
+        ? input.Entries.map((e: { MessageBody?: string }) => e.MessageBody ?? '')
+        : input.MessageBody
+          ? [input.MessageBody]
+          : [];
       const total = bodies.reduce((n, b) => n + Buffer.byteLength(b), 0);
       if (total > L.sqs.maxMessageBytes) return `messages total ${total} bytes; the limit is ${L.sqs.maxMessageBytes}`;
-      if (c.operation === 'ReceiveMessage' && input.MaxNumberOfMessages > L.sqs.maxBatchEntries) return `MaxNumberOfMessages is at most ${L.sqs.maxBatchEntries}`;
+      if (c.operation === 'ReceiveMessage' && input.MaxNumberOfMessages > L.sqs.maxBatchEntries)
+        return `MaxNumberOfMessages is at most ${L.sqs.maxBatchEntries}`;
     }
     return undefined;
   }
@@ -440,14 +475,19 @@ export class AwsGateway {
     const urlOf = (arn: string) => `${this.endpoint}/${ACCOUNT}/${arn.split(':').pop()}`;
     let moved = 0;
     for (;;) {
-      const got = await this.sqs.send(new ReceiveMessageCommand({ QueueUrl: urlOf(input.SourceArn), MaxNumberOfMessages: 10, VisibilityTimeout: 30, WaitTimeSeconds: 0 }));
+      const got = await this.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: urlOf(input.SourceArn), MaxNumberOfMessages: 10, VisibilityTimeout: 30, WaitTimeSeconds: 0 }),
+      );
       const messages = got.Messages ?? [];
       if (messages.length === 0) break;
       await this.sqs.send(
         new SendMessageBatchCommand({ QueueUrl: urlOf(destination), Entries: messages.map((m, i) => ({ Id: String(i), MessageBody: m.Body! })) }),
       );
       await this.sqs.send(
-        new DeleteMessageBatchCommand({ QueueUrl: urlOf(input.SourceArn), Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
+        new DeleteMessageBatchCommand({
+          QueueUrl: urlOf(input.SourceArn),
+          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+        }),
       );
       moved += messages.length;
     }
@@ -474,10 +514,14 @@ export class AwsGateway {
 
   private async notify(c: Classified, headers: Record<string, string>, deleted: string[]) {
     const events: S3EventInput[] = [];
-    const next = () => (this.sequence += 1n).toString(16).toUpperCase().padStart(18, '0');
+    const next = () => {
+      this.sequence += 1n;
+      return this.sequence.toString(16).toUpperCase().padStart(18, '0');
+    };
     if (c.operation === 'PutObject' || c.operation === 'CopyObject' || c.operation === 'CompleteMultipartUpload') {
       const [bucket, ...rest] = c.resource.slice(13).split('/');
-      const eventName = c.operation === 'PutObject' ? 'ObjectCreated:Put' : c.operation === 'CopyObject' ? 'ObjectCreated:Copy' : 'ObjectCreated:CompleteMultipartUpload';
+      const eventName =
+        c.operation === 'PutObject' ? 'ObjectCreated:Put' : c.operation === 'CopyObject' ? 'ObjectCreated:Copy' : 'ObjectCreated:CompleteMultipartUpload';
       events.push({ eventName, bucket: bucket!, key: rest.join('/'), etag: (headers.etag ?? '').replace(/"/g, ''), sequencer: next(), region: REGION });
     }
     for (const target of deleted) {
@@ -489,10 +533,18 @@ export class AwsGateway {
         if (!target.events.some((pattern) => new RegExp(`^${pattern.replace(/\*/g, '.*')}$`).test(`s3:${event.eventName}`))) continue;
         const allowed = await this.iam.authorizeService('s3.amazonaws.com', 'sqs:SendMessage', target.queueArn, `arn:aws:s3:::${event.bucket}`);
         if (!allowed.allowed) {
-          this.violations.push({ role: 's3.amazonaws.com', operation: 'event notification', action: 'sqs:SendMessage', resource: target.queueArn, result: allowed.result });
+          this.violations.push({
+            role: 's3.amazonaws.com',
+            operation: 'event notification',
+            action: 'sqs:SendMessage',
+            resource: target.queueArn,
+            result: allowed.result,
+          });
           continue;
         }
-        await this.sqs.send(new SendMessageCommand({ QueueUrl: `${this.endpoint}/${ACCOUNT}/${target.queueArn.split(':').pop()}`, MessageBody: s3EventBody(event) }));
+        await this.sqs.send(
+          new SendMessageCommand({ QueueUrl: `${this.endpoint}/${ACCOUNT}/${target.queueArn.split(':').pop()}`, MessageBody: s3EventBody(event) }),
+        );
       }
     }
   }
@@ -519,7 +571,13 @@ function classifyS3(method: string, url: URL, headers: IncomingMessage['headers'
     if (method === 'HEAD') return one('HeadBucket', 's3:ListBucket', bucketArn);
     if (method === 'POST' && q.has('delete')) {
       const keys = deleteKeys(body);
-      return { service: 's3', operation: 'DeleteObjects', items: keys.length, resource: objectArn, checks: keys.map((k) => ({ action: 's3:DeleteObject', resource: `${bucketArn}/${k}` })) };
+      return {
+        service: 's3',
+        operation: 'DeleteObjects',
+        items: keys.length,
+        resource: objectArn,
+        checks: keys.map((k) => ({ action: 's3:DeleteObject', resource: `${bucketArn}/${k}` })),
+      };
     }
     return { service: 's3', operation: 'Unclassified', items: 1, resource: bucketArn, checks: [] };
   }
@@ -543,8 +601,14 @@ function classifyS3(method: string, url: URL, headers: IncomingMessage['headers'
 }
 
 function deleteKeys(body: Buffer): string[] {
-  const unescape = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
-  return [...body.toString('utf8').matchAll(/<Key>([\s\S]*?)<\/Key>/g)].map((m) => unescape(m[1]!));
+  const unescapeXml = (s: string) =>
+    s
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"')
+      .replace(/&apos;/g, "'")
+      .replace(/&amp;/g, '&');
+  return [...body.toString('utf8').matchAll(/<Key>([\s\S]*?)<\/Key>/g)].map((m) => unescapeXml(m[1]!));
 }
 
 function distance(metric: string, a: number[], b: number[]): number {

@@ -97,7 +97,14 @@ export class AwsHarness {
         const id = fnIds[name];
         const role = roleOf(id);
         const env = lambdaEnvironment(deployment, id, gateway.endpoint, gateway.credentialsFor(role));
-        harness.functions[name] = new LambdaFunction(name, id, role, bundles[i]!, env, deployment.resource(id).Properties as { Timeout?: number; MemorySize?: number });
+        harness.functions[name] = new LambdaFunction(
+          name,
+          id,
+          role,
+          bundles[i]!,
+          env,
+          deployment.resource(id).Properties as { Timeout?: number; MemorySize?: number },
+        );
       }
       api.fn = harness.functions.api;
       await api.start();
@@ -128,7 +135,8 @@ export class AwsHarness {
       const name = d.ref(id);
       await this.admin.s3.send(new CreateBucketCommand({ Bucket: name }));
       const versioning = bucket.Properties?.VersioningConfiguration as { Status?: string } | undefined;
-      if (versioning?.Status === 'Enabled') await this.admin.s3.send(new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }));
+      if (versioning?.Status === 'Enabled')
+        await this.admin.s3.send(new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }));
     }
     const queues = d.resources('AWS::SQS::Queue').sort(([, a], [, b]) => Number(!!a.Properties?.RedrivePolicy) - Number(!!b.Properties?.RedrivePolicy));
     for (const [id, q] of queues) {
@@ -201,7 +209,11 @@ export class AwsHarness {
   }
 
   /** A signed request to the REST API, as a user with execute-api:Invoke. */
-  async request(method: string, path: string, init: { body?: Buffer | string; contentType?: string } = {}): Promise<{ status: number; body: unknown; text: string }> {
+  async request(
+    method: string,
+    path: string,
+    init: { body?: Buffer | string; contentType?: string } = {},
+  ): Promise<{ status: number; body: unknown; text: string }> {
     const url = new URL(`${this.api.url}${path}`);
     const body = init.body === undefined ? undefined : Buffer.from(init.body);
     const headers = await this.signer.sign({ method, url, headers: init.contentType ? { 'content-type': init.contentType } : {}, body });

@@ -29,7 +29,8 @@ export class IamPolicies {
       for (const role of (props.Roles ?? []) as Array<{ Ref: string }>) this.add(role.Ref, doc);
     }
     for (const [id, role] of deployment.resources('AWS::IAM::Role')) {
-      for (const p of (role.Properties?.Policies ?? []) as Array<{ PolicyDocument: unknown }>) this.add(id, deployment.resolve(p.PolicyDocument) as PolicyDocument);
+      for (const p of (role.Properties?.Policies ?? []) as Array<{ PolicyDocument: unknown }>)
+        this.add(id, deployment.resolve(p.PolicyDocument) as PolicyDocument);
     }
     for (const [, bp] of deployment.resources('AWS::S3::BucketPolicy')) {
       const bucket = deployment.resolveString(bp.Properties!.Bucket);

@@ -30,10 +30,22 @@ process.on('message', async (msg) => {
       const result = await mod.handler(msg.event, context);
       process.send({ type: 'result', id: msg.id, result: result === undefined ? null : result, ms: performance.now() - started, initMs });
     } catch (err) {
-      process.send({ type: 'result', id: msg.id, error: { errorType: err?.name, errorMessage: err?.message, stack: err?.stack }, ms: performance.now() - started, initMs });
+      process.send({
+        type: 'result',
+        id: msg.id,
+        error: { errorType: err?.name, errorMessage: err?.message, stack: err?.stack },
+        ms: performance.now() - started,
+        initMs,
+      });
     }
   } catch (err) {
-    process.send({ type: 'result', id: msg.id, error: { errorType: 'Runtime.ImportModuleError', errorMessage: err?.message, stack: err?.stack }, ms: 0, initMs });
+    process.send({
+      type: 'result',
+      id: msg.id,
+      error: { errorType: 'Runtime.ImportModuleError', errorMessage: err?.message, stack: err?.stack },
+      ms: 0,
+      initMs,
+    });
   }
 });
 process.send({ type: 'ready' });

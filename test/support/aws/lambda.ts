@@ -8,7 +8,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { build } from 'esbuild';
 import { AWS_LIMITS } from '../../../shared/aws-limits';
 import { ACCOUNT, REGION, type Deployment } from './cfn';
@@ -93,10 +93,17 @@ export class LambdaFunction {
     const payload = JSON.stringify(event);
     if (Buffer.byteLength(payload) > AWS_LIMITS.lambda.syncPayloadBytes) {
       // Lambda refuses the invocation itself (RequestEntityTooLargeException); the function never runs.
-      return { error: { errorType: 'RequestEntityTooLargeException', errorMessage: `Request must be smaller than ${AWS_LIMITS.lambda.syncPayloadBytes} bytes for the InvokeFunction operation` }, ms: 0 };
+      return {
+        error: {
+          errorType: 'RequestEntityTooLargeException',
+          errorMessage: `Request must be smaller than ${AWS_LIMITS.lambda.syncPayloadBytes} bytes for the InvokeFunction operation`,
+        },
+        ms: 0,
+      };
     }
     const child = await this.spawn();
-    const id = `inv-${this.name}-${(this.seq += 1)}`;
+    this.seq += 1;
+    const id = `inv-${this.name}-${this.seq}`;
     const at = Date.now();
     const result = await new Promise<InvokeResult & { initMs?: number }>((resolveResult) => {
       const timer = setTimeout(() => {
@@ -194,12 +201,16 @@ export class SqsEventSourceMapping {
       const out = await this.fn.invoke(event);
       if (out.error) continue; // the whole batch becomes visible again after the visibility timeout
       const failed = new Set(
-        this.reportsItemFailures ? ((out.result as { batchItemFailures?: Array<{ itemIdentifier: string }> } | null)?.batchItemFailures ?? []).map((f) => f.itemIdentifier) : [],
+        this.reportsItemFailures
+          ? ((out.result as { batchItemFailures?: Array<{ itemIdentifier: string }> } | null)?.batchItemFailures ?? []).map((f) => f.itemIdentifier)
+          : [],
       );
       const done = batch.filter((m) => !failed.has(m.MessageId!));
       for (let i = 0; i < done.length; i += AWS_LIMITS.sqs.maxBatchEntries) {
         const chunk = done.slice(i, i + AWS_LIMITS.sqs.maxBatchEntries);
-        await this.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: chunk.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })) }));
+        await this.sqs.send(
+          new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: chunk.map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })) }),
+        );
       }
     }
   }

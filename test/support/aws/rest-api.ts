@@ -87,7 +87,11 @@ export class RestApiStandIn {
 
   private reply(res: ServerResponse, status: number, body: unknown, errorType?: string): number {
     const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(errorType ? { 'x-amzn-errortype': errorType } : {}) });
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      ...(errorType ? { 'x-amzn-errortype': errorType } : {}),
+    });
     res.end(text);
     return status;
   }
@@ -107,19 +111,23 @@ export class RestApiStandIn {
       chunks.push(c as Buffer);
     }
     const body = Buffer.concat(chunks);
-    if (!url.pathname.startsWith(`/${this.stage}/`) && url.pathname !== `/${this.stage}`) return this.reply(res, 403, { message: 'Forbidden' }, 'ForbiddenException');
+    if (!url.pathname.startsWith(`/${this.stage}/`) && url.pathname !== `/${this.stage}`)
+      return this.reply(res, 403, { message: 'Forbidden' }, 'ForbiddenException');
     const path = url.pathname.slice(this.stage.length + 1) || '/';
     const method = this.methods.find((m) => m.path === path && m.httpMethod === req.method);
     // API Gateway answers an unknown resource or method this way (not 404) when IAM authorization is on.
     if (!method) return this.reply(res, 403, { message: 'Missing Authentication Token' }, 'MissingAuthenticationTokenException');
     if (method.authorization === 'AWS_IAM') {
       const problem = await this.verifySignature(req, url, body);
-      if (problem) return this.reply(res, 403, { message: problem }, problem.startsWith('Missing') ? 'MissingAuthenticationTokenException' : 'InvalidSignatureException');
+      if (problem)
+        return this.reply(res, 403, { message: problem }, problem.startsWith('Missing') ? 'MissingAuthenticationTokenException' : 'InvalidSignatureException');
     }
     const missing = method.requiredQuery.filter((q) => !url.searchParams.has(q));
     if (missing.length > 0) return this.reply(res, 400, { message: `Missing required request parameters: [${missing.join(', ')}]` }, 'BadRequestException');
 
-    const contentType = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const contentType = String(req.headers['content-type'] ?? '')
+      .split(';')[0]!
+      .trim();
     const binary = this.binaryTypes.some((t) => new RegExp(`^${t.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`).test(contentType));
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v)]));
     const query = [...url.searchParams.keys()].length > 0 ? Object.fromEntries(url.searchParams) : null;
@@ -133,7 +141,15 @@ export class RestApiStandIn {
       multiValueQueryStringParameters: query ? Object.fromEntries([...url.searchParams.keys()].map((k) => [k, url.searchParams.getAll(k)])) : null,
       pathParameters: null,
       stageVariables: null,
-      requestContext: { accountId: ACCOUNT, apiId: this.apiId, stage: this.stage, httpMethod: req.method, resourcePath: path, path: `/${this.stage}${path}`, requestId: `req-${Date.now()}` },
+      requestContext: {
+        accountId: ACCOUNT,
+        apiId: this.apiId,
+        stage: this.stage,
+        httpMethod: req.method,
+        resourcePath: path,
+        path: `/${this.stage}${path}`,
+        requestId: `req-${Date.now()}`,
+      },
       body: body.length === 0 ? null : binary ? body.toString('base64') : body.toString('utf8'),
       isBase64Encoded: body.length > 0 && binary,
     };
@@ -143,7 +159,8 @@ export class RestApiStandIn {
     // A failed invocation (payload too large, an unhandled error, a timeout) reaches the client as a 500/502, never the function's answer.
     if (out.error) return this.reply(res, out.error.errorType === 'RequestEntityTooLargeException' ? 500 : 502, { message: 'Internal server error' });
     const result = out.result as { statusCode: number; headers?: Record<string, string>; body?: string; isBase64Encoded?: boolean };
-    const payload = result.body === undefined ? Buffer.alloc(0) : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : Buffer.from(result.body, 'utf8');
+    const payload =
+      result.body === undefined ? Buffer.alloc(0) : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : Buffer.from(result.body, 'utf8');
     res.writeHead(result.statusCode, { ...(result.headers ?? {}), 'content-length': payload.length });
     res.end(payload);
     return result.statusCode;
@@ -162,12 +179,18 @@ export class RestApiStandIn {
     const headers: Record<string, string> = {};
     for (const name of names) headers[name] = String(req.headers[name] ?? '');
     const amzDate = String(req.headers['x-amz-date'] ?? '');
-    const date = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+    const date = new Date(
+      `${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`,
+    );
     if (Number.isNaN(date.getTime()) || Math.abs(Date.now() - date.getTime()) > 5 * 60_000) return 'Signature expired or X-Amz-Date missing';
     const signer = new SignatureV4({
       service: 'execute-api',
       region: REGION,
-      credentials: { accessKeyId: accessKeyId!, secretAccessKey: caller.secretAccessKey, ...(req.headers['x-amz-security-token'] ? { sessionToken: String(req.headers['x-amz-security-token']) } : {}) },
+      credentials: {
+        accessKeyId: accessKeyId!,
+        secretAccessKey: caller.secretAccessKey,
+        ...(req.headers['x-amz-security-token'] ? { sessionToken: String(req.headers['x-amz-security-token']) } : {}),
+      },
       sha256: NodeSha256,
       uriEscapePath: true,
     });

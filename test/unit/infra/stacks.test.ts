@@ -1,5 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { ALARMS } from '../../../infra/lib/operations';
+import { SCHEDULED_TRAINING_EVENT } from '../../../shared/schedule-events';
 import { buildApp } from '../../../infra/lib/app';
 import { parsePipelineConfig } from '../../../infra/lib/config';
 import { readFileSync } from 'node:fs';
@@ -77,7 +79,7 @@ describe('StatefulStack', () => {
     });
   });
 
-  it('gives each work queue an encrypted DLQ after at least 5 receives, a visibility timeout of 6x its function timeout, and a depth alarm', () => {
+  it('gives each work queue an encrypted DLQ after at least 5 receives and a visibility timeout of 6x its function timeout', () => {
     const cfg = built.config;
     stateful.hasResourceProperties('AWS::SQS::Queue', {
       QueueName: 'image-pipeline-ingest',
@@ -91,20 +93,52 @@ describe('StatefulStack', () => {
       SqsManagedSseEnabled: true,
       RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() },
     });
-    const alarms = Object.values(stateful.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms.map((a) => a.Properties.MetricName)).toEqual(['ApproximateNumberOfMessagesVisible', 'ApproximateNumberOfMessagesVisible']);
   });
 
-  it('creates one S3 Vectors bucket', () => {
+  it('creates one S3 Vectors bucket with a generated name, read back from its ARN', () => {
     stateful.resourceCountIs('AWS::S3Vectors::VectorBucket', 1);
+    const bucket = Object.values(stateful.findResources('AWS::S3Vectors::VectorBucket'))[0]!;
+    expect(bucket.Properties.VectorBucketName).toBeUndefined();
+    expect(envOf('Embed').VECTOR_BUCKET_NAME).toEqual({
+      'Fn::Select': [1, { 'Fn::Split': ['/', { 'Fn::ImportValue': expect.stringMatching(/VectorBucketArn/) }] }],
+    });
+    expect(JSON.stringify(stateful.toJSON().Outputs)).not.toMatch(/image-pipeline-vectors/);
+  });
+
+  it('versions the artifacts bucket and expires noncurrent versions', () => {
+    stateful.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: built.config.artifactsNoncurrentDays }, Status: 'Enabled' }),
+        ]),
+      },
+    });
   });
 });
 
 describe('StatelessStack', () => {
   it('runs every function on nodejs24.x, arm64, with JSON logs and tracing', () => {
-    for (const fn of Object.values(stateless.findResources('AWS::Lambda::Function')).filter((f) => f.Properties.Runtime?.startsWith('nodejs24'))) {
-      expect(fn.Properties).toMatchObject({ Architectures: ['arm64'], LoggingConfig: { LogFormat: 'JSON' }, TracingConfig: { Mode: 'Active' } });
+    const ours = Object.entries(stateless.findResources('AWS::Lambda::Function')).filter(([id]) => /^(Augment|Embed|Api|Lifecycle)Function/.test(id));
+    expect(ours).toHaveLength(4);
+    for (const [, fn] of ours) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        LoggingConfig: { LogFormat: 'JSON' },
+        TracingConfig: { Mode: 'Active' },
+      });
     }
+  });
+
+  it('never runs two lifecycle ticks at once, and keeps failed scheduled invocations in an on-failure queue', () => {
+    const [id, lifecycle] = Object.entries(stateless.findResources('AWS::Lambda::Function')).find(([k]) => k.startsWith('LifecycleFunction'))!;
+    expect(lifecycle.Properties.ReservedConcurrentExecutions).toBe(1);
+    stateless.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: id },
+      MaximumRetryAttempts: 0,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^LifecycleFailures'), 'Arn'] } } },
+    });
   });
 
   it('reports partial batch failures from both SQS event sources, with batching and a concurrency cap', () => {
@@ -232,10 +266,63 @@ describe('StatelessStack', () => {
     stateless.hasResourceProperties('AWS::ECS::CapacityProvider', {
       AutoScalingGroupProvider: Match.objectLike({ ManagedScaling: Match.objectLike({ Status: 'ENABLED' }) }),
     });
+    // Scheduled runs go through the lifecycle function, which takes the training lease (never RunTask directly).
     const schedule = Object.values(stateless.findResources('AWS::Scheduler::Schedule'))[0]!;
     expect(schedule.Properties.ScheduleExpression).toBe('rate(1 day)');
-    expect(schedule.Properties.Target.EcsParameters.CapacityProviderStrategy).toEqual([{ CapacityProvider: expect.anything(), Weight: 1 }]);
-    expect(schedule.Properties.Target.EcsParameters.LaunchType).toBeUndefined();
+    expect(schedule.Properties.Target.EcsParameters).toBeUndefined();
+    expect(schedule.Properties.Target.Arn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^LifecycleFunction/), 'Arn'] });
+    expect(JSON.parse(schedule.Properties.Target.Input)).toEqual(SCHEDULED_TRAINING_EVENT);
+    const schedulerPolicies = Object.entries(stateless.findResources('AWS::IAM::Policy')).filter(([k]) => k.startsWith('TrainingSchedulerRole'));
+    expect(schedulerPolicies.flatMap(([, p]) => p.Properties.PolicyDocument.Statement.map((st: Statement) => st.Action))).toEqual(['lambda:InvokeFunction']);
+  });
+
+  it('launches GPU instances from the Amazon Linux 2023 ECS GPU AMI, falling back through a list of instance types, optionally on Spot', () => {
+    const lt = Object.values(stateless.findResources('AWS::EC2::LaunchTemplate'))[0]!;
+    expect(JSON.stringify(lt.Properties.LaunchTemplateData.ImageId)).toMatch(/amazonlinux2023gpu/);
+    const asg = Object.values(stateless.findResources('AWS::AutoScaling::AutoScalingGroup'))[0]!;
+    const mixed = asg.Properties.MixedInstancesPolicy;
+    expect(mixed.LaunchTemplate.Overrides.map((o: { InstanceType: string }) => o.InstanceType)).toEqual(built.config.trainingInstanceTypes);
+    expect(mixed.InstancesDistribution).toMatchObject({ OnDemandPercentageAboveBaseCapacity: 100, OnDemandAllocationStrategy: 'prioritized' });
+    const spot = buildApp(new App({ context: { 'aws:cdk:bundling-stacks': [], pipeline: { trainingUseSpot: true } } }));
+    const spotAsg = Object.values(Template.fromStack(spot.stateless).findResources('AWS::AutoScaling::AutoScalingGroup'))[0]!;
+    expect(spotAsg.Properties.MixedInstancesPolicy.InstancesDistribution).toMatchObject({
+      OnDemandPercentageAboveBaseCapacity: 0,
+      SpotAllocationStrategy: 'price-capacity-optimized',
+    });
+  });
+
+  it('notifies one SNS topic from every alarm: function errors and throttles, queue age, dead letters, API 5xx and p99, trainer and scheduler failures', () => {
+    const alarms = Object.values(stateless.findResources('AWS::CloudWatch::Alarm'));
+    const topic = Object.keys(stateless.findResources('AWS::SNS::Topic'));
+    expect(topic).toHaveLength(1);
+    for (const a of alarms) expect(a.Properties.AlarmActions).toEqual([{ Ref: topic[0] }]);
+    const names = alarms.map((a) => a.Properties.AlarmName).sort();
+    const expected = [
+      ...['augment', 'embed', 'api', 'lifecycle'].flatMap((f) => [ALARMS.functionErrors(f), ALARMS.functionThrottles(f)]),
+      ...['ingest', 'embed'].flatMap((q) => [ALARMS.queueAge(q), ALARMS.deadLetters(q)]),
+      ALARMS.api5xx,
+      ALARMS.apiLatency,
+      ALARMS.trainerFailed,
+      ALARMS.schedulerFailed,
+      ALARMS.lifecycleFailed,
+    ].map((n) => `image-pipeline-${n}`);
+    expect(names).toEqual(expected.sort());
+    stateless.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    stateless.resourceCountIs('AWS::SNS::Subscription', 0);
+    const withEmail = buildApp(new App({ context: { 'aws:cdk:bundling-stacks': [], pipeline: { alarmEmail: 'ops@example.com' } } }));
+    Template.fromStack(withEmail.stateless).hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+  });
+
+  it('documents every alarm in the README runbook', () => {
+    const readme = readFileSync(join(__dirname, '../../../README.md'), 'utf8');
+    const runbook = readme.slice(readme.indexOf('## Runbook'));
+    for (const a of Object.values(stateless.findResources('AWS::CloudWatch::Alarm'))) {
+      const generic = String(a.Properties.AlarmName)
+        .replace('image-pipeline-', '')
+        .replace(/^(augment|embed|api|lifecycle)-(errors|throttles)$/, '<function>-$2')
+        .replace(/^(ingest|embed)-/, '<queue>-');
+      expect(runbook).toContain(`\`${generic}\``);
+    }
   });
 });
 
@@ -250,7 +337,13 @@ describe('cdk-nag AwsSolutions', () => {
 
 describe('parsePipelineConfig', () => {
   it('applies defaults and rejects unknown or malformed keys', () => {
-    expect(parsePipelineConfig({ trainingInstanceType: 'g6.xlarge' })).toMatchObject({ trainingInstanceType: 'g6.xlarge', lambdaArchitecture: 'arm64' });
+    expect(parsePipelineConfig({ trainingInstanceType: 'g6.xlarge' })).toMatchObject({ trainingInstanceTypes: ['g6.xlarge'], lambdaArchitecture: 'arm64' });
+    expect(parsePipelineConfig({ trainingInstanceTypes: ['g6e.xlarge', 'g5.xlarge'] }).trainingInstanceTypes).toEqual(['g6e.xlarge', 'g5.xlarge']);
+    expect(() => parsePipelineConfig({ trainingInstanceTypes: [] })).toThrow(/trainingInstanceTypes/);
+    // CloudFormation accepts only these retention periods; anything else fails at deploy time, so here.
+    expect(parsePipelineConfig({ logRetentionDays: 14 }).logRetentionDays).toBe(14);
+    expect(() => parsePipelineConfig({ logRetentionDays: 10 })).toThrow(/logRetentionDays must be one of 1, 3, 5, 7, 14, 30/);
+    expect(() => parsePipelineConfig({ alarmEmail: 'not-an-address' })).toThrow(/alarmEmail/);
     expect(() => parsePipelineConfig({ trainingInstances: 2 })).toThrow(/Unrecognized key/);
     expect(() => parsePipelineConfig({ maxReceiveCount: 2 })).toThrow(/maxReceiveCount/);
   });

@@ -133,7 +133,10 @@ describe('api handler', () => {
     expect(over.status).toBe(413);
     expect(over.body.error.message).toMatch(/at most 4194304 bytes \(4 MiB\)/);
     const asJson = await call(
-      event('POST', '/search', { body: JSON.stringify({ image: Buffer.alloc(SEARCH_MAX_IMAGE_BYTES + 1).toString('base64') }), contentType: 'application/json' }),
+      event('POST', '/search', {
+        body: JSON.stringify({ image: Buffer.alloc(SEARCH_MAX_IMAGE_BYTES + 1).toString('base64') }),
+        contentType: 'application/json',
+      }),
     );
     expect(asJson.status).toBe(413);
     // At the limit the image is decoded (and, being zeros, refused as not an image: 422, not 413).

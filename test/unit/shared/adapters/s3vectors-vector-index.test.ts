@@ -84,7 +84,13 @@ describe('S3VectorsIndex at S3 Vectors\u2019 limits', () => {
   const index = () => new S3VectorsIndex(new S3VectorsClient({}), BUCKET, 'emb-v1');
 
   it('never asks for more than topK 100, even when over-fetching for excluded ids', async () => {
-    s3v.on(QueryVectorsCommand).resolves({ vectors: Array.from({ length: 100 }, (_, i) => ({ key: i === 0 ? 'self' : `n${i}`, distance: i / 100, metadata: { key: `k${i}`, modelVersion: 'v1' } })) });
+    s3v.on(QueryVectorsCommand).resolves({
+      vectors: Array.from({ length: 100 }, (_, i) => ({
+        key: i === 0 ? 'self' : `n${i}`,
+        distance: i / 100,
+        metadata: { key: `k${i}`, modelVersion: 'v1' },
+      })),
+    });
     const got = await index().query({ vector: Float32Array.from([1, 0]), topK: 100, excludeIds: ['self'] });
     expect(s3v.commandCalls(QueryVectorsCommand)[0]!.args[0].input.topK).toBe(100);
     expect(got).toHaveLength(99);
