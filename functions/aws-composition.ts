@@ -8,7 +8,9 @@ import { S3VectorsClient } from '@aws-sdk/client-s3vectors';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { clientPolicy } from '../shared/aws-client-config';
 import { EcsTrainingLauncher } from '../shared/adapters/ecs-training-launcher';
+import { CountedVectorStore } from '../shared/adapters/counted-vector-index';
 import { S3ObjectStore } from '../shared/adapters/s3-object-store';
+import { StoredCounters } from '../shared/counters';
 import { S3VectorsStore } from '../shared/adapters/s3vectors-vector-index';
 import { SqsDeadLetterQueue } from '../shared/adapters/sqs-dead-letters';
 import { SqsQueue } from '../shared/adapters/sqs-queue';
@@ -39,7 +41,9 @@ export function composeAws(config: LambdaConfig, clients: AwsClients = {}) {
     create: async (manifest, onnx) => new (await import('../shared/adapters/onnx-encoder')).OnnxEncoderFactory().create(manifest, onnx),
   };
   const models = new ModelRegistry(store, config.artifactsBucket, encoders);
-  const indexes = new IndexResolver(new S3VectorsStore(clients.s3vectors ?? new S3VectorsClient(policy), config.vectorBucketName));
+  // S3 Vectors can count an index only by listing it: sizes come from stored counters instead.
+  const vectors = new S3VectorsStore(clients.s3vectors ?? new S3VectorsClient(policy), config.vectorBucketName);
+  const indexes = new IndexResolver(new CountedVectorStore(vectors, new StoredCounters(store, config.artifactsBucket)));
   const queue = (url: string | undefined, name: string): Queue => {
     if (!url) throw new Error(`${name} is not configured for this function`);
     return new SqsQueue(sqs, url);

@@ -22,6 +22,8 @@ export const ARTIFACT_KEY_TEMPLATES = {
   rollout: 'rollouts/{version}.json',
   run: 'runs/{jobId}.json',
   trainingLock: 'locks/training.json',
+  counterShard: 'counts/{counter}/shard-{shard}.json',
+  indexMember: 'counts/{counter}/members/{imageId}',
 } as const;
 
 /** The top-level prefixes of the layout (what IAM grants and listings are scoped to). */
@@ -36,6 +38,7 @@ export const ARTIFACT_PREFIXES = {
   rollouts: 'rollouts/',
   runs: 'runs/',
   locks: 'locks/',
+  counts: 'counts/',
 } as const;
 
 type Template = (typeof ARTIFACT_KEY_TEMPLATES)[keyof typeof ARTIFACT_KEY_TEMPLATES];
@@ -66,6 +69,8 @@ export const artifactKeys = {
   rollout: (version: string) => fill(t.rollout, { version }),
   run: (jobId: string) => fill(t.run, { jobId }),
   trainingLock: t.trainingLock,
+  counterShard: (counter: string, shard: number) => fill(t.counterShard, { counter, shard: String(shard) }),
+  indexMember: (counter: string, imageId: string) => fill(t.indexMember, { counter, imageId }),
   runsPrefix: ARTIFACT_PREFIXES.runs,
   quarantinePrefix: ARTIFACT_PREFIXES.quarantine,
   labelsPrefix: ARTIFACT_PREFIXES.labels,

@@ -20,6 +20,8 @@ TEMPLATES = {
     "rollout": "rollouts/{version}.json",
     "run": "runs/{jobId}.json",
     "trainingLock": "locks/training.json",
+    "counterShard": "counts/{counter}/shard-{shard}.json",
+    "indexMember": "counts/{counter}/members/{imageId}",
 }
 
 PREFIXES = {
@@ -33,6 +35,7 @@ PREFIXES = {
     "rollouts": "rollouts/",
     "runs": "runs/",
     "locks": "locks/",
+    "counts": "counts/",
 }
 
 SERVING_POINTER = TEMPLATES["servingPointer"]

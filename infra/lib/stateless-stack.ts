@@ -245,6 +245,9 @@ export class StatelessStack extends Stack {
 
     s3(embed.fn, props.artifactsBucket, ['s3:GetObject'], [under.models, under.derived, under.labels, under.pseudoLabels]);
     list(embed.fn, props.artifactsBucket);
+    // Stored counters (index sizes, quarantined images): shards and membership markers under counts/.
+    s3(augment.fn, props.artifactsBucket, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [under.counts]);
+    s3(embed.fn, props.artifactsBucket, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [under.counts]);
     vectors(embed.fn, ['s3vectors:GetIndex', 's3vectors:PutVectors', 's3vectors:DeleteVectors']);
     s3(embed.fn, props.artifactsBucket, ['s3:PutObject'], [under.deadLetters]);
 
@@ -259,6 +262,7 @@ export class StatelessStack extends Stack {
     s3(api.fn, props.artifactsBucket, ['s3:PutObject'], [under.labels, under.runs, under.locks, under.rollouts, artifactKeys.servingPointer]);
     s3(api.fn, props.artifactsBucket, ['s3:DeleteObject'], [artifactKeys.candidatePointer]);
     list(api.fn, props.artifactsBucket);
+    s3(api.fn, props.artifactsBucket, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [under.counts]);
     vectors(api.fn, ['s3vectors:GetIndex', 's3vectors:QueryVectors', 's3vectors:GetVectors', 's3vectors:PutVectors', 's3vectors:ListVectors']);
     props.ingestQueue.grant(api.fn, 'sqs:GetQueueAttributes');
     props.embedQueue.grant(api.fn, 'sqs:GetQueueAttributes');
@@ -277,6 +281,7 @@ export class StatelessStack extends Stack {
     s3(lifecycle.fn, props.artifactsBucket, ['s3:GetObject'], [under.models, under.rollouts, under.runs, under.locks, under.labels]);
     s3(lifecycle.fn, props.artifactsBucket, ['s3:PutObject'], [artifactKeys.servingPointer, under.rollouts, under.runs, under.locks]);
     s3(lifecycle.fn, props.artifactsBucket, ['s3:DeleteObject'], [artifactKeys.candidatePointer]);
+    s3(lifecycle.fn, props.artifactsBucket, ['s3:GetObject', 's3:PutObject'], [under.counts]);
     vectors(lifecycle.fn, ['s3vectors:GetIndex', 's3vectors:CreateIndex', 's3vectors:DeleteIndex', 's3vectors:ListVectors', 's3vectors:GetVectors']);
     vectors(lifecycle.fn, ['s3vectors:ListIndexes'], true);
     props.embedQueue.grantSendMessages(lifecycle.fn);

@@ -12,6 +12,7 @@
  * newest event's work itself, so the last writer always leaves the newest state.
  */
 import { artifactKeys } from '../artifact-keys';
+import { QUARANTINE_COUNTER, StoredCounters } from '../counters';
 import { UnprocessableImageError } from '../errors';
 import { imageIdForKey } from '../ids';
 import { canonicalize, decodeImage } from '../image/decode';
@@ -128,12 +129,19 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
   // The views first, the meta last: a reader that finds the meta finds complete views.
   await deps.store.put(deps.artifactsBucket, artifactKeys.derivedViews(imageId), npy, 'application/octet-stream');
   await deps.store.put(deps.artifactsBucket, artifactKeys.derivedMeta(imageId), JSON.stringify(meta), 'application/json');
-  await deps.store.delete(deps.artifactsBucket, artifactKeys.quarantine(imageId));
+  await unquarantine(deps, imageId);
   return { outcome: 'augmented', embed: { key: event.key, imageId, sequencer: event.sequencer, ...(event.time ? { uploadedAt: event.time } : {}) } };
 }
 
 async function quarantine(deps: AugmentDeps, imageId: string, record: QuarantineRecord): Promise<void> {
-  await deps.store.put(deps.artifactsBucket, artifactKeys.quarantine(imageId), JSON.stringify(record), 'application/json');
+  const key = artifactKeys.quarantine(imageId);
+  const body = JSON.stringify(record);
+  // Counted once per image (GET /health reads the counter, never lists the records).
+  if (await deps.store.putIf(deps.artifactsBucket, key, body, { ifAbsent: true }, 'application/json')) {
+    await new StoredCounters(deps.store, deps.artifactsBucket).add(QUARANTINE_COUNTER, 1);
+  } else {
+    await deps.store.put(deps.artifactsBucket, key, body, 'application/json');
+  }
   // A broken re-upload replaces a good image: its old vector and views must not outlive it.
   await deleteVectors(deps, imageId);
   await deps.store.deleteMany(deps.artifactsBucket, [artifactKeys.derivedMeta(imageId), artifactKeys.derivedViews(imageId)]);
@@ -143,11 +151,15 @@ async function removeImage(deps: AugmentDeps, imageId: string, { keepLabel = fal
   // The meta first: an embed that read it before this point finds it gone afterwards and undoes its write.
   await deps.store.deleteMany(deps.artifactsBucket, [artifactKeys.derivedMeta(imageId)]);
   await deleteVectors(deps, imageId);
-  await deps.store.deleteMany(deps.artifactsBucket, [
-    artifactKeys.derivedViews(imageId),
-    artifactKeys.quarantine(imageId),
-    ...(keepLabel ? [] : [artifactKeys.label(imageId)]),
-  ]);
+  await deps.store.deleteMany(deps.artifactsBucket, [artifactKeys.derivedViews(imageId), ...(keepLabel ? [] : [artifactKeys.label(imageId)])]);
+  await unquarantine(deps, imageId);
+}
+
+async function unquarantine(deps: AugmentDeps, imageId: string): Promise<void> {
+  const key = artifactKeys.quarantine(imageId);
+  if (!(await deps.store.head(deps.artifactsBucket, key))) return;
+  await deps.store.delete(deps.artifactsBucket, key);
+  await new StoredCounters(deps.store, deps.artifactsBucket).add(QUARANTINE_COUNTER, -1);
 }
 
 async function deleteVectors(deps: AugmentDeps, imageId: string): Promise<void> {

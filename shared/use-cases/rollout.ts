@@ -13,6 +13,7 @@
 import { artifactKeys } from '../artifact-keys';
 import { CANDIDATE_POINTER_KEY, SERVING_POINTER_KEY } from '../model-registry';
 import type { Queue } from '../ports/queue';
+import type { VectorIndex } from '../ports/vector-index';
 import { imageIdForKey } from '../ids';
 import { ModelPointerSchema, RolloutRecordSchema, type EmbedMessage, type ModelPointer, type RolloutRecord } from '../schemas';
 import { parseJsonObject } from '../json';
@@ -89,27 +90,22 @@ export async function advanceRollout(deps: RolloutDeps): Promise<RolloutTick> {
     await saveRollout(deps, record);
   }
 
-  // 2. completeness: every image indexed for serving is in the candidate's index
+  // 2. completeness: the candidate's index holds as many images as the serving one. Sizes are
+  // counts (O(1) per tick with stored counters); the ids are compared only when the embed queue has
+  // drained and images are still missing, to re-send those.
   const servingIndex = servingPointer ? await deps.indexes.forReading(servingPointer) : undefined;
-  const have = new Set<string>();
-  for await (const id of candidateIndex.listIds()) have.add(id);
-  const missing: string[] = [];
-  let total = 0;
-  if (servingIndex) {
-    for await (const id of servingIndex.listIds()) {
-      total += 1;
-      if (!have.has(id)) missing.push(id);
-    }
-  }
-  if (!record.enqueueComplete || missing.length > 0) {
-    if (record.enqueueComplete && missing.length > 0) {
+  const total = servingIndex ? await servingIndex.count() : 0;
+  const done = Math.min(total, await candidateIndex.count());
+  if (!record.enqueueComplete || done < total) {
+    if (record.enqueueComplete && servingIndex) {
       const depth = await deps.embedQueue.depth();
-      if (depth.visible + depth.inFlight === 0 && servingIndex) {
-        const records = await servingIndex.get(missing.slice(0, deps.pageSize ?? 500));
+      if (depth.visible + depth.inFlight === 0) {
+        const missing = await missingIds(servingIndex, candidateIndex, deps.pageSize ?? 500);
+        const records = await servingIndex.get(missing);
         await deps.embedQueue.send(records.map((r) => ({ key: r.metadata.key, imageId: r.id, sequencer: `rollout-${version}`, versions: [version] })));
       }
     }
-    return { state: 'backfilling', version, enqueued: record.enqueued, done: total - missing.length, total };
+    return { state: 'backfilling', version, enqueued: record.enqueued, done, total };
   }
 
   // 3. the flip
@@ -129,4 +125,16 @@ async function readPointer(deps: RolloutDeps, key: string): Promise<ModelPointer
   // Never from the registry's cache: the rollout must see the latest pointers.
   const body = await deps.store.get(deps.artifactsBucket, key);
   return body ? parseJsonObject(body, ModelPointerSchema) : undefined;
+}
+
+/** Up to `limit` ids of `serving` that `candidate` lacks (a full comparison: only when the queue has drained short). */
+async function missingIds(serving: VectorIndex, candidate: VectorIndex, limit: number): Promise<string[]> {
+  const have = new Set<string>();
+  for await (const id of candidate.listIds()) have.add(id);
+  const missing: string[] = [];
+  for await (const id of serving.listIds()) {
+    if (!have.has(id)) missing.push(id);
+    if (missing.length >= limit) break;
+  }
+  return missing;
 }

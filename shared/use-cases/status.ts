@@ -1,5 +1,6 @@
 /** What the pipeline knows: per image, overall health, and the model versions. */
 import { artifactKeys } from '../artifact-keys';
+import { QUARANTINE_COUNTER, StoredCounters } from '../counters';
 import { NotFoundError } from '../errors';
 import { imageIdForKey, indexNameForVersion } from '../ids';
 import type { Queue } from '../ports/queue';
@@ -62,8 +63,12 @@ export async function health(deps: StatusDeps): Promise<Health> {
   const pointer = await deps.models.servingPointer();
   const index = pointer ? await deps.indexes.forReading(pointer) : undefined;
   const depths = await Promise.all(deps.pendingQueues.map((q) => q.depth()));
-  let quarantined = 0;
-  for await (const _obj of deps.store.list(deps.artifactsBucket, artifactKeys.quarantinePrefix)) quarantined += 1;
+  // Stored counters: O(1) requests however many images there are (seeded by one listing the first time).
+  const quarantined = await new StoredCounters(deps.store, deps.artifactsBucket).read(QUARANTINE_COUNTER, async () => {
+    let n = 0;
+    for await (const _obj of deps.store.list(deps.artifactsBucket, artifactKeys.quarantinePrefix)) n += 1;
+    return n;
+  });
   return {
     status: 'ok',
     servingModel: pointer?.version ?? null,

@@ -10,6 +10,7 @@
  */
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { AwsHarness } from '../support/aws/harness';
+import { SCHEDULED_TRAINING_EVENT } from '../../shared/schedule-events';
 import { gradientImage, solidPng } from '../support/images';
 
 jest.setTimeout(600_000);
@@ -98,6 +99,30 @@ describe('the AWS deployment, run with AWS semantics', () => {
 
     expect((await h.request('GET', '/models')).status).toBe(200);
     expect((await h.request('GET', '/dead-letters')).status).toBe(200);
+  });
+
+  it('answers /health from stored counters, without listing the index or the bucket', async () => {
+    await put('photos/not-an-image.png', Buffer.from('this is not a PNG'));
+    await until('quarantined', async () => ((await imageState('photos/not-an-image.png')).state === 'quarantined' ? true : undefined));
+    const before = h.gateway.calls.length;
+    const health = await h.request('GET', '/health');
+    const calls = h.gateway.calls.slice(before).filter((c) => c.role.startsWith('Api'));
+    expect(health.body).toMatchObject({ status: 'ok', servingModel: 'v0', indexed: palette.length, quarantined: 1 });
+    expect(calls.map((c) => c.operation)).not.toEqual(expect.arrayContaining(['ListVectors']));
+    expect(calls.filter((c) => c.operation === 'ListObjectsV2')).toEqual([]);
+    expect(calls.length).toBeLessThanOrEqual(2 * 8 + 6);
+  });
+
+  it('runs scheduled training through the lease: a second schedule while a run holds it is skipped', async () => {
+    const first = (await h.functions.lifecycle.invoke(SCHEDULED_TRAINING_EVENT)).result as { training: { started?: string } };
+    expect(first.training.started).toMatch(/^train-/);
+    const second = (await h.functions.lifecycle.invoke(SCHEDULED_TRAINING_EVENT)).result as { training: { skipped?: string } };
+    expect(second.training.skipped).toMatch(/in progress/);
+    const runs = h.tasks.filter((t) => t.command[0] === 'run');
+    expect(runs).toHaveLength(1);
+    expect(runs[0]!.command).toEqual(['run', '--job-id', first.training.started, '--max-minutes', '60']);
+    // POST /train answers 409 while the scheduled run holds the lease.
+    expect((await h.request('POST', '/train')).status).toBe(409);
   });
 
   it('removes a deleted image and indexes it again when re-uploaded', async () => {

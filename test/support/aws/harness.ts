@@ -32,6 +32,8 @@ export interface HarnessOptions {
   timeScale?: number;
   /** Extra environment for the trainer task (e.g. a small CPU configuration). */
   trainerEnv?: Record<string, string>;
+  /** Trainer commands the ECS stand-in runs (others are recorded as started and left running). @default ['init'] */
+  executeTrainerCommands?: string[];
 }
 
 export interface TrainerTask {
@@ -119,7 +121,11 @@ export class AwsHarness {
         esm.start();
         harness.mappings.push(esm);
       }
-      gateway.onRunTask = async (request) => harness.runTrainer(request.command, options.trainerEnv ?? {});
+      const execute = new Set(options.executeTrainerCommands ?? ['init']);
+      gateway.onRunTask = async (request) => {
+        if (execute.has(request.command[0] ?? '')) harness.runTrainer(request.command, options.trainerEnv ?? {});
+        else harness.tasks.push({ command: request.command, done: Promise.resolve(0), output: () => '(recorded, not run)' });
+      };
       return harness;
     } catch (err) {
       await gateway.stop();

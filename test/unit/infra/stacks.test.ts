@@ -193,6 +193,7 @@ describe('StatelessStack', () => {
         's3:GetObject',
         's3:ListBucket',
         's3:PutObject',
+        's3:DeleteObject',
         's3vectors:GetIndex',
         's3vectors:PutVectors',
         's3vectors:DeleteVectors',
