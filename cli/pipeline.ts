@@ -3,13 +3,18 @@
  * lists the commands, `npm run pipeline -- <command> --help` explains one. Exit codes: 0 done,
  * 1 the API refused or part of the work failed, 2 the command line was wrong.
  */
+import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { SEARCH_MAX_IMAGE_BYTES } from '../functions/api/http';
 import { type ApiClient, type ApiReply, apiClient, errorMessage } from './api-client';
 import { importLabels } from './labels';
+import { ApiSigner, regionOf } from './sigv4';
+import { uploadImages } from './upload';
 
 export { importLabels } from './labels';
 
 const DEFAULT_API = 'http://127.0.0.1:3000';
+const DEFAULT_LOCAL_S3 = 'http://127.0.0.1:4566';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Values = Record<string, string | boolean | undefined>;
@@ -24,7 +29,7 @@ interface Command {
   optionHelp?: Array<[flag: string, text: string]>;
   /** How many positional arguments (after the command words) it takes. */
   positionals: [min: number, max: number];
-  run(ctx: { api: ApiClient; values: Values; positionals: string[]; json: boolean }): Promise<number>;
+  run(ctx: { api: ApiClient; values: Values; positionals: string[]; json: boolean; deployed: boolean }): Promise<number>;
 }
 
 class UsageError extends Error {}
@@ -46,7 +51,92 @@ function positiveInt(value: string | boolean | undefined, flag: string): number 
   return n;
 }
 
+const SEARCH_TYPES: Record<string, string> = {
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  gif: 'image/gif',
+  avif: 'image/avif',
+  tif: 'image/tiff',
+  tiff: 'image/tiff',
+};
+
 const COMMANDS: Command[] = [
+  {
+    words: ['upload'],
+    args: '<dir|file> [--bucket NAME] [--prefix P]',
+    summary: 'upload image files into the images bucket (multipart for large files), with progress',
+    details:
+      'Keys are the paths relative to the directory, under --prefix. Against the embedded stack the bucket is `images` at ' +
+      `${DEFAULT_LOCAL_S3} (--s3-endpoint to change); with --endpoint (a deployment) give the images bucket's name (a stack output) with --bucket: the upload goes to Amazon S3 with your AWS credentials.`,
+    options: { bucket: { type: 'string' }, prefix: { type: 'string' }, 's3-endpoint': { type: 'string' }, concurrency: { type: 'string' } },
+    optionHelp: [
+      ['--bucket NAME', 'the images bucket (default `images` locally; required with --endpoint)'],
+      ['--prefix P', 'key prefix, e.g. holiday/2026'],
+      ['--s3-endpoint URL', `an S3-compatible endpoint (default ${DEFAULT_LOCAL_S3} without --endpoint, Amazon S3 with it)`],
+      ['--concurrency N', 'files uploaded at once (default 4)'],
+    ],
+    positionals: [1, 1],
+    run: async ({ values, positionals, json, deployed }) => {
+      const bucket = values.bucket === undefined ? (deployed ? undefined : 'images') : String(values.bucket);
+      if (!bucket) throw new UsageError('--bucket is required with --endpoint: the images bucket of the deployment (stack output ImagesBucket)');
+      const endpoint = values['s3-endpoint'] !== undefined ? String(values['s3-endpoint']) : deployed ? undefined : DEFAULT_LOCAL_S3;
+      const r = await uploadImages(
+        positionals[0]!,
+        {
+          bucket,
+          endpoint,
+          prefix: values.prefix === undefined ? undefined : String(values.prefix),
+          concurrency: positiveInt(values.concurrency, 'concurrency'),
+        },
+        json ? undefined : (line) => process.stderr.write(`\r${line}`),
+      );
+      if (json) console.log(JSON.stringify(r, null, 2));
+      else {
+        process.stderr.write('\n');
+        console.log(`uploaded ${r.uploaded} images (${(r.bytes / 1048576).toFixed(1)} MiB) to s3://${bucket}/${values.prefix ?? ''}`);
+        if (r.skipped.length) console.log(`skipped ${r.skipped.length} files that are not images, e.g. ${r.skipped.slice(0, 3).join(', ')}`);
+        for (const f of r.failed.slice(0, 10)) console.error(`failed: ${f.file}: ${f.error}`);
+      }
+      return r.failed.length > 0 ? 1 : 0;
+    },
+  },
+  {
+    words: ['search'],
+    args: '<image> [--k N] [--label L]',
+    summary: 'the nearest neighbours of an image file (POST /search)',
+    details: `The image is sent as it is; at most ${SEARCH_MAX_IMAGE_BYTES} bytes (4 MiB, what fits Lambda's 6 MB payload once base64-encoded).`,
+    options: { k: { type: 'string' }, label: { type: 'string' } },
+    optionHelp: [
+      ['--k N', 'neighbours (1-100, default 10)'],
+      ['--label L', 'only images with this label or pseudo-label'],
+    ],
+    positionals: [1, 1],
+    run: async ({ api, values, positionals, json }) => {
+      const file = positionals[0]!;
+      const bytes = await readFile(file).catch((err: NodeJS.ErrnoException) => {
+        throw new UsageError(`${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+      });
+      if (bytes.length > SEARCH_MAX_IMAGE_BYTES) {
+        console.error(
+          `error: ${file} is ${bytes.length} bytes; search takes images of at most ${SEARCH_MAX_IMAGE_BYTES} bytes (4 MiB): resize or recompress it`,
+        );
+        return 1;
+      }
+      const type = SEARCH_TYPES[file.split('.').pop()?.toLowerCase() ?? ''] ?? 'application/octet-stream';
+      const k = positiveInt(values.k, 'k');
+      const query = new URLSearchParams({ ...(k ? { k: String(k) } : {}), ...(values.label !== undefined ? { label: String(values.label) } : {}) }).toString();
+      return report(
+        await api.call('POST', `/search${query ? `?${query}` : ''}`, { bytes, contentType: type === 'application/octet-stream' ? 'image/jpeg' : type }),
+        json,
+        (b) =>
+          ((b.neighbors as Array<{ key: string; distance: number; label?: string; pseudoLabel?: string }>) ?? [])
+            .map((n) => `${n.distance.toFixed(4)}  ${n.key}${n.label ? `  [${n.label}]` : n.pseudoLabel ? `  (${n.pseudoLabel})` : ''}`)
+            .join('\n'),
+      );
+    },
+  },
   {
     words: ['health'],
     args: '',
@@ -149,11 +239,16 @@ const COMMANDS: Command[] = [
 
 const GLOBAL_OPTIONS: Options = {
   api: { type: 'string' },
+  endpoint: { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 };
 const GLOBAL_HELP: Array<[string, string]> = [
-  ['--api URL', `the pipeline API (default $PIPELINE_API or ${DEFAULT_API})`],
+  ['--api URL', `the embedded stack's API (default $PIPELINE_API or ${DEFAULT_API}), unsigned`],
+  [
+    '--endpoint URL',
+    'a deployed API (https://<id>.execute-api.<region>.amazonaws.com/v1, or $PIPELINE_ENDPOINT): requests are signed (SigV4) with your AWS credentials',
+  ],
   ['--json', 'print the API answer as JSON'],
   ['-h, --help', 'explain the command'],
 ];
@@ -214,8 +309,21 @@ export async function main(argv: string[]): Promise<number> {
     const rest = positionals.slice(command.words.length);
     const [min, max] = command.positionals;
     if (rest.length < min || rest.length > max) throw new UsageError(`${command.words.join(' ')} takes ${command.args || 'no arguments'}`);
-    const api = apiClient(String(values.api ?? process.env.PIPELINE_API ?? DEFAULT_API));
-    return await command.run({ api, values: values as Values, positionals: rest, json: Boolean(values.json) });
+    const endpoint = values.endpoint ?? (values.api === undefined ? process.env.PIPELINE_ENDPOINT : undefined);
+    if (endpoint !== undefined && values.api !== undefined) throw new UsageError('give --api (the embedded stack) or --endpoint (a deployment), not both');
+    let api: ApiClient;
+    if (endpoint !== undefined) {
+      let url: URL;
+      try {
+        url = new URL(String(endpoint));
+      } catch {
+        throw new UsageError(`--endpoint must be a URL such as https://<id>.execute-api.<region>.amazonaws.com/v1, got ${JSON.stringify(endpoint)}`);
+      }
+      api = apiClient(url.toString(), new ApiSigner(regionOf(url.toString())));
+    } else {
+      api = apiClient(String(values.api ?? process.env.PIPELINE_API ?? DEFAULT_API));
+    }
+    return await command.run({ api, values: values as Values, positionals: rest, json: Boolean(values.json), deployed: endpoint !== undefined });
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (err instanceof UsageError || code?.startsWith('ERR_PARSE_ARGS')) {

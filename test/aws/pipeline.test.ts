@@ -9,7 +9,12 @@
  * timeouts are the template's divided by 120, so retries take seconds.
  */
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { AwsHarness } from '../support/aws/harness';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { main } from '../../cli/pipeline';
+import { API_USER, AwsHarness } from '../support/aws/harness';
 import { SCHEDULED_TRAINING_EVENT } from '../../shared/schedule-events';
 import { gradientImage, solidPng } from '../support/images';
 
@@ -123,6 +128,76 @@ describe('the AWS deployment, run with AWS semantics', () => {
     expect(runs[0]!.command).toEqual(['run', '--job-id', first.training.started, '--max-minutes', '60']);
     // POST /train answers 409 while the scheduled run holds the lease.
     expect((await h.request('POST', '/train')).status).toBe(409);
+  });
+
+  describe('the CLI against the deployed API (SigV4 from the default credential chain)', () => {
+    const saved = { ...process.env };
+    let out: string[];
+    let err: string[];
+    const cli = async (...args: string[]) => {
+      out = [];
+      err = [];
+      const log = jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+      const error = jest.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+      const write = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+      try {
+        return await main(args);
+      } finally {
+        log.mockRestore();
+        error.mockRestore();
+        write.mockRestore();
+      }
+    };
+    beforeEach(() => {
+      for (const k of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'PIPELINE_API', 'PIPELINE_ENDPOINT']) delete process.env[k];
+      Object.assign(process.env, { AWS_ACCESS_KEY_ID: API_USER.accessKeyId, AWS_SECRET_ACCESS_KEY: API_USER.secretAccessKey, AWS_REGION: 'us-east-1' });
+    });
+    afterAll(() => {
+      process.env = saved;
+    });
+
+    it('signs requests the API verifies, and reports a refused signature', async () => {
+      expect(await cli('--endpoint', h.api.url, 'health', '--json')).toBe(0);
+      expect(JSON.parse(out.join('\n'))).toMatchObject({ status: 'ok', servingModel: 'v0' });
+      process.env.AWS_SECRET_ACCESS_KEY = 'not-the-secret';
+      expect(await cli('--endpoint', h.api.url, 'health')).toBe(1);
+      expect(err.join('\n')).toMatch(/HTTP 403 from API Gateway: The request signature we calculated does not match/);
+      expect(await cli('--endpoint', h.api.url, '--api', 'http://127.0.0.1:1', 'health')).toBe(2);
+    });
+
+    it('uploads a directory (multipart for a large file) with progress, then searches by image', async () => {
+      h.gateway.trustUser(API_USER.accessKeyId);
+      const dir = mkdtempSync(join(tmpdir(), 'cli-upload-'));
+      mkdirSync(join(dir, 'sub'));
+      writeFileSync(join(dir, 'a.png'), await solidPng(30, 30, [250, 120, 0]));
+      writeFileSync(join(dir, 'sub', 'b.png'), await solidPng(31, 31, [0, 120, 250]));
+      writeFileSync(join(dir, 'notes.txt'), 'not an image');
+      // Noise does not compress: a PNG over the 8 MiB part size goes up in parts.
+      const noise = Buffer.alloc(1800 * 1800 * 3);
+      for (let i = 0; i < noise.length; i += 1) noise[i] = (i * 2654435761) >>> 24;
+      writeFileSync(
+        join(dir, 'big.png'),
+        await sharp(noise, { raw: { width: 1800, height: 1800, channels: 3 } })
+          .png({ compressionLevel: 0 })
+          .toBuffer(),
+      );
+      const before = h.gateway.calls.length;
+      expect(await cli('--endpoint', h.api.url, 'upload', dir, '--bucket', h.imagesBucket, '--prefix', 'cli', '--s3-endpoint', h.gateway.endpoint)).toBe(0);
+      expect(out.join('\n')).toMatch(/uploaded 3 images/);
+      expect(out.join('\n')).toMatch(/skipped 1 files/);
+      expect(h.gateway.calls.slice(before).map((c) => c.operation)).toEqual(
+        expect.arrayContaining(['CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload']),
+      );
+      for (const key of ['cli/a.png', 'cli/sub/b.png', 'cli/big.png']) await indexed(key);
+      expect(await cli('--endpoint', h.api.url, 'search', join(dir, 'a.png'), '--k', '2', '--json')).toBe(0);
+      expect(JSON.parse(out.join('\n')).neighbors).toHaveLength(2);
+      const huge = join(dir, 'huge.jpg');
+      writeFileSync(huge, Buffer.alloc(4 * 1024 * 1024 + 1));
+      const calls = h.api.calls.length;
+      expect(await cli('--endpoint', h.api.url, 'search', huge)).toBe(1);
+      expect(err.join('\n')).toMatch(/at most 4194304 bytes/);
+      expect(h.api.calls.length).toBe(calls);
+    });
   });
 
   it('removes a deleted image and indexes it again when re-uploaded', async () => {
