@@ -33,6 +33,7 @@ export class S3VectorsIndex implements VectorIndex {
   ) {}
 
   async put(records: VectorRecord[]): Promise<void> {
+    for (const r of records) checkMetadata(r);
     for (let i = 0; i < records.length; i += PUT_BATCH) {
       const chunk = records.slice(i, i + PUT_BATCH);
       await this.client.send(
@@ -185,4 +186,20 @@ export class S3VectorsStore implements VectorStore {
 /** S3 Vectors rejects undefined metadata values. */
 function compact(metadata: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(metadata).filter(([, v]) => v !== undefined));
+}
+
+/**
+ * S3 Vectors' per-vector metadata limits: 2 KB filterable, 40 KB in all. The schema keeps ours far
+ * below (labels of 64 characters, keys of 1024 bytes, non-filterable), checked here anyway so that
+ * a change that breaks them fails with the vector's id rather than S3 Vectors' ValidationException.
+ */
+export function checkMetadata(record: VectorRecord): void {
+  const metadata = compact(record.metadata);
+  const total = Buffer.byteLength(JSON.stringify(metadata));
+  const filterable = Buffer.byteLength(JSON.stringify(Object.fromEntries(Object.entries(metadata).filter(([k]) => !NON_FILTERABLE_KEYS.includes(k)))));
+  const { totalMetadataBytes, filterableMetadataBytes } = AWS_LIMITS.s3Vectors;
+  if (total > totalMetadataBytes) throw new RangeError(`vector ${record.id}: metadata is ${total} bytes; S3 Vectors takes at most ${totalMetadataBytes}`);
+  if (filterable > filterableMetadataBytes) {
+    throw new RangeError(`vector ${record.id}: filterable metadata is ${filterable} bytes; S3 Vectors takes at most ${filterableMetadataBytes}`);
+  }
 }

@@ -1,8 +1,12 @@
-/** Queue over Amazon SQS: SendMessageBatch in batches of 10, failed entries retried with backoff. */
+/**
+ * Queue over Amazon SQS: SendMessageBatch in batches of at most 10 entries and 256 KiB in all (SQS's
+ * limits per batch), failed entries retried with backoff.
+ */
 import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { AWS_LIMITS } from '../aws-limits';
 import type { Queue, QueueDepth } from '../ports/queue';
 
-const SQS_BATCH = 10;
+const { maxBatchEntries: SQS_BATCH, maxMessageBytes: SQS_BATCH_BYTES } = AWS_LIMITS.sqs;
 
 export interface SqsQueueOptions {
   /** Attempts for entries SQS reports as failed (throttling, internal errors). */
@@ -25,9 +29,20 @@ export class SqsQueue implements Queue {
 
   async send(bodies: unknown[]): Promise<void> {
     const entries = bodies.map((b, i) => ({ Id: String(i), MessageBody: typeof b === 'string' ? b : JSON.stringify(b) }));
-    for (let i = 0; i < entries.length; i += SQS_BATCH) {
-      await this.sendBatch(entries.slice(i, i + SQS_BATCH));
+    let batch: typeof entries = [];
+    let bytes = 0;
+    for (const entry of entries) {
+      const size = Buffer.byteLength(entry.MessageBody);
+      if (size > SQS_BATCH_BYTES) throw new Error(`message ${entry.Id} is ${size} bytes; SQS takes at most ${SQS_BATCH_BYTES}`);
+      if (batch.length === SQS_BATCH || bytes + size > SQS_BATCH_BYTES) {
+        await this.sendBatch(batch);
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(entry);
+      bytes += size;
     }
+    if (batch.length > 0) await this.sendBatch(batch);
   }
 
   private async sendBatch(entries: Array<{ Id: string; MessageBody: string }>): Promise<void> {

@@ -98,6 +98,19 @@ describe('S3VectorsIndex at S3 Vectors\u2019 limits', () => {
     expect(s3v.commandCalls(QueryVectorsCommand)[1]!.args[0].input.topK).toBe(100);
   });
 
+  it('keeps filterable metadata within 2 KB: the longest key (non-filterable) and labels fit, oversized filterable metadata is refused', async () => {
+    s3v.on(PutVectorsCommand).resolves({});
+    const longest = {
+      id: 'x',
+      vector: Float32Array.from([1, 0]),
+      metadata: { key: 'k'.repeat(1024), modelVersion: 'v999', label: 'l'.repeat(64), pseudoLabel: 'p'.repeat(64), confidence: 0.5 },
+    };
+    await index().put([longest]);
+    const tooMuch = { ...longest, metadata: { ...longest.metadata, label: 'l'.repeat(2100) } };
+    await expect(index().put([tooMuch])).rejects.toThrow(/filterable metadata is \d+ bytes; S3 Vectors takes at most 2048/);
+    expect(s3v.commandCalls(PutVectorsCommand)).toHaveLength(1);
+  });
+
   it('refuses a topK above 100 before calling S3 Vectors', async () => {
     await expect(index().query({ vector: Float32Array.from([1, 0]), topK: 101 })).rejects.toThrow(/at most 100/);
     expect(s3v.commandCalls(QueryVectorsCommand)).toHaveLength(0);

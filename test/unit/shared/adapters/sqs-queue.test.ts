@@ -19,6 +19,20 @@ describe('SqsQueue', () => {
       expect(calls[2]!.args[0].input.Entries![4]!.MessageBody).toBe('{"i":24}');
     });
 
+    it('keeps each batch within 256 KiB in all and refuses a message over it', async () => {
+      sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
+      const q = new SqsQueue(new SQSClient({}), 'https://q');
+      const body = 'x'.repeat(100 * 1024);
+      await q.send([body, body, body, 'small']);
+      const batches = sqs.commandCalls(SendMessageBatchCommand).map((c) => c.args[0].input.Entries!.map((e) => e.MessageBody!.length));
+      expect(batches).toEqual([
+        [102400, 102400],
+        [102400, 5],
+      ]);
+      for (const b of batches) expect(b.reduce((n, x) => n + x, 0)).toBeLessThanOrEqual(256 * 1024);
+      await expect(q.send(['y'.repeat(256 * 1024 + 1)])).rejects.toThrow(/at most 262144/);
+    });
+
     it('retries only the entries SQS reports as failed', async () => {
       sqs
         .on(SendMessageBatchCommand)
