@@ -10,11 +10,13 @@
  *   loader     SimCLR step: device-side batched augmentation vs a CPU-augmenting DataLoader (--seconds)
  *   trainer    learning quality on Fashion-MNIST: kNN, linear probe, pseudo-labels vs raw pixels (--minutes)
  *   s3-upload  embedded S3 server peak memory through a 1 GiB single PUT and a 1 GiB CLI multipart upload (--mib)
+ *   aws-cost   dollars per million images ingested, queries and rollout re-embeddings, from the AWS harness's recorded calls (--images, --queries)
  *
  * --quick runs every benchmark small enough for CI, only to show it still runs; its numbers mean nothing.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { awsCostBench } from './aws-cost';
 import { embeddingBench } from './embedding';
 import { type BenchContext, flag, PYTHON, pythonJson, ROOT, writeResult } from './lib/common';
 import { queryBench } from './query';
@@ -29,6 +31,7 @@ const benches: Record<string, (ctx: BenchContext) => Promise<void>> = {
     );
     writeResult(ctx, 's3-upload', { ...r });
   },
+  'aws-cost': awsCostBench,
   embedding: embeddingBench,
   pipeline: pipelineBench,
   latency: latencyBench,

@@ -10,7 +10,7 @@ import { clientPolicy } from '../shared/aws-client-config';
 import { EcsTrainingLauncher } from '../shared/adapters/ecs-training-launcher';
 import { CountedVectorStore } from '../shared/adapters/counted-vector-index';
 import { S3ObjectStore } from '../shared/adapters/s3-object-store';
-import { StoredCounters } from '../shared/counters';
+import { PendingCounts, StoredCounters } from '../shared/counters';
 import { S3VectorsStore } from '../shared/adapters/s3vectors-vector-index';
 import { SqsDeadLetterQueue } from '../shared/adapters/sqs-dead-letters';
 import { SqsQueue } from '../shared/adapters/sqs-queue';
@@ -31,7 +31,12 @@ export interface AwsClients {
   ecs?: ECSClient;
 }
 
-export function composeAws(config: LambdaConfig, clients: AwsClients = {}) {
+export interface ComposeOptions {
+  /** Queue functions: index size changes are gathered per batch and written by `flushCounts` (after each batch). */
+  batchedCounts?: boolean;
+}
+
+export function composeAws(config: LambdaConfig, clients: AwsClients = {}, options: ComposeOptions = {}) {
   const policy = clientPolicy();
   const s3 = clients.s3 ?? new S3Client(policy);
   const sqs = clients.sqs ?? new SQSClient(policy);
@@ -43,7 +48,9 @@ export function composeAws(config: LambdaConfig, clients: AwsClients = {}) {
   const models = new ModelRegistry(store, config.artifactsBucket, encoders);
   // S3 Vectors can count an index only by listing it: sizes come from stored counters instead.
   const vectors = new S3VectorsStore(clients.s3vectors ?? new S3VectorsClient(policy), config.vectorBucketName);
-  const indexes = new IndexResolver(new CountedVectorStore(vectors, new StoredCounters(store, config.artifactsBucket)));
+  const counters = new StoredCounters(store, config.artifactsBucket);
+  const pending = options.batchedCounts ? new PendingCounts(counters) : undefined;
+  const indexes = new IndexResolver(new CountedVectorStore(vectors, counters, pending));
   const queue = (url: string | undefined, name: string): Queue => {
     if (!url) throw new Error(`${name} is not configured for this function`);
     return new SqsQueue(sqs, url);
@@ -82,5 +89,6 @@ export function composeAws(config: LambdaConfig, clients: AwsClients = {}) {
     embedQueue: () => queue(config.embedQueueUrl, 'EMBED_QUEUE_URL'),
     pendingQueues,
     launcher,
+    flushCounts: async () => pending?.flush(),
   };
 }

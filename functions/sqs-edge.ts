@@ -29,10 +29,12 @@ export interface SqsEdgeOptions {
    * worker learns what went wrong here and journals it with the message (its DLQ keeps it).
    */
   onRecordFailure?: (record: SQSRecord, error: Error) => void;
+  /** After each batch (success or not): writes what the batch gathered, e.g. counter changes. */
+  afterBatch?: () => Promise<void>;
 }
 
 export function sqsBatchHandler(logger: Logger, handleRecord: (record: SQSRecord) => Promise<void>, options: SqsEdgeOptions = {}): SqsBatchHandler {
-  const { metrics, lastAttempt, onRecordFailure } = options;
+  const { metrics, lastAttempt, onRecordFailure, afterBatch } = options;
   const recordHandler = async (record: SQSRecord) => {
     try {
       await handleRecord(record);
@@ -53,6 +55,8 @@ export function sqsBatchHandler(logger: Logger, handleRecord: (record: SQSRecord
     // One processor per invocation: the local worker invokes handlers concurrently.
     const processor = new BatchProcessor(EventType.SQS);
     const response = await processPartialResponse(event, recordHandler, processor, { context: context as Context, throwOnFullBatchFailure: false });
+    // Losing these would only make a displayed count drift (the rollout re-checks ids when counts disagree).
+    if (afterBatch) await afterBatch().catch((err) => logger.error('could not write what the batch gathered (counters)', err as Error));
     if (metrics) {
       const failed = response.batchItemFailures.length;
       metrics.addMetric('RecordsSucceeded', MetricUnit.Count, event.Records.length - failed);

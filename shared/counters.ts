@@ -69,3 +69,28 @@ export class StoredCounters {
 /** The counter of a vector index's size. */
 export const indexCounter = (indexName: string) => `index-${indexName}`;
 export const QUARANTINE_COUNTER = 'quarantined';
+
+/** Where counter changes go: straight to the stored counters, or batched (PendingCounts). */
+export interface CountSink {
+  add(counter: string, delta: number): Promise<void>;
+}
+
+/**
+ * Counter changes gathered over a batch of messages and written once per counter by `flush()` (one
+ * compare-and-set instead of one per image: the queue functions call it after each batch).
+ */
+export class PendingCounts implements CountSink {
+  private readonly deltas = new Map<string, number>();
+
+  constructor(private readonly counters: StoredCounters) {}
+
+  async add(counter: string, delta: number): Promise<void> {
+    this.deltas.set(counter, (this.deltas.get(counter) ?? 0) + delta);
+  }
+
+  async flush(): Promise<void> {
+    const entries = [...this.deltas.entries()];
+    this.deltas.clear();
+    await Promise.all(entries.map(([counter, delta]) => this.counters.add(counter, delta)));
+  }
+}

@@ -5,8 +5,9 @@ import { parseLambdaConfig } from '../../shared/config';
 import { composeAws } from '../aws-composition';
 import { createEmbedHandler } from './handler';
 
-const aws = composeAws(parseLambdaConfig(process.env));
+const aws = composeAws(parseLambdaConfig(process.env), {}, { batchedCounts: true });
 export const handler = createEmbedHandler(aws, new Logger({ serviceName: 'embed' }), {
   metrics: new Metrics({ namespace: 'ImagePipeline', serviceName: 'embed' }),
   lastAttempt: aws.lastAttempt('embed'),
+  afterBatch: aws.flushCounts,
 });

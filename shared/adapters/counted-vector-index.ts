@@ -4,7 +4,7 @@
  * instead of one ListVectors page per thousand vectors. Puts count new ids once (membership
  * markers), deletes uncount the ids that were members.
  */
-import { indexCounter, type StoredCounters } from '../counters';
+import { type CountSink, indexCounter, type StoredCounters } from '../counters';
 import type { VectorIndex, VectorMatch, VectorQuery, VectorRecord, VectorStore } from '../ports/vector-index';
 
 class CountedVectorIndex implements VectorIndex {
@@ -13,6 +13,7 @@ class CountedVectorIndex implements VectorIndex {
   constructor(
     private readonly inner: VectorIndex,
     private readonly counters: StoredCounters,
+    private readonly sink: CountSink,
   ) {
     this.counter = indexCounter(inner.name);
   }
@@ -25,14 +26,14 @@ class CountedVectorIndex implements VectorIndex {
     await this.inner.put(records);
     let added = 0;
     for (const r of records) if (await this.counters.join(this.counter, r.id)) added += 1;
-    await this.counters.add(this.counter, added);
+    await this.sink.add(this.counter, added);
   }
 
   async delete(ids: string[]): Promise<void> {
     await this.inner.delete(ids);
     let removed = 0;
     for (const id of new Set(ids)) if (await this.counters.leave(this.counter, id)) removed += 1;
-    await this.counters.add(this.counter, -removed);
+    await this.sink.add(this.counter, -removed);
   }
 
   get(ids: string[]): Promise<VectorRecord[]> {
@@ -56,15 +57,17 @@ export class CountedVectorStore implements VectorStore {
   constructor(
     private readonly inner: VectorStore,
     private readonly counters: StoredCounters,
+    /** Where size changes go: the counters themselves by default, or a batch (PendingCounts) flushed by the caller. */
+    private readonly sink: CountSink = counters,
   ) {}
 
   async ensureIndex(name: string, dimension: number): Promise<VectorIndex> {
-    return new CountedVectorIndex(await this.inner.ensureIndex(name, dimension), this.counters);
+    return new CountedVectorIndex(await this.inner.ensureIndex(name, dimension), this.counters, this.sink);
   }
 
   async openIndex(name: string): Promise<VectorIndex | undefined> {
     const index = await this.inner.openIndex(name);
-    return index ? new CountedVectorIndex(index, this.counters) : undefined;
+    return index ? new CountedVectorIndex(index, this.counters, this.sink) : undefined;
   }
 
   deleteIndex(name: string): Promise<void> {

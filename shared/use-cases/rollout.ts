@@ -97,15 +97,17 @@ export async function advanceRollout(deps: RolloutDeps): Promise<RolloutTick> {
   const total = servingIndex ? await servingIndex.count() : 0;
   const done = Math.min(total, await candidateIndex.count());
   if (!record.enqueueComplete || done < total) {
+    let missing: string[] | undefined;
     if (record.enqueueComplete && servingIndex) {
       const depth = await deps.embedQueue.depth();
       if (depth.visible + depth.inFlight === 0) {
-        const missing = await missingIds(servingIndex, candidateIndex, deps.pageSize ?? 500);
+        missing = await missingIds(servingIndex, candidateIndex, deps.pageSize ?? 500);
         const records = await servingIndex.get(missing);
         await deps.embedQueue.send(records.map((r) => ({ key: r.metadata.key, imageId: r.id, sequencer: `rollout-${version}`, versions: [version] })));
       }
     }
-    return { state: 'backfilling', version, enqueued: record.enqueued, done, total };
+    // Counts can drift (a counter write lost after a crash); the ids are the truth: none missing, flip.
+    if (missing?.length !== 0) return { state: 'backfilling', version, enqueued: record.enqueued, done, total };
   }
 
   // 3. the flip

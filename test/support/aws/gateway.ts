@@ -43,6 +43,12 @@ export interface CallRecord {
   ms: number;
   /** Items in a batch call (vectors, messages, keys); 1 otherwise. */
   items: number;
+  /** ReceiveMessage: how many messages came back (an empty poll is 0). */
+  returned?: number;
+  /** Request body bytes. */
+  bytesIn: number;
+  /** PutVectors: the logical bytes written (vector data, keys, metadata), which S3 Vectors bills. */
+  logicalBytes?: number;
   at: number;
 }
 
@@ -61,6 +67,7 @@ interface Authorization {
 }
 
 interface Classified {
+  logicalBytes?: number;
   service: string;
   operation: string;
   checks: Authorization[];
@@ -184,8 +191,12 @@ export class AwsGateway {
     if (!role) return json(res, 403, { message: `unknown access key ${accessKeyId}` }, 'InvalidClientTokenId');
     const url = new URL(req.url ?? '/', 'http://x');
     const classified = this.classify(service, req.method ?? 'GET', url, req.headers, body);
+    let returned: number | undefined;
     const record = (status: number, existed?: boolean) =>
       this.calls.push({
+        ...(returned === undefined ? {} : { returned }),
+        ...(classified.logicalBytes === undefined ? {} : { logicalBytes: classified.logicalBytes }),
+        bytesIn: body.length,
         role,
         service: classified.service,
         operation: classified.operation,
@@ -274,6 +285,9 @@ export class AwsGateway {
           return this.s3Error(res, 403, 'AccessDenied', 'Access Denied', req.method === 'HEAD');
         }
       }
+    }
+    if (service === 'sqs' && classified.operation === 'ReceiveMessage' && status === 200) {
+      returned = (JSON.parse(upstream.body.toString('utf8') || '{}').Messages ?? []).length;
     }
     const headers = { ...upstream.headers };
     delete headers['transfer-encoding'];
@@ -372,7 +386,14 @@ export class AwsGateway {
       // GetVectors and QueryVectors with metadata also need s3vectors:GetVectors (documented for QueryVectors with returnMetadata/filter).
       const checks = [{ action: `s3vectors:${op}`, resource }];
       if (op === 'QueryVectors' && (input.returnMetadata || input.filter)) checks.push({ action: 's3vectors:GetVectors', resource });
-      return { service, operation: op, items, resource, checks };
+      const logicalBytes =
+        op === 'PutVectors'
+          ? (input.vectors as Array<{ key: string; data: { float32: number[] }; metadata?: unknown }>).reduce(
+              (n, v) => n + 4 * v.data.float32.length + Buffer.byteLength(v.key) + Buffer.byteLength(JSON.stringify(v.metadata ?? {})),
+              0,
+            )
+          : undefined;
+      return { service, operation: op, items, resource, checks, ...(logicalBytes === undefined ? {} : { logicalBytes }) };
     }
     if (service === 'ecs') {
       const op = target.split('.')[1] ?? 'Unclassified';
