@@ -18,9 +18,19 @@ export class IndexResolver {
     return index;
   }
 
-  /** The index for a pointer, or undefined when nothing has been written to it yet. */
+  private readonly opened = new Map<string, { index: VectorIndex; until: number }>();
+
+  /**
+   * The index for a pointer, or undefined when nothing has been written to it yet. An index found is
+   * remembered for a minute (one GetIndex per query saved; indexes are only deleted once retired).
+   */
   async forReading(pointer: ModelPointer): Promise<VectorIndex | undefined> {
     const ensured = this.ensured.get(pointer.index);
-    return ensured ? ensured : this.store.openIndex(pointer.index);
+    if (ensured) return ensured;
+    const cached = this.opened.get(pointer.index);
+    if (cached && cached.until > Date.now()) return cached.index;
+    const index = await this.store.openIndex(pointer.index);
+    if (index) this.opened.set(pointer.index, { index, until: Date.now() + 60_000 });
+    return index;
   }
 }

@@ -22,6 +22,7 @@ import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { SCHEDULED_TRAINING_EVENT } from '../../shared/schedule-events';
+import { AWS_LIMITS } from '../../shared/aws-limits';
 import { Architecture } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -122,7 +123,8 @@ export class StatelessStack extends Stack {
     const api = fn(
       'api',
       config.apiMemoryMb,
-      Duration.seconds(29),
+      // API Gateway stops waiting after 29 s: a longer function timeout would only run on unheard.
+      Duration.millis(AWS_LIMITS.apiGateway.integrationTimeoutMs),
       { ...common, ...trainingEnv, ...deadLetterEnv, INGEST_QUEUE_URL: props.ingestQueue.queueUrl, EMBED_QUEUE_URL: props.embedQueue.queueUrl },
       true,
       'HTTP API',

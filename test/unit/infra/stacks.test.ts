@@ -131,6 +131,11 @@ describe('StatelessStack', () => {
     }
   });
 
+  it('gives the api function no more time than API Gateway waits (29 s)', () => {
+    const [, api] = Object.entries(stateless.findResources('AWS::Lambda::Function')).find(([k]) => k.startsWith('ApiFunction'))!;
+    expect(api.Properties.Timeout).toBe(29);
+  });
+
   it('never runs two lifecycle ticks at once, and keeps failed scheduled invocations in an on-failure queue', () => {
     const [id, lifecycle] = Object.entries(stateless.findResources('AWS::Lambda::Function')).find(([k]) => k.startsWith('LifecycleFunction'))!;
     expect(lifecycle.Properties.ReservedConcurrentExecutions).toBe(1);
