@@ -32,6 +32,7 @@ export function createLifecycleHandler(
     logger.info('lifecycle tick', { ...tick });
     if (metrics) {
       if (tick.training.started) metrics.addMetric('TrainingRunsStarted', MetricUnit.Count, 1);
+      if (tick.indexSize !== undefined) metrics.addMetric('IndexSize', MetricUnit.Count, tick.indexSize);
       if (tick.rollout.state === 'backfilling') metrics.addMetric('RolloutRemaining', MetricUnit.Count, tick.rollout.total - tick.rollout.done);
       if (tick.rollout.state === 'flipped') metrics.addMetric('RolloutsCompleted', MetricUnit.Count, 1);
       metrics.publishStoredMetrics();

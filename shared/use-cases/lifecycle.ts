@@ -23,6 +23,8 @@ export interface LifecycleTick {
   initialising?: boolean;
   pruned: string[];
   rollout: RolloutTick;
+  /** Vectors in the serving index (a stored counter in AWS: cheap every tick). */
+  indexSize?: number;
 }
 
 export async function lifecycleTick(deps: LifecycleDeps): Promise<LifecycleTick> {
@@ -44,9 +46,10 @@ export async function lifecycleTick(deps: LifecycleDeps): Promise<LifecycleTick>
   }
   await releaseTrainingLock(deps, INIT_JOB_ID);
   // Indexes are created here, where the role may create them, not by the functions that write vectors.
-  await deps.indexes.forWriting(serving, manifest.encoder.embeddingDim);
+  const servingIndex = await deps.indexes.forWriting(serving, manifest.encoder.embeddingDim);
+  const indexSize = await servingIndex.count();
   const training = await retrainTick(deps);
   const pruned = await pruneIndexes(deps, deps.indexRetentionMs);
   const rollout = await advanceRollout(deps);
-  return { training, pruned, rollout };
+  return { training, pruned, rollout, indexSize };
 }

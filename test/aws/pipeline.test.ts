@@ -116,6 +116,8 @@ describe('the AWS deployment, run with AWS semantics', () => {
     expect(calls.map((c) => c.operation)).not.toEqual(expect.arrayContaining(['ListVectors']));
     expect(calls.filter((c) => c.operation === 'ListObjectsV2')).toEqual([]);
     expect(calls.length).toBeLessThanOrEqual(2 * 8 + 6);
+    // The dashboard's index size comes from the lifecycle tick, from the same counter.
+    expect(((await h.lifecycleTick()) as { indexSize?: number }).indexSize).toBe(palette.length);
   });
 
   it('runs scheduled training through the lease: a second schedule while a run holds it is skipped', async () => {
