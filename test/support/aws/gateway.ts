@@ -90,7 +90,8 @@ interface NotificationTarget {
   events: string[];
 }
 
-const json = (res: ServerResponse, status: number, body: unknown, errorType?: string) => {
+/** An AWS JSON answer (with the error type header AWS services set on errors). */
+export const json = (res: ServerResponse, status: number, body: unknown, errorType?: string) => {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json',

@@ -11,6 +11,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../../../cli/sigv4';
 import { AWS_LIMITS } from '../../../shared/aws-limits';
 import { ACCOUNT, REGION, type Deployment } from './cfn';
+import { json } from './gateway';
 import type { LambdaFunction } from './lambda';
 
 interface Method {
@@ -86,13 +87,7 @@ export class RestApiStandIn {
   }
 
   private reply(res: ServerResponse, status: number, body: unknown, errorType?: string): number {
-    const text = JSON.stringify(body);
-    res.writeHead(status, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(text),
-      ...(errorType ? { 'x-amzn-errortype': errorType } : {}),
-    });
-    res.end(text);
+    json(res, status, body, errorType);
     return status;
   }
 
