@@ -24,7 +24,28 @@ export const InputSpecSchema = z.object({
 });
 export type InputSpec = z.infer<typeof InputSpecSchema>;
 
-export const GateSchema = z.object({ passed: z.boolean(), reasons: z.array(z.string()) });
+/** One paired comparison of the new and the serving encoder on the same held-out images. */
+export const GateComparisonSchema = z.object({
+  metric: z.string(),
+  n: z.number().int().nonnegative(),
+  new: z.number(),
+  serving: z.number(),
+  difference: z.number(),
+  interval: z.tuple([z.number(), z.number()]),
+  confidence: z.number(),
+  newOnly: z.number().int().nonnegative(),
+  servingOnly: z.number().int().nonnegative(),
+  pWorse: z.number(),
+  verdict: z.enum(['worse', 'within noise', 'better']),
+});
+
+/** The quality gate's decision: passed, why, which rule decided, and the paired comparisons behind it. */
+export const GateSchema = z.object({
+  passed: z.boolean(),
+  reasons: z.array(z.string()),
+  rule: z.string().optional(),
+  comparisons: z.array(GateComparisonSchema).optional(),
+});
 
 /** `models/<version>/manifest.json`. */
 export const ModelManifestSchema = z.object({

@@ -56,7 +56,8 @@ class TrainConfig:
     unlabelled_weight: float = 1.0
     # evaluation and gate
     knn_k: int = 20
-    gate_tolerance: float = 0.05  # with ~20 held-out labels one image is 0.05 of accuracy
+    gate_confidence: float = 0.95  # reject a new encoder only when it is worse at this confidence (paired test)
+    gate_min_heldout: int = 20  # fewer held-out labels than this: the label-free checks decide
     # runtime
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # bf16 autocast on CUDA; fp32 on CPU
@@ -70,6 +71,8 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         checks = [
             (0.0 <= self.holdout_fraction < 1.0, "holdout_fraction must be in [0, 1)"),
+            (0.5 <= self.gate_confidence < 1.0, "gate_confidence must be in [0.5, 1)"),
+            (self.gate_min_heldout >= 1, "gate_min_heldout must be at least 1"),
             (self.batch_size >= 2, "batch_size must be at least 2"),
             (self.temperature > 0, "temperature must be positive"),
             (self.optimizer in ("adamw", "lars"), "optimizer must be adamw or lars"),

@@ -23,25 +23,57 @@ def embed_images(model: torch.nn.Module, images: np.ndarray, mean: list[float], 
     return torch.cat(out) if out else torch.zeros(0, 1, device=device)
 
 
-def knn_accuracy(
+def knn_correct(
     ref: torch.Tensor, ref_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor, k: int = 20, num_classes: int | None = None, t: float = 0.07
-) -> float:
-    """Weighted kNN (cosine similarity, weights exp(s / t)), as in the self-supervised literature."""
+) -> np.ndarray:
+    """Per query image, whether weighted kNN (cosine similarity, weights exp(s / t)) classifies it right."""
     if len(query) == 0 or len(ref) == 0:
-        return float("nan")
+        return np.zeros(0, dtype=bool)
     num_classes = num_classes or int(max(ref_y.max(), query_y.max())) + 1
     k = min(k, len(ref))
     sims, idx = (query @ ref.T).topk(k, dim=1)
     votes = torch.zeros(len(query), num_classes, device=query.device)
     votes.scatter_add_(1, ref_y[idx], torch.exp(sims / t))
-    return float((votes.argmax(1) == query_y).float().mean())
+    return (votes.argmax(1) == query_y).cpu().numpy()
+
+
+def knn_accuracy(
+    ref: torch.Tensor, ref_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor, k: int = 20, num_classes: int | None = None, t: float = 0.07
+) -> float:
+    """Weighted kNN accuracy, as in the self-supervised literature."""
+    correct = knn_correct(ref, ref_y, query, query_y, k, num_classes, t)
+    return float(correct.mean()) if len(correct) else float("nan")
+
+
+def probe_correct(train: torch.Tensor, train_y: torch.Tensor, test: torch.Tensor, test_y: torch.Tensor, num_classes: int) -> np.ndarray:
+    """Per test image, whether a linear probe trained on `train` classifies it right."""
+    if len(test) == 0 or len(train) == 0:
+        return np.zeros(0, dtype=bool)
+    head = train_classifier(train, train_y, num_classes)
+    return (predict(head, test).argmax(1) == test_y).cpu().numpy()
 
 
 def linear_probe(train: torch.Tensor, train_y: torch.Tensor, test: torch.Tensor, test_y: torch.Tensor, num_classes: int) -> float:
-    if len(test) == 0 or len(train) == 0:
-        return float("nan")
-    head = train_classifier(train, train_y, num_classes)
-    return float((predict(head, test).argmax(1) == test_y).float().mean())
+    correct = probe_correct(train, train_y, test, test_y, num_classes)
+    return float(correct.mean()) if len(correct) else float("nan")
+
+
+@torch.no_grad()
+def view_stats(model: torch.nn.Module, views: np.ndarray, mean: list[float], std: list[float], device: torch.device, limit: int = 1000) -> dict[str, float]:
+    """Label-free quality on two Lambda views of up to `limit` images (Wang & Isola): alignment, the
+    mean squared distance between an image's two views (lower: more invariant), and uniformity,
+    log E exp(-2 |z_i - z_j|^2) over different images (lower: better spread). A collapsed encoder
+    has perfect alignment and the worst uniformity, so neither decides alone."""
+    if views is None or len(views) < 2 or views.shape[1] < 2:
+        return {}
+    rows = np.linspace(0, len(views) - 1, num=min(limit, len(views))).astype(np.int64)
+    z1 = embed_images(model, np.ascontiguousarray(views[rows, 0]), mean, std, device)
+    z2 = embed_images(model, np.ascontiguousarray(views[rows, 1]), mean, std, device)
+    alignment = float((z1 - z2).pow(2).sum(1).mean())
+    sq = torch.cdist(z1, z1).pow(2)
+    off = ~torch.eye(len(z1), dtype=torch.bool, device=z1.device)
+    uniformity = float(torch.log(torch.exp(-2 * sq[off]).mean()))
+    return {"alignment": alignment, "uniformity": uniformity}
 
 
 def collapse_stats(embeddings: torch.Tensor) -> dict[str, float]:
@@ -62,16 +94,25 @@ def is_collapsed(stats: dict[str, float]) -> bool:
     return not (stats["stdMean"] > 0.05 * stats["stdExpected"] and stats["effectiveRank"] >= 2.0)
 
 
-def evaluate_encoder(model, images, mean, std, device, train_idx, train_y, holdout_idx, holdout_y, num_classes, k) -> dict[str, float]:
-    """kNN and linear probe on the held-out labels (reference: the training labels), plus the collapse check."""
+def evaluate_heldout(
+    model, images, mean, std, device, train_idx, train_y, holdout_idx, holdout_y, num_classes, k
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """kNN and linear probe on the held-out labels (reference: the training labels), plus the collapse
+    check; and, per metric, which held-out images were classified right (for the gate's paired test)."""
     emb = embed_images(model, images, mean, std, device)
+    stats = collapse_stats(emb)
+    base = {"finite": bool(torch.isfinite(emb).all()), "collapsed": is_collapsed(stats), **stats}
+    if not num_classes or len(holdout_idx) == 0 or len(train_idx) == 0:
+        return {"knnAccuracy": float("nan"), "linearProbeAccuracy": float("nan"), **base}, {}
     ty = torch.as_tensor(train_y, device=device)
     hy = torch.as_tensor(holdout_y, device=device)
-    stats = collapse_stats(emb)
-    return {
-        "knnAccuracy": knn_accuracy(emb[train_idx], ty, emb[holdout_idx], hy, k=k, num_classes=num_classes),
-        "linearProbeAccuracy": linear_probe(emb[train_idx], ty, emb[holdout_idx], hy, num_classes),
-        "finite": bool(torch.isfinite(emb).all()),
-        "collapsed": is_collapsed(stats),
-        **stats,
+    correct = {
+        "knnAccuracy": knn_correct(emb[train_idx], ty, emb[holdout_idx], hy, k=k, num_classes=num_classes),
+        "linearProbeAccuracy": probe_correct(emb[train_idx], ty, emb[holdout_idx], hy, num_classes),
     }
+    return {**{m: float(c.mean()) for m, c in correct.items()}, **base}, correct
+
+
+def evaluate_encoder(model, images, mean, std, device, train_idx, train_y, holdout_idx, holdout_y, num_classes, k) -> dict[str, float]:
+    """The metrics of evaluate_heldout, without the per-image results."""
+    return evaluate_heldout(model, images, mean, std, device, train_idx, train_y, holdout_idx, holdout_y, num_classes, k)[0]

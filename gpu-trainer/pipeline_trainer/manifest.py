@@ -64,9 +64,16 @@ class InputSpec:
 class GateDecision:
     passed: bool
     reasons: list[str] = field(default_factory=list)
+    rule: str | None = None  # which rule decided: the paired test, the label-free checks, sanity only
+    comparisons: list[dict] = field(default_factory=list)  # per metric: estimate, interval, sample size, p
 
     def to_dict(self) -> dict:
-        return {"passed": self.passed, "reasons": list(self.reasons)}
+        out: dict = {"passed": self.passed, "reasons": list(self.reasons)}
+        if self.rule:
+            out["rule"] = self.rule
+        if self.comparisons:
+            out["comparisons"] = [dict(c) for c in self.comparisons]
+        return out
 
 
 def utc_now() -> str:

@@ -62,3 +62,59 @@ def setup_runtime(cfg: TrainConfig) -> Runtime:
 
 def unwrap(net: torch.nn.Module) -> torch.nn.Module:
     return net.module if isinstance(net, torch.nn.parallel.DistributedDataParallel) else net
+
+
+def _flag_device(rt: Runtime) -> torch.device:
+    # NCCL needs CUDA tensors; gloo takes CPU ones.
+    return rt.device if rt.device.type == "cuda" else torch.device("cpu")
+
+
+def rank0_value(rt: Runtime, value: float) -> float:
+    """Rank 0's value on every rank (its clock decides when a phase ends, for every rank alike)."""
+    if rt.world == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=_flag_device(rt))
+    dist.broadcast(t, src=0)
+    return float(t.item())
+
+
+def any_rank(rt: Runtime, flag: bool) -> bool:
+    """True on every rank when it is true on any rank."""
+    if rt.world == 1:
+        return flag
+    t = torch.tensor([1 if flag else 0], device=_flag_device(rt))
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def mean_over_ranks(rt: Runtime, value: torch.Tensor) -> float:
+    """The mean of a scalar over ranks (a logged loss is the whole batch's, not rank 0's share)."""
+    if rt.world == 1:
+        return float(value)
+    t = value.detach().reshape(1).to(dtype=torch.float64, device=_flag_device(rt))
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return float(t.item()) / rt.world
+
+
+def end_distributed(rt: Runtime) -> None:
+    """After pretraining: every rank arrives, then the process group goes, so nothing after it (the
+    fine-tune, evaluation and export on rank 0) can wait on a collective."""
+    if rt.world > 1 and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def revert_sync_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
+    """SyncBatchNorm layers (DDP on CUDA) back to BatchNorm2d sharing their parameters and running
+    statistics, for single-process work once the process group is gone."""
+    out = module
+    if isinstance(module, torch.nn.SyncBatchNorm):
+        out = torch.nn.BatchNorm2d(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
+        if module.affine:
+            out.weight, out.bias = module.weight, module.bias
+        if module.track_running_stats:
+            out.running_mean, out.running_var, out.num_batches_tracked = module.running_mean, module.running_var, module.num_batches_tracked
+        out.train(module.training)
+    for name, child in module.named_children():
+        out.add_module(name, revert_sync_batchnorm(child))
+    return out

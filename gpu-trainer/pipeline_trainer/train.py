@@ -27,17 +27,29 @@ from . import keys, lease
 from .augment import normalize, simclr_view, to_unit_float
 from .config import TrainConfig
 from .data import Dataset, holdout_split, load_dataset
-from .evaluate import collapse_stats, embed_images, evaluate_encoder, is_collapsed, knn_accuracy
+from .evaluate import collapse_stats, embed_images, evaluate_encoder, evaluate_heldout, is_collapsed, knn_accuracy, view_stats
 from .export import ExportParityError, check_parity, export_onnx
 from .finetune import fixmatch_finetune, pseudo_labels
-from .gate import decide
+from .gate import GatePolicy, decide
 from .losses import nt_xent
 from .manifest import WEIGHTS_FILE, GateDecision, InputSpec, build_manifest, git_sha, utc_now
 from .model import Encoder, EncoderSpec, ProjectionHead, encoder_from_bytes, encoder_to_bytes
 from .optim import make_optimizer, set_lr, warmup_cosine
 from .publish import RunRecorder, next_version, publish_pseudo_labels, publish_version, read_serving, set_candidate
 from .report import curves_png
-from .runtime import History, Runtime, SimCLRNet, TrainingError, setup_runtime, unwrap
+from .runtime import (
+    History,
+    Runtime,
+    SimCLRNet,
+    TrainingError,
+    any_rank,
+    end_distributed,
+    mean_over_ranks,
+    rank0_value,
+    revert_sync_batchnorm,
+    setup_runtime,
+    unwrap,
+)
 from .s3io import get_bytes, get_json, put_bytes, put_json
 
 
@@ -125,12 +137,13 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
         log,
         on_eval=heldout_knn_curve(cfg, rt, net.encoder, data, input_spec, train_rows, holdout_rows),
     )
+    end_distributed(rt)
     if not rt.main:
         return {}
 
     # ---- pseudo-labelling, optionally a FixMatch-style fine-tune ------------------------------------
     recorder.update(phase="pseudo-labelling")
-    encoder = net.encoder
+    encoder = revert_sync_batchnorm(net).encoder
     train_set = set(train_rows)
     labelled = {row: c for row, c in data.label_of.items() if row in train_set}
     unlabelled = np.array([r for r in range(len(data)) if r not in data.label_of], dtype=np.int64)
@@ -146,16 +159,30 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
     canonical = data.canonical
     ty = [data.label_of[r] for r in train_rows]
     hy = [data.label_of[r] for r in holdout_rows]
-    args = (canonical, list(input_spec.mean), list(input_spec.std), rt.device, train_rows, ty, holdout_rows, hy, max(num_classes, 1), cfg.knn_k)
-    new_metrics = evaluate_encoder(encoder, *args) if num_classes else evaluate_encoder_unlabelled(encoder, canonical, input_spec, rt.device)
-    serving_metrics = (evaluate_encoder(serving_model, *args) if num_classes else None) if serving_model is not None else None
+    mean, std = list(input_spec.mean), list(input_spec.std)
+    args = (canonical, mean, std, rt.device, train_rows, ty, holdout_rows, hy, num_classes, cfg.knn_k)
+    new_metrics, new_correct = evaluate_heldout(encoder, *args)
+    new_metrics.update(view_stats(encoder, data.views, mean, std, rt.device))
+    serving_metrics, serving_correct = None, {}
+    if serving_model is not None:
+        serving_metrics, serving_correct = evaluate_heldout(serving_model, *args)
+        serving_metrics.update(view_stats(serving_model, data.views, mean, std, rt.device))
+    agreement = pseudo_label_agreement(client, bucket, serving_version, data, pseudo["accepted"])
+    if agreement is not None:
+        new_metrics["pseudoLabelAgreement"] = agreement
     new_metrics.update(pseudo["metrics"])
     log(f"[eval] new {json.dumps(_round(new_metrics))}", flush=True)
     if serving_metrics:
         log(f"[eval] serving {serving_version} {json.dumps(_round(serving_metrics))}", flush=True)
 
     # ---- gate, export, publish -----------------------------------------------------------------------
-    gate = decide(new_metrics, serving_metrics, cfg.gate_tolerance)
+    policy = GatePolicy(confidence=cfg.gate_confidence, min_heldout=cfg.gate_min_heldout, seed=cfg.seed)
+    gate = decide(
+        {**new_metrics, "correct": new_correct},
+        {**serving_metrics, "correct": serving_correct} if serving_metrics is not None else None,
+        policy,
+    )
+    log(f"[gate] {gate.rule}: {'passed' if gate.passed else 'rejected'}", flush=True)
     onnx_bytes = export_onnx(encoder, input_spec.channels, input_spec.height, input_spec.width)
     try:
         new_metrics["onnxParityMaxAbsDiff"] = check_parity(encoder, onnx_bytes, input_spec.channels, input_spec.height, input_spec.width)
@@ -243,13 +270,16 @@ def pretrain(
     use_amp = cfg.amp and rt.device.type == "cuda"
     local_batch = max(2, cfg.batch_size // rt.world)
     start = time.monotonic() - elapsed_before
-    images_seen, bad_steps = 0, 0
+    images_seen = 0
     order = torch.randperm(n, generator=cpu_gen)
     cursor = 0
     net.train()
     while True:
+        # Rank 0's clock decides for every rank: when to stop, and the schedule's progress (so every
+        # rank steps with the same learning rate). Each rank's own budget also counts its own data
+        # loading; left to decide alone, one rank would leave while the others wait in all_gather.
         elapsed = time.monotonic() - start
-        progress = max(step / cfg.max_steps if cfg.max_steps else 0.0, elapsed / budget_s)
+        progress = rank0_value(rt, max(step / cfg.max_steps if cfg.max_steps else 0.0, elapsed / budget_s))
         if progress >= 1.0:
             break
         # ---- batch: two different views per image (Lambda views), each augmented again on the device
@@ -273,14 +303,9 @@ def pretrain(
             z = net(x)
         z1, z2 = z.float().chunk(2)
         loss = nt_xent(z1, z2, cfg.temperature)
-        if not torch.isfinite(loss):
-            bad_steps += 1
-            opt.zero_grad(set_to_none=True)
-            log(f"[train] step {step}: non-finite loss, step skipped ({bad_steps} in a row)", flush=True)
-            if bad_steps >= 5:
-                raise TrainingError("training diverged: 5 non-finite losses in a row")
-            continue
-        bad_steps = 0
+        # A non-finite loss on any rank stops the run on every rank (the run record says failed).
+        if any_rank(rt, not bool(torch.isfinite(loss))):
+            raise TrainingError(f"training diverged: non-finite loss at step {step}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)
@@ -288,7 +313,8 @@ def pretrain(
         step += 1
         images_seen += len(idx) * rt.world
         if step % cfg.log_every == 0 or step == 1:
-            value = float(loss.detach()) / rt.world
+            # Each rank's loss is its share times the world size (losses.nt_xent): their mean is the whole batch's loss.
+            value = mean_over_ranks(rt, loss)
             history.loss.append((step, value))
             log(f"[train] step {step} loss {value:.4f} lr {lr:.2e} {time.monotonic() - start:.0f}/{budget_s:.0f} s", flush=True)
             recorder.update(phase="pretraining", step=step, loss=round(value, 4), progress=round(min(progress, 1.0), 3))
@@ -341,6 +367,17 @@ def evaluate_encoder_unlabelled(encoder, canonical, spec: InputSpec, device) -> 
         "collapsed": is_collapsed(stats),
         **stats,
     }
+
+
+def pseudo_label_agreement(client, bucket: str, serving_version: str, data: Dataset, accepted) -> float | None:
+    """Share of the images both the serving model and the new one pseudo-labelled on which they agree
+    (a label-free signal the gate reports); None when the serving model published none."""
+    doc = get_json(client, bucket, keys.pseudo_labels(serving_version))
+    if not doc or not doc.get("items"):
+        return None
+    serving = {item["imageId"]: item["label"] for item in doc["items"]}
+    both = [(serving[data.image_ids[row]], data.class_names[c]) for row, c, _conf in accepted if data.image_ids[row] in serving]
+    return round(sum(a == b for a, b in both) / len(both), 4) if both else None
 
 
 def _round(d: dict) -> dict:

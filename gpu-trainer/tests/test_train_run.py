@@ -88,8 +88,11 @@ def test_pretraining_resumes_from_its_checkpoint(tmp_path):
     assert not (tmp_path / "checkpoints" / "job-r.pt").exists()
 
 
-def test_torchrun_with_two_gloo_processes_trains_and_publishes(local_s3, tmp_path):
-    """DDP on CPU: two ranks, negatives gathered across them, rank 0 evaluates and publishes."""
+def test_torchrun_ranks_with_different_clocks_finish_pretraining_fine_tune_and_export(local_s3, tmp_path):
+    """DDP on CPU, two ranks whose clocks disagree: rank 1's runs three times fast, so by its own
+    budget it would leave pretraining mid-epoch, long before rank 0, and rank 0 would wait in the
+    NT-Xent all_gather forever. Rank 0's clock decides for both; rank 0 then fine-tunes, evaluates
+    and exports alone, with no collective left."""
     import os
     import subprocess
     import sys
@@ -98,34 +101,46 @@ def test_torchrun_with_two_gloo_processes_trains_and_publishes(local_s3, tmp_pat
     client = make_client(S3Location.from_env())
     populate_derived(client, count=96, labels_per_class=3)
     assert main(["init"]) == 0
+    skew = tmp_path / "skew"
+    skew.mkdir()
+    (skew / "sitecustomize.py").write_text(
+        "import os, time\n"
+        "if os.environ.get('RANK') == '1':\n"
+        "    _real = time.monotonic\n"
+        "    _t0 = _real()\n"
+        "    time.monotonic = lambda: _t0 + (_real() - _t0) * 3.0\n"
+    )
     torchrun = Path(sys.executable).with_name("torchrun")
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "gpu-trainer"), "OMP_NUM_THREADS": "1"}
-    args = [
-        str(torchrun),
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "pipeline_trainer",
-        "run",
-        "--job-id",
-        "ddp-1",
-        "--max-minutes",
-        "1",
-        "--set",
-        f"cache_dir={tmp_path}",
-        "--set",
-        "max_steps=3",
-        "--set",
-        "batch_size=16",
-        "--set",
-        "finetune=false",
-        "--set",
-        "log_every=1",
-    ]
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    env = {**os.environ, "PYTHONPATH": f"{skew}:{REPO_ROOT / 'gpu-trainer'}", "OMP_NUM_THREADS": "1"}
+    sets = {"cache_dir": tmp_path, "batch_size": 16, "finetune": "true", "log_every": 1, "pretrain_share": 0.6, "finetune_share": 0.2, "checkpoint_every": 0}
+    args = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "pipeline_trainer", "run", "--job-id", "ddp-1", "--max-minutes", "0.5"]
+    for k, v in sets.items():
+        args += ["--set", f"{k}={v}"]
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=240)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
     run = get_json(client, "artifacts", "runs/ddp-1.json")
-    assert run["state"] in ("published", "rejected")
+    assert run["state"] in ("published", "rejected"), run
     manifest = get_json(client, "artifacts", f"models/{run['version']}/manifest.json")
-    assert manifest["training"]["worldSize"] == 2 and manifest["metrics"]["trainSteps"] == 3
+    assert manifest["training"]["worldSize"] == 2 and manifest["metrics"]["trainSteps"] > 1
+    assert manifest["metrics"]["onnxParityMaxAbsDiff"] <= 1e-4
+    assert "[finetune]" in out and "pretraining done" in out
+
+
+def test_mean_over_ranks_and_sync_batchnorm_revert():
+    import torch
+
+    from pipeline_trainer.model import Encoder, EncoderSpec
+    from pipeline_trainer.runtime import Runtime, any_rank, mean_over_ranks, rank0_value, revert_sync_batchnorm
+
+    single = Runtime(device=torch.device("cpu"))
+    assert rank0_value(single, 0.25) == 0.25 and any_rank(single, True) and mean_over_ranks(single, torch.tensor(1.5)) == 1.5
+    enc = Encoder(EncoderSpec(3, 8, (1, 1), 2, 16))
+    before = {k: v.clone() for k, v in enc.state_dict().items()}
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(enc)
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules())
+    plain = revert_sync_batchnorm(synced)
+    assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in plain.modules())
+    assert all(torch.equal(before[k], v) for k, v in plain.state_dict().items())
+    plain.train()
+    plain(torch.rand(4, 3, 16, 16))  # a training-mode forward without a process group works again
