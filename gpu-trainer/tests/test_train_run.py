@@ -129,7 +129,6 @@ def test_torchrun_ranks_with_different_clocks_finish_pretraining_fine_tune_and_e
 
 def test_mean_over_ranks_and_sync_batchnorm_revert():
     import torch
-
     from pipeline_trainer.model import Encoder, EncoderSpec
     from pipeline_trainer.runtime import Runtime, any_rank, mean_over_ranks, rank0_value, revert_sync_batchnorm
 
