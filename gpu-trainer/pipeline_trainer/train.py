@@ -17,6 +17,7 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -86,125 +87,163 @@ def run(cfg: TrainConfig, client, bucket: str, job_id: str) -> dict:
             dist.destroy_process_group()
 
 
+@dataclass
+class Serving:
+    """The serving version a run starts from and is compared with."""
+
+    version: str
+    input_spec: InputSpec
+    model: torch.nn.Module | None  # its weights, when published (for the warm start and the comparison)
+
+
+@dataclass
+class Split:
+    data: Dataset
+    train_rows: list[int]  # labelled images the run may learn from
+    holdout_rows: list[int]  # labelled images kept for the gate, never trained on
+
+
 def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, log) -> dict:
-    # ---- data ------------------------------------------------------------------------------------
-    serving_pointer = read_serving(client, bucket)
-    if serving_pointer is None:
+    serving = load_serving(client, bucket, rt)
+    split = load_data(cfg, client, bucket, serving.input_spec, rt, log)
+    net, train_net = build_model(cfg, rt, serving, log)
+    views = torch.from_numpy(split.data.views).to(rt.device)  # uint8 [N, V, H, W, C], resident on the device
+    history = History()
+
+    budget = started + (deadline - started) * cfg.pretrain_share - time.monotonic()
+    on_eval = heldout_knn_curve(cfg, rt, net.encoder, split.data, serving.input_spec, split.train_rows, split.holdout_rows)
+    stats = pretrain(cfg, rt, train_net, views, serving.input_spec, budget, history, job_id, recorder, log, on_eval=on_eval)
+    end_distributed(rt)  # from here on rank 0 works alone
+    if not rt.main:
+        return {}
+    encoder = revert_sync_batchnorm(net).encoder
+
+    recorder.update(phase="pseudo-labelling")
+    pseudo = label_unlabelled(cfg, rt, encoder, views, serving.input_spec, split, started, deadline, history, log)
+    recorder.update(phase="evaluation")
+    new_metrics, gate = evaluate_and_gate(cfg, rt, client, bucket, encoder, serving, split, pseudo, log)
+    onnx_bytes, gate = export_with_parity(encoder, serving.input_spec, new_metrics, gate)
+    metrics = {
+        **new_metrics,
+        "trainSteps": stats["steps"],
+        "imagesPerSecond": stats["images_per_second"],
+        "wallSeconds": round(time.monotonic() - started, 1),
+        "heldOutLabels": len(split.holdout_rows),
+        "trainingLabels": len(split.train_rows),
+    }
+    version = publish(cfg, rt, client, bucket, job_id, encoder, onnx_bytes, serving, split, metrics, gate, pseudo, history)
+    state = "published" if gate.passed else "rejected"
+    log(f"[train] {version} {state}: {'; '.join(gate.reasons)} ({metrics['wallSeconds']:.0f} s)", flush=True)
+    return {"state": state, "version": version, "phase": "done", "gate": gate.to_dict(), "metrics": _finite(_round(new_metrics))}
+
+
+def load_serving(client, bucket: str, rt: Runtime) -> Serving:
+    pointer = read_serving(client, bucket)
+    if pointer is None:
         raise TrainingError("no serving model: publish one first (python -m pipeline_trainer init)")
-    serving_version = serving_pointer["version"]
-    serving_manifest = get_json(client, bucket, keys.manifest(serving_version))
-    input_spec = InputSpec.from_dict(serving_manifest["input"])
-    data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, (input_spec.height, input_spec.width, input_spec.channels), log)
+    version = pointer["version"]
+    manifest = get_json(client, bucket, keys.manifest(version))
+    weights = get_bytes(client, bucket, keys.model_file(version, WEIGHTS_FILE))
+    model = encoder_from_bytes(weights).to(rt.device) if weights else None
+    return Serving(version=version, input_spec=InputSpec.from_dict(manifest["input"]), model=model)
+
+
+def load_data(cfg: TrainConfig, client, bucket: str, spec: InputSpec, rt: Runtime, log) -> Split:
+    data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, (spec.height, spec.width, spec.channels), log)
     if len(data) < 2 * rt.world:
         raise TrainingError(f"only {len(data)} images: too few to train on")
     train_rows, holdout_rows = holdout_split(data.label_of, cfg.holdout_fraction, cfg.seed)
     log(f"[train] labels: {len(train_rows)} for training, {len(holdout_rows)} held out for evaluation", flush=True)
+    return Split(data, train_rows, holdout_rows)
 
-    # ---- model: warm start from the serving encoder ---------------------------------------------
-    weights = get_bytes(client, bucket, keys.model_file(serving_version, WEIGHTS_FILE))
-    serving_model = encoder_from_bytes(weights).to(rt.device) if weights else None
-    if cfg.warm_start and serving_model is not None:
-        encoder = copy.deepcopy(serving_model)
-        log(f"[train] warm start from {serving_version}", flush=True)
+
+def build_model(cfg: TrainConfig, rt: Runtime, serving: Serving, log) -> tuple[SimCLRNet, torch.nn.Module]:
+    """The encoder (warm-started from the serving one) with a projection head; and the module that
+    trains it: the same, or its DDP wrapper (with synchronised batch norm on CUDA)."""
+    if cfg.warm_start and serving.model is not None:
+        encoder = copy.deepcopy(serving.model)
+        log(f"[train] warm start from {serving.version}", flush=True)
     else:
-        spec = EncoderSpec(input_spec.channels, cfg.width, tuple(cfg.blocks_per_stage), cfg.pooled_grid, cfg.embedding_dim)
+        spec = EncoderSpec(serving.input_spec.channels, cfg.width, tuple(cfg.blocks_per_stage), cfg.pooled_grid, cfg.embedding_dim)
         encoder = Encoder(spec).to(rt.device)
-    spec = encoder.spec
-    net = SimCLRNet(encoder, ProjectionHead(spec.embedding_dim, 2 * spec.embedding_dim, cfg.projection_dim)).to(rt.device)
-    cuda = rt.device.type == "cuda"
+    dim = encoder.spec.embedding_dim
+    net = SimCLRNet(encoder, ProjectionHead(dim, 2 * dim, cfg.projection_dim)).to(rt.device)
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
-    train_net: torch.nn.Module = net
-    if rt.world > 1:
-        if cuda:
-            train_net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
-        train_net = torch.nn.parallel.DistributedDataParallel(train_net, device_ids=[rt.device.index] if cuda else None)
-    views = torch.from_numpy(data.views).to(rt.device)  # uint8 [N, V, H, W, C], resident on the device
+    if rt.world == 1:
+        return net, net
+    cuda = rt.device.type == "cuda"
+    wrapped = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net) if cuda else net
+    return net, torch.nn.parallel.DistributedDataParallel(wrapped, device_ids=[rt.device.index] if cuda else None)
 
-    # ---- contrastive pretraining (SimCLR) -----------------------------------------------------------
-    history = History()
-    budget = started + (deadline - started) * cfg.pretrain_share - time.monotonic()
-    stats = pretrain(
-        cfg,
-        rt,
-        train_net,
-        views,
-        input_spec,
-        budget,
-        history,
-        job_id,
-        recorder,
-        log,
-        on_eval=heldout_knn_curve(cfg, rt, net.encoder, data, input_spec, train_rows, holdout_rows),
-    )
-    end_distributed(rt)
-    if not rt.main:
-        return {}
 
-    # ---- pseudo-labelling, optionally a FixMatch-style fine-tune ------------------------------------
-    recorder.update(phase="pseudo-labelling")
-    encoder = revert_sync_batchnorm(net).encoder
-    train_set = set(train_rows)
+def label_unlabelled(cfg: TrainConfig, rt: Runtime, encoder, views, spec: InputSpec, split: Split, started, deadline, history: History, log) -> dict:
+    """Pseudo-labels for the unlabelled images, after a FixMatch-style fine-tune when there is time and data for one."""
+    data = split.data
+    train_set = set(split.train_rows)
     labelled = {row: c for row, c in data.label_of.items() if row in train_set}
     unlabelled = np.array([r for r in range(len(data)) if r not in data.label_of], dtype=np.int64)
     num_classes = len(data.class_names)
     if cfg.finetune and len(labelled) >= 2 and num_classes >= 2 and len(unlabelled) > 0:
         reserve = 0.1 * (deadline - started)  # evaluation, export and publishing
-        finetune_budget = min((deadline - started) * cfg.finetune_share, deadline - time.monotonic() - reserve)
-        fixmatch_finetune(cfg, rt, encoder, views, input_spec, labelled, unlabelled, num_classes, finetune_budget, history, log)
-    pseudo = pseudo_labels(cfg, rt, encoder, data, input_spec, train_rows, holdout_rows, unlabelled, num_classes)
+        budget = min((deadline - started) * cfg.finetune_share, deadline - time.monotonic() - reserve)
+        fixmatch_finetune(cfg, rt, encoder, views, spec, labelled, unlabelled, num_classes, budget, history, log)
+    return pseudo_labels(cfg, rt, encoder, data, spec, split.train_rows, split.holdout_rows, unlabelled, num_classes)
 
-    # ---- evaluation of the new and the serving encoder on the held-out labels ----------------------
-    recorder.update(phase="evaluation")
-    canonical = data.canonical
-    ty = [data.label_of[r] for r in train_rows]
-    hy = [data.label_of[r] for r in holdout_rows]
-    mean, std = list(input_spec.mean), list(input_spec.std)
-    args = (canonical, mean, std, rt.device, train_rows, ty, holdout_rows, hy, num_classes, cfg.knn_k)
+
+def evaluate_and_gate(
+    cfg: TrainConfig, rt: Runtime, client, bucket: str, encoder, serving: Serving, split: Split, pseudo: dict, log
+) -> tuple[dict, GateDecision]:
+    """The new and the serving encoder on the same held-out images (and label-free statistics), and the gate's decision."""
+    data, spec = split.data, serving.input_spec
+    mean, std = list(spec.mean), list(spec.std)
+    ty = [data.label_of[r] for r in split.train_rows]
+    hy = [data.label_of[r] for r in split.holdout_rows]
+    args = (data.canonical, mean, std, rt.device, split.train_rows, ty, split.holdout_rows, hy, len(data.class_names), cfg.knn_k)
     new_metrics, new_correct = evaluate_heldout(encoder, *args)
     new_metrics.update(view_stats(encoder, data.views, mean, std, rt.device))
     serving_metrics, serving_correct = None, {}
-    if serving_model is not None:
-        serving_metrics, serving_correct = evaluate_heldout(serving_model, *args)
-        serving_metrics.update(view_stats(serving_model, data.views, mean, std, rt.device))
-    agreement = pseudo_label_agreement(client, bucket, serving_version, data, pseudo["accepted"])
+    if serving.model is not None:
+        serving_metrics, serving_correct = evaluate_heldout(serving.model, *args)
+        serving_metrics.update(view_stats(serving.model, data.views, mean, std, rt.device))
+    agreement = pseudo_label_agreement(client, bucket, serving.version, data, pseudo["accepted"])
     if agreement is not None:
         new_metrics["pseudoLabelAgreement"] = agreement
     new_metrics.update(pseudo["metrics"])
     log(f"[eval] new {json.dumps(_round(new_metrics))}", flush=True)
     if serving_metrics:
-        log(f"[eval] serving {serving_version} {json.dumps(_round(serving_metrics))}", flush=True)
-
-    # ---- gate, export, publish -----------------------------------------------------------------------
-    policy = GatePolicy(confidence=cfg.gate_confidence, min_heldout=cfg.gate_min_heldout, seed=cfg.seed)
+        log(f"[eval] serving {serving.version} {json.dumps(_round(serving_metrics))}", flush=True)
     gate = decide(
         {**new_metrics, "correct": new_correct},
         {**serving_metrics, "correct": serving_correct} if serving_metrics is not None else None,
-        policy,
+        GatePolicy(confidence=cfg.gate_confidence, min_heldout=cfg.gate_min_heldout, seed=cfg.seed),
     )
     log(f"[gate] {gate.rule}: {'passed' if gate.passed else 'rejected'}", flush=True)
-    onnx_bytes = export_onnx(encoder, input_spec.channels, input_spec.height, input_spec.width)
+    new_metrics["serving"] = {"version": serving.version, **(serving_metrics or {})}
+    return new_metrics, gate
+
+
+def export_with_parity(encoder, spec: InputSpec, metrics: dict, gate: GateDecision) -> tuple[bytes, GateDecision]:
+    """ONNX, checked against PyTorch on the same inputs; a failed check fails the gate."""
+    onnx_bytes = export_onnx(encoder, spec.channels, spec.height, spec.width)
     try:
-        new_metrics["onnxParityMaxAbsDiff"] = check_parity(encoder, onnx_bytes, input_spec.channels, input_spec.height, input_spec.width)
+        metrics["onnxParityMaxAbsDiff"] = check_parity(encoder, onnx_bytes, spec.channels, spec.height, spec.width)
     except ExportParityError as err:
-        gate = GateDecision(passed=False, reasons=[*gate.reasons, str(err)])
-    wall = time.monotonic() - started
+        gate = GateDecision(passed=False, reasons=[*gate.reasons, str(err)], rule=gate.rule, comparisons=gate.comparisons)
+    return onnx_bytes, gate
+
+
+def publish(cfg, rt, client, bucket, job_id, encoder, onnx_bytes, serving: Serving, split: Split, metrics, gate, pseudo, history: History) -> str:
+    """The version (always, with its gate decision), its report and curves; when it passed, its
+    pseudo-labels and the candidate pointer that starts the rollout."""
+    data = split.data
     version = next_version(client, bucket)
-    metrics = {
-        **new_metrics,
-        "serving": {"version": serving_version, **(serving_metrics or {})},
-        "trainSteps": stats["steps"],
-        "imagesPerSecond": stats["images_per_second"],
-        "wallSeconds": round(wall, 1),
-        "heldOutLabels": len(holdout_rows),
-        "trainingLabels": len(train_rows),
-    }
     manifest = build_manifest(
         version=version,
-        parent=serving_version,
-        input_spec=input_spec,
-        architecture=spec.to_dict(),
-        embedding_dim=spec.embedding_dim,
+        parent=serving.version,
+        input_spec=serving.input_spec,
+        architecture=encoder.spec.to_dict(),
+        embedding_dim=encoder.spec.embedding_dim,
         metrics=_finite(metrics),
         gate=gate,
         dataset={"snapshot": data.snapshot, "images": len(data), "labels": len(data.label_of)},
@@ -212,20 +251,14 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
     )
     encoder.eval()
     publish_version(client, bucket, version, onnx_bytes, encoder_to_bytes(encoder.cpu()), manifest)
-    report = {
-        "version": version,
-        "jobId": job_id,
-        "createdAt": utc_now(),
-        "gate": gate.to_dict(),
-        "metrics": _finite(metrics),
-        "history": {"loss": history.loss, "finetuneLoss": history.finetune_loss, "accuracy": history.accuracy},
-    }
+    history_doc = {"loss": history.loss, "finetuneLoss": history.finetune_loss, "accuracy": history.accuracy}
+    report = {"version": version, "jobId": job_id, "createdAt": utc_now(), "gate": gate.to_dict(), "metrics": _finite(metrics), "history": history_doc}
     put_json(client, bucket, keys.report(version), report)
-    panels = [{"simclr loss": history.loss}]
-    if history.finetune_loss:
-        panels.append({"fine-tune loss": history.finetune_loss})
-    if history.accuracy:
-        panels.append(history.accuracy)
+    panels = [
+        {"simclr loss": history.loss},
+        *([{"fine-tune loss": history.finetune_loss}] if history.finetune_loss else []),
+        *([history.accuracy] if history.accuracy else []),
+    ]
     put_bytes(client, bucket, keys.model_file(version, "curves.png"), curves_png(panels), "image/png")
     if gate.passed:
         items = [
@@ -234,9 +267,7 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
         ]
         publish_pseudo_labels(client, bucket, version, items, {data.class_names[i]: round(float(t), 4) for i, t in enumerate(pseudo["thresholds"])})
         set_candidate(client, bucket, version)
-    state = "published" if gate.passed else "rejected"
-    log(f"[train] {version} {state}: {'; '.join(gate.reasons)} ({wall:.0f} s)", flush=True)
-    return {"state": state, "version": version, "phase": "done", "gate": gate.to_dict(), "metrics": _finite(_round(new_metrics))}
+    return version
 
 
 def pretrain(
