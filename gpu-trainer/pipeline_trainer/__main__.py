@@ -29,6 +29,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="JSON file of config keys")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key (repeatable)")
     p.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget of the run")
+    p.add_argument("--preset", default=None, help="a named configuration: cpu-small, gpu-resnet18-128, gpu-resnet50-224, gpu-vits16-224 (also $TRAINER_PRESET)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,12 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "run":
             from .train import run
 
-            cfg = load_config(args.config, args.set, max_minutes=args.max_minutes)
+            cfg = load_config(args.config, args.set, preset=args.preset, max_minutes=args.max_minutes)
             run(cfg, client, loc.artifacts_bucket, args.job_id or f"manual-{uuid.uuid4().hex[:8]}")
         elif args.command == "evaluate":
             from .train import evaluate_version
 
-            cfg = load_config(args.config, args.set, max_minutes=args.max_minutes)
+            cfg = load_config(args.config, args.set, preset=args.preset, max_minutes=args.max_minutes)
             print(json.dumps(evaluate_version(cfg, client, loc.artifacts_bucket, args.version), indent=2))
     except ConfigError as err:
         print(f"configuration error: {err}", file=sys.stderr)

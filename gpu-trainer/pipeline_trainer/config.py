@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .model import ARCHS
+
 
 class ConfigError(ValueError):
     """A key is unknown or a value is malformed; the message names it."""
@@ -25,7 +27,11 @@ class TrainConfig:
     seed: int = 0
     cache_dir: str = ".cache/trainer"
     read_workers: int = 16
-    # model (used when there is no serving encoder to warm-start from, or warm_start is off)
+    # model: a preset names a tested combination of the keys below (TRAINER_PRESET, --preset)
+    preset: str = ""
+    arch: str = "small-resnet"  # small-resnet (<= 64 px) | resnet18 | resnet50 | vit-s16
+    input_size: int = 0  # pixels per side of the model's input; 0: the serving model's
+    # the small ResNet's own keys (used when there is no serving encoder to warm-start from, or warm_start is off)
     width: int = 16
     blocks_per_stage: list[int] = field(default_factory=lambda: [1, 1, 1])
     pooled_grid: int = 4
@@ -71,6 +77,11 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         checks = [
             (0.0 <= self.holdout_fraction < 1.0, "holdout_fraction must be in [0, 1)"),
+            (self.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}"),
+            (self.input_size == 0 or 16 <= self.input_size <= 1024, "input_size must be 0 (the serving model's) or 16-1024"),
+            (self.arch != "small-resnet" or self.input_size <= 64, "small-resnet is for inputs of at most 64 pixels; use resnet18, resnet50 or vit-s16"),
+            (self.arch != "vit-s16" or self.input_size % 16 == 0, "vit-s16 needs an input_size that is a multiple of 16"),
+            (not self.preset or self.preset in PRESETS, f"preset must be one of {', '.join(PRESETS)}"),
             (0.5 <= self.gate_confidence < 1.0, "gate_confidence must be in [0.5, 1)"),
             (self.gate_min_heldout >= 1, "gate_min_heldout must be at least 1"),
             (self.batch_size >= 2, "batch_size must be at least 2"),
@@ -90,6 +101,40 @@ class TrainConfig:
 
 
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
+
+# Named, tested combinations. `cpu-small` is the CPU default (the embedded stack); the ECS task runs
+# a GPU preset by default. Keys set explicitly (file, TRAINER_*, --set) override the preset's.
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu-small": {"arch": "small-resnet", "input_size": 32, "embedding_dim": 128, "batch_size": 256, "lr": 2e-3},
+    "gpu-resnet18-128": {
+        "arch": "resnet18",
+        "input_size": 128,
+        "embedding_dim": 256,
+        "projection_dim": 128,
+        "batch_size": 512,
+        "lr": 1e-3,
+        "warmup_steps": 100,
+    },
+    "gpu-resnet50-224": {
+        "arch": "resnet50",
+        "input_size": 224,
+        "embedding_dim": 256,
+        "projection_dim": 128,
+        "batch_size": 256,
+        "lr": 1e-3,
+        "warmup_steps": 100,
+    },
+    "gpu-vits16-224": {
+        "arch": "vit-s16",
+        "input_size": 224,
+        "embedding_dim": 256,
+        "projection_dim": 128,
+        "batch_size": 256,
+        "lr": 5e-4,
+        "weight_decay": 0.05,
+        "warmup_steps": 200,
+    },
+}
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -125,23 +170,35 @@ def _apply(cfg: TrainConfig, values: dict[str, Any], source: str) -> None:
         setattr(cfg, name, _coerce(name, raw))
 
 
-def load_config(file: str | None = None, overrides: list[str] | None = None, env: dict[str, str] | None = None, **explicit: Any) -> TrainConfig:
-    cfg = TrainConfig()
+def load_config(
+    file: str | None = None, overrides: list[str] | None = None, env: dict[str, str] | None = None, preset: str | None = None, **explicit: Any
+) -> TrainConfig:
+    """Defaults < the preset < JSON file < environment (TRAINER_*) < --set < explicit flags. The
+    preset is named by --preset, else --set preset=, TRAINER_PRESET or the file's "preset"."""
+    data: dict[str, Any] = {}
     if file:
         with open(file, encoding="utf-8") as fh:
             data = json.load(fh)
         if not isinstance(data, dict):
             raise ConfigError(f"{file}: expected a JSON object")
-        _apply(cfg, data, file)
     env = os.environ if env is None else env
     from_env = {k[len("TRAINER_") :].lower(): v for k, v in env.items() if k.startswith("TRAINER_")}
-    _apply(cfg, from_env, "environment (TRAINER_*)")
     pairs = {}
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"--set expects key=value, got {item!r}")
         key, value = item.split("=", 1)
         pairs[key.strip()] = value
+    name = preset or pairs.get("preset") or from_env.get("preset") or data.get("preset") or ""
+    cfg = TrainConfig()
+    if name:
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}: one of {', '.join(PRESETS)}")
+        _apply(cfg, {**PRESETS[name], "preset": name}, f"preset {name}")
+    _apply(cfg, data, file or "file")
+    _apply(cfg, from_env, "environment (TRAINER_*)")
     _apply(cfg, pairs, "--set")
     _apply(cfg, {k: v for k, v in explicit.items() if v is not None}, "command line")
+    if name:
+        cfg.preset = name
     return cfg.validate()

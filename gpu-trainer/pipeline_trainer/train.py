@@ -13,6 +13,7 @@ passes, also its pseudo-labels and the candidate pointer that starts the rollout
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -34,7 +35,7 @@ from .finetune import fixmatch_finetune, pseudo_labels
 from .gate import GatePolicy, decide
 from .losses import nt_xent
 from .manifest import WEIGHTS_FILE, GateDecision, InputSpec, build_manifest, git_sha, utc_now
-from .model import Encoder, EncoderSpec, ProjectionHead, encoder_from_bytes, encoder_to_bytes
+from .model import FitInput, ProjectionHead, build_encoder, encoder_from_bytes, encoder_spec, encoder_to_bytes
 from .optim import make_optimizer, set_lr, warmup_cosine
 from .publish import RunRecorder, next_version, publish_pseudo_labels, publish_version, read_serving, set_candidate
 from .report import curves_png
@@ -106,23 +107,24 @@ class Split:
 def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, log) -> dict:
     serving = load_serving(client, bucket, rt)
     split = load_data(cfg, client, bucket, serving.input_spec, rt, log)
-    net, train_net = build_model(cfg, rt, serving, log)
+    net, train_net, spec = build_model(cfg, rt, serving, log)
     views = torch.from_numpy(split.data.views).to(rt.device)  # uint8 [N, V, H, W, C], resident on the device
     history = History()
 
     budget = started + (deadline - started) * cfg.pretrain_share - time.monotonic()
-    on_eval = heldout_knn_curve(cfg, rt, net.encoder, split.data, serving.input_spec, split.train_rows, split.holdout_rows)
-    stats = pretrain(cfg, rt, train_net, views, serving.input_spec, budget, history, job_id, recorder, log, on_eval=on_eval)
+    on_eval = heldout_knn_curve(cfg, rt, net.encoder, split.data, spec, split.train_rows, split.holdout_rows)
+    stats = pretrain(cfg, rt, train_net, views, spec, budget, history, job_id, recorder, log, on_eval=on_eval)
     end_distributed(rt)  # from here on rank 0 works alone
     if not rt.main:
         return {}
     encoder = revert_sync_batchnorm(net).encoder
 
     recorder.update(phase="pseudo-labelling")
-    pseudo = label_unlabelled(cfg, rt, encoder, views, serving.input_spec, split, started, deadline, history, log)
+    pseudo = label_unlabelled(cfg, rt, encoder, views, spec, split, started, deadline, history, log)
     recorder.update(phase="evaluation")
     new_metrics, gate = evaluate_and_gate(cfg, rt, client, bucket, encoder, serving, split, pseudo, log)
-    onnx_bytes, gate = export_with_parity(encoder, serving.input_spec, new_metrics, gate)
+    encoder = encoder.inner  # the model proper, taking exactly the manifest's input size
+    onnx_bytes, gate = export_with_parity(encoder, spec, new_metrics, gate)
     metrics = {
         **new_metrics,
         "trainSteps": stats["steps"],
@@ -131,7 +133,7 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
         "heldOutLabels": len(split.holdout_rows),
         "trainingLabels": len(split.train_rows),
     }
-    version = publish(cfg, rt, client, bucket, job_id, encoder, onnx_bytes, serving, split, metrics, gate, pseudo, history)
+    version = publish(cfg, rt, client, bucket, job_id, encoder, onnx_bytes, spec, serving, split, metrics, gate, pseudo, history)
     state = "published" if gate.passed else "rejected"
     log(f"[train] {version} {state}: {'; '.join(gate.reasons)} ({metrics['wallSeconds']:.0f} s)", flush=True)
     return {"state": state, "version": version, "phase": "done", "gate": gate.to_dict(), "metrics": _finite(_round(new_metrics))}
@@ -157,24 +159,31 @@ def load_data(cfg: TrainConfig, client, bucket: str, spec: InputSpec, rt: Runtim
     return Split(data, train_rows, holdout_rows)
 
 
-def build_model(cfg: TrainConfig, rt: Runtime, serving: Serving, log) -> tuple[SimCLRNet, torch.nn.Module]:
-    """The encoder (warm-started from the serving one) with a projection head; and the module that
-    trains it: the same, or its DDP wrapper (with synchronised batch norm on CUDA)."""
-    if cfg.warm_start and serving.model is not None:
+def build_model(cfg: TrainConfig, rt: Runtime, serving: Serving, log) -> tuple[SimCLRNet, torch.nn.Module, InputSpec]:
+    """The encoder with a projection head, the module that trains it (the same, or its DDP wrapper
+    with synchronised batch norm on CUDA), and the new version's input spec. The encoder is
+    warm-started from the serving one when it has the same architecture and input size; a preset
+    with another architecture or size starts fresh (and is gated and rolled out like any version)."""
+    size = cfg.input_size or serving.input_spec.height
+    spec = dataclasses.replace(serving.input_spec, height=size, width=size)
+    same = serving.model is not None and serving.model.spec.arch == cfg.arch and (serving.input_spec.height, serving.input_spec.width) == (size, size)
+    if cfg.warm_start and same:
         encoder = copy.deepcopy(serving.model)
         log(f"[train] warm start from {serving.version}", flush=True)
     else:
-        spec = EncoderSpec(serving.input_spec.channels, cfg.width, tuple(cfg.blocks_per_stage), cfg.pooled_grid, cfg.embedding_dim)
-        encoder = Encoder(spec).to(rt.device)
+        small = {"width": cfg.width, "blocks_per_stage": tuple(cfg.blocks_per_stage), "pooled_grid": cfg.pooled_grid}
+        encoder = build_encoder(encoder_spec(cfg.arch, spec.channels, cfg.embedding_dim, (size, size), small)).to(rt.device)
+        log(f"[train] new {cfg.arch} encoder at {size}x{size} ({sum(p.numel() for p in encoder.parameters()) / 1e6:.1f} M parameters)", flush=True)
+    encoder = FitInput(encoder, (size, size))
     dim = encoder.spec.embedding_dim
     net = SimCLRNet(encoder, ProjectionHead(dim, 2 * dim, cfg.projection_dim)).to(rt.device)
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
     if rt.world == 1:
-        return net, net
+        return net, net, spec
     cuda = rt.device.type == "cuda"
     wrapped = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net) if cuda else net
-    return net, torch.nn.parallel.DistributedDataParallel(wrapped, device_ids=[rt.device.index] if cuda else None)
+    return net, torch.nn.parallel.DistributedDataParallel(wrapped, device_ids=[rt.device.index] if cuda else None), spec
 
 
 def label_unlabelled(cfg: TrainConfig, rt: Runtime, encoder, views, spec: InputSpec, split: Split, started, deadline, history: History, log) -> dict:
@@ -195,8 +204,8 @@ def evaluate_and_gate(
     cfg: TrainConfig, rt: Runtime, client, bucket: str, encoder, serving: Serving, split: Split, pseudo: dict, log
 ) -> tuple[dict, GateDecision]:
     """The new and the serving encoder on the same held-out images (and label-free statistics), and the gate's decision."""
-    data, spec = split.data, serving.input_spec
-    mean, std = list(spec.mean), list(spec.std)
+    data = split.data
+    mean, std = list(serving.input_spec.mean), list(serving.input_spec.std)
     ty = [data.label_of[r] for r in split.train_rows]
     hy = [data.label_of[r] for r in split.holdout_rows]
     args = (data.canonical, mean, std, rt.device, split.train_rows, ty, split.holdout_rows, hy, len(data.class_names), cfg.knn_k)
@@ -204,8 +213,11 @@ def evaluate_and_gate(
     new_metrics.update(view_stats(encoder, data.views, mean, std, rt.device))
     serving_metrics, serving_correct = None, {}
     if serving.model is not None:
-        serving_metrics, serving_correct = evaluate_heldout(serving.model, *args)
-        serving_metrics.update(view_stats(serving.model, data.views, mean, std, rt.device))
+        # The serving encoder sees the same images at its own input size.
+        served = FitInput(serving.model, (serving.input_spec.height, serving.input_spec.width))
+        s_mean, s_std = list(serving.input_spec.mean), list(serving.input_spec.std)
+        serving_metrics, serving_correct = evaluate_heldout(served, data.canonical, s_mean, s_std, *args[3:])
+        serving_metrics.update(view_stats(served, data.views, s_mean, s_std, rt.device))
     agreement = pseudo_label_agreement(client, bucket, serving.version, data, pseudo["accepted"])
     if agreement is not None:
         new_metrics["pseudoLabelAgreement"] = agreement
@@ -233,7 +245,9 @@ def export_with_parity(encoder, spec: InputSpec, metrics: dict, gate: GateDecisi
     return onnx_bytes, gate
 
 
-def publish(cfg, rt, client, bucket, job_id, encoder, onnx_bytes, serving: Serving, split: Split, metrics, gate, pseudo, history: History) -> str:
+def publish(
+    cfg, rt, client, bucket, job_id, encoder, onnx_bytes, spec: InputSpec, serving: Serving, split: Split, metrics, gate, pseudo, history: History
+) -> str:
     """The version (always, with its gate decision), its report and curves; when it passed, its
     pseudo-labels and the candidate pointer that starts the rollout."""
     data = split.data
@@ -241,7 +255,7 @@ def publish(cfg, rt, client, bucket, job_id, encoder, onnx_bytes, serving: Servi
     manifest = build_manifest(
         version=version,
         parent=serving.version,
-        input_spec=serving.input_spec,
+        input_spec=spec,
         architecture=encoder.spec.to_dict(),
         embedding_dim=encoder.spec.embedding_dim,
         metrics=_finite(metrics),
@@ -363,7 +377,7 @@ def pretrain(
     return {"steps": step, "images_per_second": round(ips, 1)}
 
 
-def heldout_knn_curve(cfg, rt: Runtime, encoder: Encoder, data: Dataset, spec: InputSpec, train_rows, holdout_rows):
+def heldout_knn_curve(cfg, rt: Runtime, encoder: torch.nn.Module, data: Dataset, spec: InputSpec, train_rows, holdout_rows):
     """kNN accuracy on the held-out labels during pretraining: it embeds only the labelled images, so it is cheap."""
     if not train_rows or not holdout_rows or len(data.class_names) < 2:
         return None
