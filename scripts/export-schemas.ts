@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { artifactLayoutDocument } from '../shared/artifact-keys';
 import { sharedSchemas } from '../shared/schemas';
+import { trainerPresetsDocument } from '../shared/trainer-presets';
 
 export function renderSchemas(): Record<string, string> {
   const out: Record<string, string> = {};
@@ -11,6 +12,7 @@ export function renderSchemas(): Record<string, string> {
     out[`${name}.schema.json`] = `${JSON.stringify(z.toJSONSchema(schema, { io: 'input' }), null, 2)}\n`;
   }
   out['artifact-keys.json'] = artifactLayoutDocument();
+  out['trainer-presets.json'] = trainerPresetsDocument();
   return out;
 }
 

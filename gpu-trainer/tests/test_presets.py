@@ -41,6 +41,15 @@ def test_each_preset_trains_exports_and_passes_parity(name, tmp_path):
     assert again.spec == inner.spec and type(again) is type(inner)
 
 
+def test_the_preset_names_are_the_deployment_s():
+    import json
+
+    from conftest import REPO_ROOT
+
+    doc = json.loads((REPO_ROOT / "schemas" / "trainer-presets.json").read_text())
+    assert sorted(doc["presets"]) == sorted(PRESETS) and doc["defaultGpu"] in PRESETS
+
+
 def test_presets_sit_under_explicit_keys():
     cfg = load_config(None, ["batch_size=64"], env={"TRAINER_PRESET": "gpu-resnet18-128", "TRAINER_LR": "0.01"})
     assert (cfg.preset, cfg.arch, cfg.input_size) == ("gpu-resnet18-128", "resnet18", 128)

@@ -5,6 +5,7 @@
  * the CLI's current account and region (CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION).
  */
 import { z } from 'zod';
+import { DEFAULT_GPU_PRESET, TRAINER_PRESETS } from '../../shared/trainer-presets';
 
 /** The retention periods CloudFormation accepts for AWS::Logs::LogGroup RetentionInDays. */
 export const LOG_RETENTION_DAYS: readonly number[] = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
@@ -47,6 +48,8 @@ export const PipelineConfigSchema = z
       .default(['g6.xlarge', 'g5.xlarge', 'g6e.xlarge', 'g4dn.xlarge']),
     /** Spot instances (price-capacity-optimized across the types above): a run interrupted by Spot fails and its lease expires; the next trigger retries. */
     trainingUseSpot: z.boolean().default(false),
+    /** The trainer preset the ECS task runs (TRAINER_PRESET): a GPU preset by default. */
+    trainingPreset: z.enum(TRAINER_PRESETS).default(DEFAULT_GPU_PRESET),
     trainingMaxInstances: z.number().int().min(1).max(16).default(1),
     /** EventBridge Scheduler expression of scheduled runs; empty: none. */
     trainingSchedule: z.string().default('rate(1 day)'),

@@ -135,7 +135,12 @@ export class Training extends Construct {
         streamPrefix: 'trainer',
         logGroup: new LogGroup(this, 'TrainerLogs', { retention: props.logRetention, removalPolicy: RemovalPolicy.DESTROY }),
       }),
-      environment: { ARTIFACTS_BUCKET: props.artifactsBucket.bucketName, IMAGES_BUCKET: props.imagesBucket.bucketName, AWS_REGION: Stack.of(this).region },
+      environment: {
+        ARTIFACTS_BUCKET: props.artifactsBucket.bucketName,
+        IMAGES_BUCKET: props.imagesBucket.bucketName,
+        AWS_REGION: Stack.of(this).region,
+        TRAINER_PRESET: config.trainingPreset,
+      },
       command: ['run', '--max-minutes', String(config.trainMaxMinutes)],
       stopTimeout: Duration.seconds(120),
     });

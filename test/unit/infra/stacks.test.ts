@@ -282,6 +282,17 @@ describe('StatelessStack', () => {
     expect(schedulerPolicies.flatMap(([, p]) => p.Properties.PolicyDocument.Statement.map((st: Statement) => st.Action))).toEqual(['lambda:InvokeFunction']);
   });
 
+  it('runs the trainer task with a GPU preset by default, and the configured one', () => {
+    const env = (t: Template) =>
+      (
+        Object.values(t.findResources('AWS::ECS::TaskDefinition'))[0]!.Properties.ContainerDefinitions[0].Environment as Array<{ Name: string; Value: unknown }>
+      ).find((e) => e.Name === 'TRAINER_PRESET')?.Value;
+    expect(env(stateless)).toBe('gpu-resnet18-128');
+    const vit = buildApp(new App({ context: { 'aws:cdk:bundling-stacks': [], pipeline: { trainingPreset: 'gpu-vits16-224' } } }));
+    expect(env(Template.fromStack(vit.stateless))).toBe('gpu-vits16-224');
+    expect(() => parsePipelineConfig({ trainingPreset: 'gpu-huge' })).toThrow(/trainingPreset/);
+  });
+
   it('launches GPU instances from the Amazon Linux 2023 ECS GPU AMI, falling back through a list of instance types, optionally on Spot', () => {
     const lt = Object.values(stateless.findResources('AWS::EC2::LaunchTemplate'))[0]!;
     expect(JSON.stringify(lt.Properties.LaunchTemplateData.ImageId)).toMatch(/amazonlinux2023gpu/);
