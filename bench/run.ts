@@ -8,8 +8,9 @@
  *   query      the index at 10k/100k/1M vectors vs a Float32Array scan and usearch HNSW (--sizes)
  *   http       GET /neighbors under wrk, 16 connections (--seconds, default 60)
  *   loader     SimCLR step: device-side batched augmentation vs a CPU-augmenting DataLoader (--seconds)
- *   trainer    learning quality on Fashion-MNIST: kNN, linear probe, pseudo-labels vs raw pixels (--minutes)
+ *   trainer    learning quality on Fashion-MNIST: kNN, linear probe, pseudo-labels vs raw pixels (--minutes, --preset)
  *   s3-upload  embedded S3 server peak memory through a 1 GiB single PUT and a 1 GiB CLI multipart upload (--mib)
+ *   presets    each trainer preset's SimCLR step: images/s, step time, peak memory, FLOPs; MFU on CUDA (BENCH_DEVICE=cuda, --steps)
  *   aws-cost   dollars per million images ingested, queries and rollout re-embeddings, from the AWS harness's recorded calls (--images, --queries)
  *
  * --quick runs every benchmark small enough for CI, only to show it still runs; its numbers mean nothing.
@@ -48,13 +49,24 @@ const benches: Record<string, (ctx: BenchContext) => Promise<void>> = {
     );
     writeResult(ctx, r.device === 'cpu' ? 'loader-cpu' : 'loader-gpu', r, 'loader');
   },
+  presets: async (ctx) => {
+    const device = process.env.BENCH_DEVICE ?? 'cpu';
+    const r = pythonJson(['bench/presets_bench.py', '--device', device, ...(ctx.quick ? ['--quick'] : ['--steps', flag(ctx.args, 'steps') ?? '5'])]);
+    writeResult(ctx, `presets-${device}`, r, 'presets');
+  },
   trainer: async (ctx) => {
     const minutes = flag(ctx.args, 'minutes') ?? (ctx.quick ? '0.5' : '20');
-    const out = join(ROOT, 'bench', 'results', ctx.quick ? 'trainer-quick.json' : `trainer-${process.env.BENCH_DEVICE ?? 'cpu'}.json`);
-    const res = spawnSync(PYTHON, ['bench/trainer_bench.py', '--minutes', minutes, '--out', out, ...(ctx.quick ? ['--quick'] : [])], {
-      cwd: ROOT,
-      stdio: 'inherit',
-    });
+    const preset = flag(ctx.args, 'preset');
+    const name = `trainer-${process.env.BENCH_DEVICE ?? 'cpu'}${preset ? `-${preset}` : ''}`;
+    const out = join(ROOT, 'bench', 'results', ctx.quick ? 'trainer-quick.json' : `${name}.json`);
+    const res = spawnSync(
+      PYTHON,
+      ['bench/trainer_bench.py', '--minutes', minutes, '--out', out, ...(preset ? ['--preset', preset] : []), ...(ctx.quick ? ['--quick'] : [])],
+      {
+        cwd: ROOT,
+        stdio: 'inherit',
+      },
+    );
     if (res.status !== 0) throw new Error(`trainer_bench.py exited with ${res.status}`);
   },
 };

@@ -16,6 +16,8 @@ usage: python bench/trainer_bench.py --minutes 20 [--quick] [--out bench/results
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import gzip
 import json
 import os
@@ -34,7 +36,7 @@ from pipeline_trainer.config import load_config  # noqa: E402
 from pipeline_trainer.evaluate import embed_images, knn_accuracy, linear_probe  # noqa: E402
 from pipeline_trainer.finetune import fixmatch_finetune  # noqa: E402
 from pipeline_trainer.manifest import InputSpec  # noqa: E402
-from pipeline_trainer.model import Encoder, EncoderSpec, ProjectionHead  # noqa: E402
+from pipeline_trainer.model import FitInput, ProjectionHead, build_encoder, encoder_spec  # noqa: E402
 from pipeline_trainer.pseudo_label import accuracy_and_coverage, class_thresholds, predict, select, train_classifier  # noqa: E402
 from pipeline_trainer.runtime import History, Runtime, SimCLRNet  # noqa: E402
 from pipeline_trainer.train import pretrain  # noqa: E402
@@ -67,6 +69,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--quick", action="store_true", help="tiny data and a few steps: checks the benchmark runs (CI)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--preset", default=None, help="a trainer preset (default: the trainer's defaults, i.e. cpu-small)")
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     n_train, n_test = (2000, 1000) if args.quick else (None, None)
@@ -78,14 +81,17 @@ def main() -> None:
     unlabelled = np.setdiff1d(np.arange(len(train)), labelled)
     spec = InputSpec()
     overrides = ["max_steps=3", "batch_size=64"] if args.quick else []
-    cfg = load_config(None, overrides, env={}, max_minutes=args.minutes)
+    cfg = load_config(None, overrides, env={}, preset=args.preset, max_minutes=args.minutes)
+    size = cfg.input_size or spec.height
+    spec = dataclasses.replace(spec, height=size, width=size)
     started = time.monotonic()
     print(f"[bench] device {device}, {len(train)} train images ({len(labelled)} labelled), {len(test)} test, budget {args.minutes} min", flush=True)
 
     torch.manual_seed(0)
-    encoder = Encoder(EncoderSpec(width=cfg.width, embedding_dim=cfg.embedding_dim)).to(device)
-    random_init = Encoder(EncoderSpec(width=cfg.width, embedding_dim=cfg.embedding_dim)).to(device)
-    random_init.load_state_dict(encoder.state_dict())
+    small = {"width": cfg.width, "blocks_per_stage": tuple(cfg.blocks_per_stage), "pooled_grid": cfg.pooled_grid}
+    # The 32x32 canonical images are resized to the preset's input (FitInput), as a run does.
+    encoder = FitInput(build_encoder(encoder_spec(cfg.arch, 3, cfg.embedding_dim, (size, size), small)), (size, size)).to(device)
+    random_init = copy.deepcopy(encoder)
     net = SimCLRNet(encoder, ProjectionHead(cfg.embedding_dim, 2 * cfg.embedding_dim, cfg.projection_dim)).to(device)
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
@@ -128,6 +134,9 @@ def main() -> None:
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),
         "budgetMinutes": args.minutes,
+        "preset": cfg.preset or "(defaults)",
+        "arch": cfg.arch,
+        "inputSize": size,
         "trainImages": len(train),
         "labels": len(labelled),
         "testImages": len(test),
