@@ -3,6 +3,7 @@
 import json
 
 import jsonschema
+import pytest
 import torch
 from conftest import REPO_ROOT, populate_derived
 from pipeline_trainer.__main__ import main
@@ -88,7 +89,8 @@ def test_pretraining_resumes_from_its_checkpoint(tmp_path):
     assert not (tmp_path / "checkpoints" / "job-r.pt").exists()
 
 
-def test_torchrun_ranks_with_different_clocks_finish_pretraining_fine_tune_and_export(local_s3, tmp_path):
+@pytest.mark.parametrize("backbone", [{}, {"preset": "gpu-vits16-224", "input_size": 32}], ids=["small-resnet", "vit-s16"])
+def test_torchrun_ranks_with_different_clocks_finish_pretraining_fine_tune_and_export(local_s3, tmp_path, backbone):
     """DDP on CPU, two ranks whose clocks disagree: rank 1's runs three times fast, so by its own
     budget it would leave pretraining mid-epoch, long before rank 0, and rank 0 would wait in the
     NT-Xent all_gather forever. Rank 0's clock decides for both; rank 0 then fine-tunes, evaluates
@@ -112,7 +114,16 @@ def test_torchrun_ranks_with_different_clocks_finish_pretraining_fine_tune_and_e
     )
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "PYTHONPATH": f"{skew}:{REPO_ROOT / 'gpu-trainer'}", "OMP_NUM_THREADS": "1"}
-    sets = {"cache_dir": tmp_path, "batch_size": 16, "finetune": "true", "log_every": 1, "pretrain_share": 0.6, "finetune_share": 0.2, "checkpoint_every": 0}
+    sets = {
+        **backbone,
+        "cache_dir": tmp_path,
+        "batch_size": 16,
+        "finetune": "true",
+        "log_every": 1,
+        "pretrain_share": 0.6,
+        "finetune_share": 0.2,
+        "checkpoint_every": 0,
+    }
     args = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "pipeline_trainer", "run", "--job-id", "ddp-1", "--max-minutes", "0.5"]
     for k, v in sets.items():
         args += ["--set", f"{k}={v}"]
@@ -125,6 +136,8 @@ def test_torchrun_ranks_with_different_clocks_finish_pretraining_fine_tune_and_e
     assert manifest["training"]["worldSize"] == 2 and manifest["metrics"]["trainSteps"] > 1
     assert manifest["metrics"]["onnxParityMaxAbsDiff"] <= 1e-4
     assert "[finetune]" in out and "pretraining done" in out
+    if backbone:
+        assert manifest["encoder"]["architecture"]["arch"] == "vit-s16" and manifest["input"]["height"] == 32
 
 
 def test_mean_over_ranks_and_sync_batchnorm_revert():
