@@ -42,6 +42,16 @@ export function regionOf(endpoint: string, env: Record<string, string | undefine
   return region;
 }
 
+/** A URL's query as the signer takes it: one string per name, or every value of a repeated one. */
+export function queryOf(url: URL): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
+  for (const k of new Set(url.searchParams.keys())) {
+    const all = url.searchParams.getAll(k);
+    query[k] = all.length === 1 ? all[0]! : all;
+  }
+  return query;
+}
+
 export interface SignedRequestInput {
   method: string;
   url: URL;
@@ -58,11 +68,7 @@ export class ApiSigner {
 
   /** The headers to send: the caller's, plus host, x-amz-date, x-amz-content-sha256, the session token and Authorization. */
   async sign(input: SignedRequestInput): Promise<Record<string, string>> {
-    const query: Record<string, string | string[]> = {};
-    for (const k of new Set(input.url.searchParams.keys())) {
-      const all = input.url.searchParams.getAll(k);
-      query[k] = all.length === 1 ? all[0]! : all;
-    }
+    const query = queryOf(input.url);
     const body = input.body ?? Buffer.alloc(0);
     const signed = await this.signer.sign({
       method: input.method,

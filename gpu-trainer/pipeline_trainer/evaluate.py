@@ -111,8 +111,3 @@ def evaluate_heldout(
         "linearProbeAccuracy": probe_correct(emb[train_idx], ty, emb[holdout_idx], hy, num_classes),
     }
     return {**{m: float(c.mean()) for m, c in correct.items()}, **base}, correct
-
-
-def evaluate_encoder(model, images, mean, std, device, train_idx, train_y, holdout_idx, holdout_y, num_classes, k) -> dict[str, float]:
-    """The metrics of evaluate_heldout, without the per-image results."""
-    return evaluate_heldout(model, images, mean, std, device, train_idx, train_y, holdout_idx, holdout_y, num_classes, k)[0]

@@ -11,6 +11,7 @@ globally, as they were designed to.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass
 
@@ -105,7 +106,7 @@ class ResNetSpec:
     embedding_dim: int = 256
 
     def to_dict(self) -> dict:
-        return {"arch": self.arch, "in_channels": self.in_channels, "embedding_dim": self.embedding_dim}
+        return dataclasses.asdict(self)
 
 
 class Bottleneck(nn.Module):
@@ -177,16 +178,7 @@ class ViTSpec:
     heads: int = 6
 
     def to_dict(self) -> dict:
-        return {
-            "arch": self.arch,
-            "in_channels": self.in_channels,
-            "embedding_dim": self.embedding_dim,
-            "image_size": list(self.image_size),
-            "patch": self.patch,
-            "dim": self.dim,
-            "depth": self.depth,
-            "heads": self.heads,
-        }
+        return {**dataclasses.asdict(self), "image_size": list(self.image_size)}
 
 
 class Attention(nn.Module):
@@ -260,17 +252,9 @@ def spec_from_dict(d: dict):
     if arch == "small-resnet":
         return EncoderSpec.from_dict(d)
     if arch in ResNetEncoder.LAYOUT:
-        return ResNetSpec(arch=arch, in_channels=int(d["in_channels"]), embedding_dim=int(d["embedding_dim"]))
+        return ResNetSpec(**{k: (v if k == "arch" else int(v)) for k, v in d.items()})
     if arch == "vit-s16":
-        return ViTSpec(
-            in_channels=int(d["in_channels"]),
-            embedding_dim=int(d["embedding_dim"]),
-            image_size=tuple(int(x) for x in d["image_size"]),
-            patch=int(d["patch"]),
-            dim=int(d["dim"]),
-            depth=int(d["depth"]),
-            heads=int(d["heads"]),
-        )
+        return ViTSpec(**{k: int(v) for k, v in d.items() if k not in ("arch", "image_size")}, image_size=tuple(int(x) for x in d["image_size"]))
     raise ValueError(f"unknown arch {arch!r} in a published spec")
 
 

@@ -29,7 +29,7 @@ from . import keys, lease
 from .augment import normalize, simclr_view, to_unit_float
 from .config import TrainConfig
 from .data import Dataset, holdout_split, load_dataset
-from .evaluate import collapse_stats, embed_images, evaluate_encoder, evaluate_heldout, is_collapsed, knn_accuracy, view_stats
+from .evaluate import embed_images, evaluate_heldout, knn_accuracy, view_stats
 from .export import ExportParityError, check_parity, export_onnx
 from .finetune import fixmatch_finetune, pseudo_labels
 from .gate import GatePolicy, decide
@@ -401,19 +401,6 @@ def save_checkpoint(path: Path, net, opt, step: int, elapsed: float, cfg: TrainC
     os.replace(tmp, path)
 
 
-def evaluate_encoder_unlabelled(encoder, canonical, spec: InputSpec, device) -> dict:
-    """Without labels only the sanity checks are measurable."""
-    emb = embed_images(encoder, canonical, list(spec.mean), list(spec.std), device)
-    stats = collapse_stats(emb)
-    return {
-        "knnAccuracy": float("nan"),
-        "linearProbeAccuracy": float("nan"),
-        "finite": bool(torch.isfinite(emb).all()),
-        "collapsed": is_collapsed(stats),
-        **stats,
-    }
-
-
 def pseudo_label_agreement(client, bucket: str, serving_version: str, data: Dataset, accepted) -> float | None:
     """Share of the images both the serving model and the new one pseudo-labelled on which they agree
     (a label-free signal the gate reports); None when the serving model published none."""
@@ -452,9 +439,7 @@ def evaluate_version(cfg: TrainConfig, client, bucket: str, version: str | None 
     data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, (spec.height, spec.width, spec.channels))
     train_rows, holdout_rows = holdout_split(data.label_of, cfg.holdout_fraction, cfg.seed)
     encoder = encoder_from_bytes(weights).to(rt.device)
-    if not data.class_names:
-        return {"version": version, **evaluate_encoder_unlabelled(encoder, data.canonical, spec, rt.device)}
-    metrics = evaluate_encoder(
+    metrics, _correct = evaluate_heldout(
         encoder,
         data.canonical,
         list(spec.mean),
@@ -467,4 +452,4 @@ def evaluate_version(cfg: TrainConfig, client, bucket: str, version: str | None 
         len(data.class_names),
         cfg.knn_k,
     )
-    return {"version": version, **_finite(_round(metrics))}
+    return {"version": version, **(_finite(_round(metrics)) if data.class_names else metrics)}

@@ -11,6 +11,16 @@ import { buildApp } from '../../../infra/lib/app';
 export const ACCOUNT = '123456789012';
 export const REGION = 'us-east-1';
 
+/** A queue's URL at the harness endpoint, from its ARN or name (SQS URLs are <endpoint>/<account>/<name>). */
+export function queueUrlOf(endpoint: string, arnOrName: string): string {
+  return `${endpoint}/${ACCOUNT}/${arnOrName.split(':').pop()}`;
+}
+
+/** A queue's ARN, from its URL or name. */
+export function queueArnOf(urlOrName: string): string {
+  return `arn:aws:sqs:${REGION}:${ACCOUNT}:${urlOrName.split('/').pop()}`;
+}
+
 export interface CfnResource {
   Type: string;
   Properties?: Record<string, unknown>;
@@ -173,8 +183,8 @@ export class Deployment {
       }
       case 'AWS::SQS::Queue': {
         const name = declared('QueueName') ?? generated;
-        const url = `${this.endpoint}/${ACCOUNT}/${name}`;
-        return { ref: url, attrs: { Arn: `arn:aws:sqs:${REGION}:${ACCOUNT}:${name}`, QueueName: name, QueueUrl: url } };
+        const url = queueUrlOf(this.endpoint, name);
+        return { ref: url, attrs: { Arn: queueArnOf(name), QueueName: name, QueueUrl: url } };
       }
       case 'AWS::S3Vectors::VectorBucket': {
         const name = declared('VectorBucketName') ?? generated;

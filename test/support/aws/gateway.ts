@@ -23,7 +23,7 @@ import { GetIndexCommand, paginateListVectors, S3VectorsClient } from '@aws-sdk/
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { s3EventBody, type S3EventInput } from '../../../shared/s3-event';
 import { AWS_LIMITS } from '../../../shared/aws-limits';
-import { ACCOUNT, REGION, type Deployment } from './cfn';
+import { ACCOUNT, type Deployment, queueArnOf, queueUrlOf, REGION } from './cfn';
 import type { IamPolicies } from './iam';
 
 export const ADMIN_ACCESS_KEY = 'harness-admin';
@@ -346,7 +346,7 @@ export class AwsGateway {
     if (service === 'sqs') {
       const op = target.split('.')[1] ?? 'Unclassified';
       const input = body.length ? JSON.parse(body.toString('utf8')) : {};
-      const queueArn = (url: string | undefined) => (url ? `arn:aws:sqs:${REGION}:${ACCOUNT}:${url.split('/').pop()}` : '?');
+      const queueArn = (url: string | undefined) => (url ? queueArnOf(url) : '?');
       const actionOf: Record<string, string> = {
         SendMessageBatch: 'SendMessage',
         DeleteMessageBatch: 'DeleteMessage',
@@ -420,7 +420,7 @@ export class AwsGateway {
   private sourceQueueOf(dlqArn: string): string {
     for (const [, q] of this.deployment.resources('AWS::SQS::Queue')) {
       const redrive = q.Properties?.RedrivePolicy ? (this.deployment.resolve(q.Properties.RedrivePolicy) as { deadLetterTargetArn: string }) : undefined;
-      if (redrive?.deadLetterTargetArn === dlqArn) return `arn:aws:sqs:${REGION}:${ACCOUNT}:${this.deployment.resolveString(q.Properties!.QueueName)}`;
+      if (redrive?.deadLetterTargetArn === dlqArn) return queueArnOf(this.deployment.resolveString(q.Properties!.QueueName));
     }
     return '?';
   }
@@ -499,7 +499,7 @@ export class AwsGateway {
 
   private async startMessageMoveTask(res: ServerResponse, input: { SourceArn: string; DestinationArn?: string }): Promise<number> {
     const destination = input.DestinationArn ?? this.sourceQueueOf(input.SourceArn);
-    const urlOf = (arn: string) => `${this.endpoint}/${ACCOUNT}/${arn.split(':').pop()}`;
+    const urlOf = (arn: string) => queueUrlOf(this.endpoint, arn);
     let moved = 0;
     for (;;) {
       const got = await this.sqs.send(
@@ -569,9 +569,7 @@ export class AwsGateway {
           });
           continue;
         }
-        await this.sqs.send(
-          new SendMessageCommand({ QueueUrl: `${this.endpoint}/${ACCOUNT}/${target.queueArn.split(':').pop()}`, MessageBody: s3EventBody(event) }),
-        );
+        await this.sqs.send(new SendMessageCommand({ QueueUrl: queueUrlOf(this.endpoint, target.queueArn), MessageBody: s3EventBody(event) }));
       }
     }
   }

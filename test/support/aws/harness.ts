@@ -16,10 +16,10 @@ import { CreateVectorBucketCommand, S3VectorsClient } from '@aws-sdk/client-s3ve
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ApiSigner } from '../../../cli/sigv4';
 import { startMoto, type MotoServer } from '../moto';
-import { Deployment, REGION, synthesize } from './cfn';
+import { Deployment, queueUrlOf, REGION, synthesize } from './cfn';
 import { ADMIN_ACCESS_KEY, AwsGateway } from './gateway';
 import { IamPolicies } from './iam';
-import { bundleFunction, lambdaEnvironment, LambdaFunction, queueUrlOf, SqsEventSourceMapping } from './lambda';
+import { bundleFunction, lambdaEnvironment, LambdaFunction, SqsEventSourceMapping } from './lambda';
 import { RestApiStandIn } from './rest-api';
 
 const REPO = resolve(__dirname, '../../..');

@@ -5,7 +5,7 @@
  * policy evaluation logic, not by this project). The harness asks it about every call it sees.
  */
 import { runSimulation } from '@cloud-copilot/iam-simulate';
-import { ACCOUNT, REGION, type Deployment } from './cfn';
+import { ACCOUNT, type Deployment, queueArnOf } from './cfn';
 
 type PolicyDocument = { Version?: string; Statement: unknown[] };
 
@@ -40,7 +40,7 @@ export class IamPolicies {
       const doc = deployment.resolve(qp.Properties!.PolicyDocument) as PolicyDocument;
       for (const q of qp.Properties!.Queues as unknown[]) {
         const url = deployment.resolveString(q);
-        this.resourcePolicies.set(`arn:aws:sqs:${REGION}:${ACCOUNT}:${url.split('/').pop()}`, doc);
+        this.resourcePolicies.set(queueArnOf(url), doc);
       }
     }
   }

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { build } from 'esbuild';
 import { AWS_LIMITS } from '../../../shared/aws-limits';
-import { ACCOUNT, REGION, type Deployment } from './cfn';
+import { type Deployment, REGION } from './cfn';
 
 const REPO = resolve(__dirname, '../../..');
 
@@ -214,11 +214,6 @@ export class SqsEventSourceMapping {
       }
     }
   }
-}
-
-/** The queue URL of a queue ARN, at the harness endpoint. */
-export function queueUrlOf(endpoint: string, arn: string): string {
-  return `${endpoint}/${ACCOUNT}/${arn.split(':').pop()}`;
 }
 
 /** The function's environment as Lambda sets it: the template's variables, the runtime's own, and the role's credentials. */

@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { NodeSha256 } from '../../../cli/sigv4';
+import { NodeSha256, queryOf } from '../../../cli/sigv4';
 import { AWS_LIMITS } from '../../../shared/aws-limits';
 import { ACCOUNT, REGION, type Deployment } from './cfn';
 import { json } from './gateway';
@@ -189,11 +189,7 @@ export class RestApiStandIn {
       sha256: NodeSha256,
       uriEscapePath: true,
     });
-    const query: Record<string, string | string[]> = {};
-    for (const k of new Set(url.searchParams.keys())) {
-      const all = url.searchParams.getAll(k);
-      query[k] = all.length === 1 ? all[0]! : all;
-    }
+    const query = queryOf(url);
     const signed = await signer.sign(
       { method: req.method ?? 'GET', protocol: 'http:', hostname: url.hostname, path: decodeURIComponent(url.pathname), query, headers, body },
       { signingDate: date, signableHeaders: new Set(names), unsignableHeaders: new Set() },
