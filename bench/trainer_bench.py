@@ -90,7 +90,7 @@ def main() -> None:
     torch.manual_seed(0)
     small = {"width": cfg.width, "blocks_per_stage": tuple(cfg.blocks_per_stage), "pooled_grid": cfg.pooled_grid}
     # The 32x32 canonical images are resized to the preset's input (FitInput), as a run does.
-    encoder = FitInput(build_encoder(encoder_spec(cfg.arch, 3, cfg.embedding_dim, (size, size), small)), (size, size)).to(device)
+    encoder = FitInput(build_encoder(encoder_spec(cfg.arch or "small-resnet", 3, cfg.embedding_dim, (size, size), small)), (size, size)).to(device)
     random_init = copy.deepcopy(encoder)
     net = SimCLRNet(encoder, ProjectionHead(cfg.embedding_dim, 2 * cfg.embedding_dim, cfg.projection_dim)).to(device)
     if cfg.channels_last:
@@ -135,7 +135,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "budgetMinutes": args.minutes,
         "preset": cfg.preset or "(defaults)",
-        "arch": cfg.arch,
+        "arch": cfg.arch or "small-resnet",
         "inputSize": size,
         "trainImages": len(train),
         "labels": len(labelled),

@@ -99,6 +99,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       maxImageBytes: config.maxImageBytes,
       maxImagePixels: config.maxImagePixels,
       augmentViews: config.augmentViews,
+      derived: config.derived,
       retrain: config.retrain,
       indexRetentionMs: config.indexRetentionMs,
     };

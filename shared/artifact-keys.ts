@@ -7,8 +7,15 @@
 
 /** Key templates: `{name}` is filled in by the key builders. */
 export const ARTIFACT_KEY_TEMPLATES = {
-  derivedViews: 'derived/{imageId}/views.npy',
+  derivedCanonical: 'derived/{imageId}/canonical.png',
+  derivedViews: 'derived/{imageId}/views.jpg',
   derivedMeta: 'derived/{imageId}/meta.json',
+  /** Layout 1's single file (canonical + views at the model's input size); read and deleted while migrating. */
+  derivedViewsV1: 'derived/{imageId}/views.npy',
+  /** What the derived images of this bucket are: layout, working resolution, whether every image has it. */
+  derivedLayout: 'layout/derived.json',
+  /** An encoder uploaded for POST /models/import, with its optional weights. */
+  importFile: 'imports/{importId}/{file}',
   quarantine: 'quarantine/{imageId}.json',
   events: 'events/{imageId}.json',
   deadLetter: 'dead-letters/{messageId}.json',
@@ -39,6 +46,8 @@ export const ARTIFACT_PREFIXES = {
   runs: 'runs/',
   locks: 'locks/',
   counts: 'counts/',
+  layout: 'layout/',
+  imports: 'imports/',
 } as const;
 
 type Template = (typeof ARTIFACT_KEY_TEMPLATES)[keyof typeof ARTIFACT_KEY_TEMPLATES];
@@ -54,7 +63,13 @@ function fill(template: Template, values: Record<string, string>): string {
 const t = ARTIFACT_KEY_TEMPLATES;
 
 export const artifactKeys = {
+  derivedCanonical: (imageId: string) => fill(t.derivedCanonical, { imageId }),
   derivedViews: (imageId: string) => fill(t.derivedViews, { imageId }),
+  derivedViewsV1: (imageId: string) => fill(t.derivedViewsV1, { imageId }),
+  /** Every derived file of an image, of either layout (removal deletes them all). */
+  derivedFiles: (imageId: string) => [t.derivedCanonical, t.derivedViews, t.derivedViewsV1].map((tpl) => fill(tpl, { imageId })),
+  derivedLayout: t.derivedLayout,
+  importFile: (importId: string, file: string) => fill(t.importFile, { importId, file }),
   derivedMeta: (imageId: string) => fill(t.derivedMeta, { imageId }),
   quarantine: (imageId: string) => fill(t.quarantine, { imageId }),
   events: (imageId: string) => fill(t.events, { imageId }),
@@ -75,6 +90,8 @@ export const artifactKeys = {
   quarantinePrefix: ARTIFACT_PREFIXES.quarantine,
   labelsPrefix: ARTIFACT_PREFIXES.labels,
   modelsPrefix: ARTIFACT_PREFIXES.models,
+  derivedPrefix: ARTIFACT_PREFIXES.derived,
+  importsPrefix: ARTIFACT_PREFIXES.imports,
 };
 
 /** The layout as the JSON document `schemas/artifact-keys.json` (read by the trainer's tests). */

@@ -3,6 +3,7 @@
  * names the missing or malformed key.
  */
 import { z } from 'zod';
+import { DEFAULT_DERIVED, type DerivedSizes } from './derived-layout';
 import { ConfigError } from './errors';
 
 type Env = Record<string, string | undefined>;
@@ -28,6 +29,8 @@ const pipelineShape = {
   MAX_IMAGE_BYTES: intFrom(50 * 1024 * 1024, 1024, 5 * 1024 * 1024 * 1024),
   MAX_IMAGE_PIXELS: intFrom(100_000_000, 64, 1_000_000_000),
   AUGMENT_VIEWS: intFrom(2, 0, 16),
+  WORKING_SIZE: intFrom(DEFAULT_DERIVED.workingSize, 32, 1024),
+  VIEW_SIZE: intFrom(DEFAULT_DERIVED.viewSize, 16, 1024),
   RETRAIN_MIN_NEW_LABELS: intFrom(100, 0, 10_000_000),
   RETRAIN_INTERVAL_MINUTES: intFrom(0, 0, 525_600),
   TRAIN_MAX_MINUTES: intFrom(10, 1, 24 * 60),
@@ -38,8 +41,16 @@ export interface PipelineSettings {
   maxImageBytes: number;
   maxImagePixels: number;
   augmentViews: number;
+  /** Derived images, independent of any model: the canonical image's shorter side and the views' side. */
+  derived: DerivedSizes;
   retrain: { minNewLabels: number; intervalMinutes: number; maxMinutes: number };
   indexRetentionMs: number;
+}
+
+function checkDerived(raw: { WORKING_SIZE: number; VIEW_SIZE: number }): void {
+  if (raw.VIEW_SIZE > raw.WORKING_SIZE) {
+    throw new ConfigError(`invalid configuration: VIEW_SIZE (${raw.VIEW_SIZE}) must not exceed WORKING_SIZE (${raw.WORKING_SIZE})`);
+  }
 }
 
 function parseEnv<T extends z.ZodRawShape>(shape: T, env: Env): z.infer<z.ZodObject<T>> {
@@ -54,10 +65,12 @@ function parseEnv<T extends z.ZodRawShape>(shape: T, env: Env): z.infer<z.ZodObj
 type PipelineRaw = { [K in keyof typeof pipelineShape]: number };
 
 function pipelineSettings(raw: PipelineRaw): PipelineSettings {
+  checkDerived(raw);
   return {
     maxImageBytes: raw.MAX_IMAGE_BYTES,
     maxImagePixels: raw.MAX_IMAGE_PIXELS,
     augmentViews: raw.AUGMENT_VIEWS,
+    derived: { workingSize: raw.WORKING_SIZE, viewSize: raw.VIEW_SIZE },
     retrain: { minNewLabels: raw.RETRAIN_MIN_NEW_LABELS, intervalMinutes: raw.RETRAIN_INTERVAL_MINUTES, maxMinutes: raw.TRAIN_MAX_MINUTES },
     indexRetentionMs: raw.INDEX_RETENTION_HOURS * 3_600_000,
   };

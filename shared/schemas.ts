@@ -82,28 +82,59 @@ export const ModelPointerSchema = z.object({
 });
 export type ModelPointer = z.infer<typeof ModelPointerSchema>;
 
+const imageId = z.string().regex(/^[0-9a-f]{32}$/);
+const DerivedSourceSchema = z.object({
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  format: z.string(),
+  bytes: z.number().int().nonnegative(),
+});
+
 /**
- * `derived/<imageId>/meta.json`, written after `derived/<imageId>/views.npy`.
- * views.npy is a NumPy .npy file (format 1.0, '|u1', C order) of shape [1 + views, height, width, channels]:
- * index 0 is the canonical image, 1.. the augmented views; RGB, 0..255. Python: `np.load(io.BytesIO(body))`.
+ * Layout 1 (before derived images were independent of the model), still read while it is migrated:
+ * views.npy, a NumPy .npy file ('|u1', C order) of shape [1 + views, height, width, channels] at the
+ * serving model's input size; index 0 the canonical image.
  */
-export const DerivedMetaSchema = z.object({
+export const DerivedMetaV1Schema = z.object({
   schemaVersion: z.literal(1),
   key: z.string().min(1),
-  imageId: z.string().regex(/^[0-9a-f]{32}$/),
+  imageId,
   etag: z.string(),
   sequencer: z.string(),
-  source: z.object({
-    width: z.number().int().positive(),
-    height: z.number().int().positive(),
-    format: z.string(),
-    bytes: z.number().int().nonnegative(),
-  }),
+  source: DerivedSourceSchema,
   file: z.literal('views.npy'),
   shape: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]),
   views: z.number().int().nonnegative(),
   createdAt: isoTime,
 });
+export type DerivedMetaV1 = z.infer<typeof DerivedMetaV1Schema>;
+
+/**
+ * `derived/<imageId>/meta.json` (layout 2, shared/derived-layout.ts), written after the files it
+ * names: `canonical.png` (RGB, shorter side at most `working.size`) and, when views > 0, `views.jpg`
+ * (`views.count` squares of `views.size` pixels side by side, each starting at `views.stride * i`).
+ */
+export const DerivedMetaV2Schema = z.object({
+  schemaVersion: z.literal(2),
+  key: z.string().min(1),
+  imageId,
+  etag: z.string(),
+  sequencer: z.string(),
+  source: DerivedSourceSchema,
+  working: z.object({ size: z.number().int().positive(), viewSize: z.number().int().positive() }),
+  canonical: z.object({ file: z.literal('canonical.png'), width: z.number().int().positive(), height: z.number().int().positive() }),
+  views: z.object({
+    file: z.literal('views.jpg'),
+    count: z.number().int().nonnegative(),
+    size: z.number().int().positive(),
+    stride: z.number().int().positive(),
+  }),
+  createdAt: isoTime,
+});
+export type DerivedMetaV2 = z.infer<typeof DerivedMetaV2Schema>;
+
+/** Either layout: readers accept both while a data directory or bucket is migrated. */
+export const DerivedMetaSchema = z.discriminatedUnion('schemaVersion', [DerivedMetaV1Schema, DerivedMetaV2Schema]);
 export type DerivedMeta = z.infer<typeof DerivedMetaSchema>;
 
 /** `quarantine/<imageId>.json`: an input that will never succeed. */

@@ -29,7 +29,9 @@ class TrainConfig:
     read_workers: int = 16
     # model: a preset names a tested combination of the keys below (TRAINER_PRESET, --preset)
     preset: str = ""
-    arch: str = "small-resnet"  # small-resnet (<= 64 px) | resnet18 | resnet50 | vit-s16
+    # small-resnet (<= 64 px) | resnet18 | resnet50 | vit-s16; "": the serving encoder's (continue training
+    # it, e.g. an imported pretrained one), small-resnet when the serving version has no weights of a known arch
+    arch: str = ""
     input_size: int = 0  # pixels per side of the model's input; 0: the serving model's
     # the small ResNet's own keys (used when there is no serving encoder to warm-start from, or warm_start is off)
     width: int = 16
@@ -77,7 +79,7 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         checks = [
             (0.0 <= self.holdout_fraction < 1.0, "holdout_fraction must be in [0, 1)"),
-            (self.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)}"),
+            (self.arch == "" or self.arch in ARCHS, f"arch must be one of {', '.join(ARCHS)} (or empty: the serving encoder's)"),
             (self.input_size == 0 or 16 <= self.input_size <= 1024, "input_size must be 0 (the serving model's) or 16-1024"),
             (self.arch != "small-resnet" or self.input_size <= 64, "small-resnet is for inputs of at most 64 pixels; use resnet18, resnet50 or vit-s16"),
             (self.arch != "vit-s16" or self.input_size % 16 == 0, "vit-s16 needs an input_size that is a multiple of 16"),

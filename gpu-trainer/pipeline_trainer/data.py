@@ -1,7 +1,9 @@
 """The training data: canonical images and Lambda-made views from `derived/`, human labels from `labels/`.
 
-Reads run in parallel threads and views are cached on local disk by image id and ETag, so a
-second run (or a resumed one) reads only what changed. A fixed, seeded, per-class share of the
+Derived images are stored independently of any model (canonical.png at the working resolution,
+views.jpg; shared/derived-layout.ts); each is decoded here at the model's own input size, with the
+model's resize rule. Reads run in parallel threads and decoded arrays are cached on local disk by
+image id, ETag and size, so a second run (or a resumed one) reads only what changed. A fixed, seeded, per-class share of the
 human-labelled images is held out for evaluation and never trained on.
 """
 
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from . import keys as artifact_keys
 from .s3io import get_bytes, list_keys
@@ -26,10 +29,12 @@ from .s3io import get_bytes, list_keys
 class Dataset:
     image_ids: list[str]
     keys: list[str]
-    views: np.ndarray  # uint8 [N, V, H, W, C]; V = 1 + K, index 0 the canonical image
+    views: np.ndarray  # uint8 [N, V, H, W, C] at the model's input size; V = 1 + K, index 0 the canonical image
     label_of: dict[int, int]  # row -> class index, for human-labelled rows
     class_names: list[str]
     snapshot: str
+    working_size: int = 0  # the working resolution the derived images were stored at (their shorter side at most this)
+    spec_key: tuple = ()  # (height, width, channels, fit, kernel) the arrays were decoded at
 
     @property
     def canonical(self) -> np.ndarray:
@@ -39,18 +44,101 @@ class Dataset:
         return len(self.image_ids)
 
 
-def _read_view(client, bucket: str, meta_key: str, cache: Path):
+@dataclass(frozen=True)
+class LoadSpec:
+    """The size, channels and resize rule the model wants (its InputSpec): every image is decoded at this size."""
+
+    height: int
+    width: int
+    channels: int
+    fit: str = "cover"
+    kernel: str = "lanczos3"
+
+    @staticmethod
+    def of(spec) -> LoadSpec:
+        return LoadSpec(spec.height, spec.width, spec.channels, getattr(spec, "fit", "cover"), getattr(spec, "kernel", "lanczos3"))
+
+    def tag(self) -> str:
+        return f"{self.height}x{self.width}x{self.channels}-{self.fit}-{self.kernel}"
+
+
+_RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
+    "linear": Image.Resampling.BILINEAR,
+    "cubic": Image.Resampling.BICUBIC,
+    "mitchell": Image.Resampling.BICUBIC,
+    "lanczos2": Image.Resampling.LANCZOS,
+    "lanczos3": Image.Resampling.LANCZOS,
+}
+
+
+def fit_image(img: Image.Image, spec: LoadSpec) -> np.ndarray:
+    """An RGB PIL image at the spec's size as sharp's `resize(width, height, {fit})` makes it (centre
+    position, white background): HWC uint8 with spec.channels channels."""
+    w, h = img.size
+    resample = _RESAMPLE.get(spec.kernel, Image.Resampling.LANCZOS)
+    if spec.fit == "fill":
+        out = img.resize((spec.width, spec.height), resample)
+    elif spec.fit == "contain":
+        scale = min(spec.width / w, spec.height / h)
+        inner = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), resample)
+        out = Image.new("RGB", (spec.width, spec.height), (255, 255, 255))
+        out.paste(inner, ((spec.width - inner.width) // 2, (spec.height - inner.height) // 2))
+    else:  # cover
+        scale = max(spec.width / w, spec.height / h)
+        rw, rh = max(spec.width, round(w * scale)), max(spec.height, round(h * scale))
+        big = img.resize((rw, rh), resample)
+        left, top = (rw - spec.width) // 2, (rh - spec.height) // 2
+        out = big.crop((left, top, left + spec.width, top + spec.height))
+    if spec.channels == 1:
+        out = out.convert("L")
+    arr = np.asarray(out, dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def _decode_v2(client, bucket: str, meta: dict, spec: LoadSpec) -> np.ndarray | None:
+    """Layout 2: canonical.png at the working resolution and the views strip, each resized to the model's input."""
+    png = get_bytes(client, bucket, artifact_keys.derived_canonical(meta["imageId"]))
+    if png is None:
+        return None
+    arrays = [fit_image(Image.open(io.BytesIO(png)).convert("RGB"), spec)]
+    views = meta["views"]
+    if views["count"] > 0:
+        jpeg = get_bytes(client, bucket, artifact_keys.derived_views(meta["imageId"]))
+        if jpeg is None:
+            return None
+        strip = Image.open(io.BytesIO(jpeg)).convert("RGB")
+        side, stride = views["size"], views["stride"]
+        square = LoadSpec(spec.height, spec.width, spec.channels, "fill", spec.kernel)
+        for i in range(views["count"]):
+            arrays.append(fit_image(strip.crop((i * stride, 0, i * stride + side, side)), square))
+    return np.stack(arrays)
+
+
+def _decode_v1(client, bucket: str, meta: dict, spec: LoadSpec) -> np.ndarray | None:
+    """Layout 1 (until migrated): views.npy at the size of the model that was serving when it was written."""
+    body = get_bytes(client, bucket, artifact_keys.derived_views_v1(meta["imageId"]))
+    if body is None:
+        return None
+    arr = np.load(io.BytesIO(body))
+    if arr.shape[1:] == (spec.height, spec.width, spec.channels):
+        return arr
+    square = LoadSpec(spec.height, spec.width, spec.channels, "fill", spec.kernel)
+    return np.stack([fit_image(Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).convert("RGB"), square) for a in arr])
+
+
+def _read_image(client, bucket: str, meta_key: str, cache: Path, spec: LoadSpec):
     meta = json.loads(get_bytes(client, bucket, meta_key) or b"null")
     if not meta:
         return None
-    cached = cache / f"{meta['imageId']}-{hashlib.sha1(meta['etag'].encode()).hexdigest()[:12]}.npy"
+    version = hashlib.sha1(f"{meta['etag']}:{meta.get('schemaVersion', 1)}".encode()).hexdigest()[:12]
+    cached = cache / f"{meta['imageId']}-{version}-{spec.tag()}.npy"
     if cached.exists():
         arr = np.load(cached)
     else:
-        body = get_bytes(client, bucket, artifact_keys.derived_views(meta["imageId"]))
-        if body is None:
+        arr = (_decode_v2 if meta.get("schemaVersion") == 2 else _decode_v1)(client, bucket, meta, spec)
+        if arr is None:
             return None
-        arr = np.load(io.BytesIO(body))
         # Unique per writer: ranks of a torchrun job fill the same cache at the same time.
         tmp = cached.with_name(f"{cached.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         with open(tmp, "wb") as fh:
@@ -59,26 +147,43 @@ def _read_view(client, bucket: str, meta_key: str, cache: Path):
     return meta, arr
 
 
-def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, view_shape: tuple[int, int, int] | None = None, log=print) -> Dataset:
-    """Every derived image with its views, and the human labels. `view_shape` is (height, width, channels) of the views to
-    load; by default the shape most images have (a model change may leave older views at another size)."""
-    cache = Path(cache_dir) / "views"
+def stored_resolution(meta: dict) -> int:
+    """The largest model input the image's derived files can feed without upsampling what was stored:
+    layout 2 records its working resolution; layout 1 stored the model's input size."""
+    if meta.get("schemaVersion") == 2:
+        return int(meta["working"]["size"])
+    return int(min(meta["shape"][1], meta["shape"][2]))
+
+
+class ResolutionError(RuntimeError):
+    """The model's input is larger than the resolution the derived images were stored at."""
+
+
+def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, spec=None, log=print, check_resolution: bool = True) -> Dataset:
+    """Every derived image with its views, decoded at the model's input size (`spec`: an InputSpec or
+    LoadSpec; default 32x32 RGB), and the human labels. Refuses a model larger than the working
+    resolution the images were stored at: it would only ever see upsampled pixels."""
+    spec = LoadSpec.of(spec) if spec is not None else LoadSpec(32, 32, 3)
+    cache = Path(cache_dir) / "derived"
     cache.mkdir(parents=True, exist_ok=True)
     meta_keys = [k for k in list_keys(client, bucket, artifact_keys.PREFIXES["derived"]) if k.endswith("/meta.json")]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        loaded = [r for r in pool.map(lambda k: _read_view(client, bucket, k, cache), meta_keys) if r is not None]
+        loaded = [r for r in pool.map(lambda k: _read_image(client, bucket, k, cache, spec), meta_keys) if r is not None]
     if not loaded:
         raise RuntimeError("no derived images in the artifacts bucket yet: upload images and let augment run first")
-    # Keep the images whose views have the current canonical size, with the smallest common view count.
-    wanted = view_shape or max({a.shape[1:] for _, a in loaded}, key=lambda s: sum(1 for _, a in loaded if a.shape[1:] == s))
-    kept = [(m, a) for m, a in loaded if a.shape[1:] == tuple(wanted)]
-    views_per_image = min(a.shape[0] for _, a in kept)
-    kept.sort(key=lambda ma: ma[0]["imageId"])
-    if len(kept) < len(loaded):
-        log(f"[data] skipped {len(loaded) - len(kept)} images whose views are not {tuple(wanted)}")
-    views = np.stack([a[:views_per_image] for _, a in kept])
-    image_ids = [m["imageId"] for m, _ in kept]
-    keys = [m["key"] for m, _ in kept]
+    working = min(stored_resolution(m) for m, _ in loaded)
+    if check_resolution and max(spec.height, spec.width) > working:
+        old = sum(1 for m, _ in loaded if stored_resolution(m) < max(spec.height, spec.width))
+        raise ResolutionError(
+            f"the model's input is {spec.height}x{spec.width} but {old} of {len(loaded)} images are stored at {working} px "
+            f"(WORKING_SIZE, or layout 1 not yet migrated): it would only see upsampled pixels. Raise WORKING_SIZE, or let the "
+            "stack re-derive them (it does on start), then train again"
+        )
+    views_per_image = min(a.shape[0] for _, a in loaded)
+    loaded.sort(key=lambda ma: ma[0]["imageId"])
+    views = np.stack([a[:views_per_image] for _, a in loaded])
+    image_ids = [m["imageId"] for m, _ in loaded]
+    keys = [m["key"] for m, _ in loaded]
 
     label_keys = list_keys(client, bucket, artifact_keys.LABELS_PREFIX)
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -94,16 +199,25 @@ def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, view_sh
     label_of = {row: class_index[name] for row, name in raw_labels.items()}
 
     digest = hashlib.sha256()
-    for m, _ in kept:
+    for m, _ in loaded:
         digest.update(f"{m['imageId']}:{m['etag']}\n".encode())
     for row in sorted(raw_labels):
         digest.update(f"{image_ids[row]}={raw_labels[row]}\n".encode())
     snapshot = digest.hexdigest()[:16]
     log(
-        f"[data] {len(image_ids)} images x {views_per_image} views {tuple(wanted)}, "
-        f"{len(label_of)} human labels in {len(class_names)} classes, snapshot {snapshot}"
+        f"[data] {len(image_ids)} images x {views_per_image} views at {spec.height}x{spec.width}x{spec.channels} "
+        f"(stored at {working} px), {len(label_of)} human labels in {len(class_names)} classes, snapshot {snapshot}"
     )
-    return Dataset(image_ids=image_ids, keys=keys, views=views, label_of=label_of, class_names=class_names, snapshot=snapshot)
+    return Dataset(
+        image_ids=image_ids,
+        keys=keys,
+        views=views,
+        label_of=label_of,
+        class_names=class_names,
+        snapshot=snapshot,
+        working_size=working,
+        spec_key=(spec.height, spec.width, spec.channels, spec.fit, spec.kernel),
+    )
 
 
 def holdout_split(label_of: dict[int, int], fraction: float, seed: int) -> tuple[list[int], list[int]]:

@@ -5,8 +5,12 @@ TypeScript definition, so the two languages cannot drift apart.
 """
 
 TEMPLATES = {
-    "derivedViews": "derived/{imageId}/views.npy",
+    "derivedCanonical": "derived/{imageId}/canonical.png",
+    "derivedViews": "derived/{imageId}/views.jpg",
     "derivedMeta": "derived/{imageId}/meta.json",
+    "derivedViewsV1": "derived/{imageId}/views.npy",
+    "derivedLayout": "layout/derived.json",
+    "importFile": "imports/{importId}/{file}",
     "quarantine": "quarantine/{imageId}.json",
     "events": "events/{imageId}.json",
     "deadLetter": "dead-letters/{messageId}.json",
@@ -36,6 +40,8 @@ PREFIXES = {
     "runs": "runs/",
     "locks": "locks/",
     "counts": "counts/",
+    "layout": "layout/",
+    "imports": "imports/",
 }
 
 SERVING_POINTER = TEMPLATES["servingPointer"]
@@ -52,8 +58,20 @@ def _fill(name: str, **values: str) -> str:
     return TEMPLATES[name].format(**values)
 
 
+def derived_canonical(image_id: str) -> str:
+    return _fill("derivedCanonical", imageId=image_id)
+
+
 def derived_views(image_id: str) -> str:
     return _fill("derivedViews", imageId=image_id)
+
+
+def derived_views_v1(image_id: str) -> str:
+    return _fill("derivedViewsV1", imageId=image_id)
+
+
+def import_file(import_id: str, file: str) -> str:
+    return _fill("importFile", importId=import_id, file=file)
 
 
 def derived_meta(image_id: str) -> str:

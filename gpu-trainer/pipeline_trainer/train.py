@@ -28,7 +28,7 @@ import torch.distributed as dist
 from . import keys, lease
 from .augment import normalize, simclr_view, to_unit_float
 from .config import TrainConfig
-from .data import Dataset, holdout_split, load_dataset
+from .data import Dataset, ResolutionError, holdout_split, load_dataset
 from .evaluate import embed_images, evaluate_heldout, knn_accuracy, view_stats
 from .export import ExportParityError, check_parity, export_onnx
 from .finetune import fixmatch_finetune, pseudo_labels
@@ -95,6 +95,8 @@ class Serving:
     version: str
     input_spec: InputSpec
     model: torch.nn.Module | None  # its weights, when published (for the warm start and the comparison)
+    manifest: dict | None = None
+    onnx: bytes | None = None  # its ONNX, when it has no weights (an imported encoder is compared through onnxruntime)
 
 
 @dataclass
@@ -106,8 +108,14 @@ class Split:
 
 def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, log) -> dict:
     serving = load_serving(client, bucket, rt)
-    split = load_data(cfg, client, bucket, serving.input_spec, rt, log)
-    net, train_net, spec = build_model(cfg, rt, serving, log)
+    arch, spec = target(cfg, serving)
+    split = load_data(cfg, client, bucket, spec, rt, log)
+    if serving.model is None:
+        # An imported ONNX-only encoder: no weights to continue from; train an adapter head on it instead.
+        from .adapter import run_adapter
+
+        return run_adapter(cfg, rt, client, bucket, job_id, serving, split, started, deadline, recorder, log)
+    net, train_net = build_model(cfg, rt, serving, arch, spec, log)
     views = torch.from_numpy(split.data.views).to(rt.device)  # uint8 [N, V, H, W, C], resident on the device
     history = History()
 
@@ -147,11 +155,28 @@ def load_serving(client, bucket: str, rt: Runtime) -> Serving:
     manifest = get_json(client, bucket, keys.manifest(version))
     weights = get_bytes(client, bucket, keys.model_file(version, WEIGHTS_FILE))
     model = encoder_from_bytes(weights).to(rt.device) if weights else None
-    return Serving(version=version, input_spec=InputSpec.from_dict(manifest["input"]), model=model)
+    onnx = None if weights else get_bytes(client, bucket, keys.model_file(version, manifest["encoder"]["file"]))
+    return Serving(version=version, input_spec=InputSpec.from_dict(manifest["input"]), model=model, manifest=manifest, onnx=onnx)
+
+
+def target(cfg: TrainConfig, serving: Serving) -> tuple[str, InputSpec]:
+    """The new version's architecture and input spec: the configured ones, else the serving encoder's
+    (so a run continues training an imported pretrained encoder at its own size and normalisation)."""
+    arch = cfg.arch or (serving.model.spec.arch if serving.model is not None else "small-resnet")
+    if cfg.input_size:
+        height = width = cfg.input_size
+    else:
+        height, width = serving.input_spec.height, serving.input_spec.width
+    if arch == "small-resnet" and max(height, width) > 64:
+        raise TrainingError(f"small-resnet is for inputs of at most 64 pixels, and this run's input is {height}x{width}: set arch (or a preset)")
+    return arch, dataclasses.replace(serving.input_spec, height=height, width=width)
 
 
 def load_data(cfg: TrainConfig, client, bucket: str, spec: InputSpec, rt: Runtime, log) -> Split:
-    data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, (spec.height, spec.width, spec.channels), log)
+    try:
+        data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, spec, log)
+    except ResolutionError as err:
+        raise TrainingError(str(err)) from err
     if len(data) < 2 * rt.world:
         raise TrainingError(f"only {len(data)} images: too few to train on")
     train_rows, holdout_rows = holdout_split(data.label_of, cfg.holdout_fraction, cfg.seed)
@@ -159,31 +184,30 @@ def load_data(cfg: TrainConfig, client, bucket: str, spec: InputSpec, rt: Runtim
     return Split(data, train_rows, holdout_rows)
 
 
-def build_model(cfg: TrainConfig, rt: Runtime, serving: Serving, log) -> tuple[SimCLRNet, torch.nn.Module, InputSpec]:
-    """The encoder with a projection head, the module that trains it (the same, or its DDP wrapper
-    with synchronised batch norm on CUDA), and the new version's input spec. The encoder is
-    warm-started from the serving one when it has the same architecture and input size; a preset
-    with another architecture or size starts fresh (and is gated and rolled out like any version)."""
-    size = cfg.input_size or serving.input_spec.height
-    spec = dataclasses.replace(serving.input_spec, height=size, width=size)
-    same = serving.model is not None and serving.model.spec.arch == cfg.arch and (serving.input_spec.height, serving.input_spec.width) == (size, size)
+def build_model(cfg: TrainConfig, rt: Runtime, serving: Serving, arch: str, spec: InputSpec, log) -> tuple[SimCLRNet, torch.nn.Module]:
+    """The encoder with a projection head, and the module that trains it (the same, or its DDP wrapper
+    with synchronised batch norm on CUDA). The encoder is warm-started from the serving one when it
+    has the same architecture and input size; a preset with another architecture or size starts
+    fresh (and is gated and rolled out like any version)."""
+    size = (spec.height, spec.width)
+    same = serving.model is not None and serving.model.spec.arch == arch and (serving.input_spec.height, serving.input_spec.width) == size
     if cfg.warm_start and same:
         encoder = copy.deepcopy(serving.model)
-        log(f"[train] warm start from {serving.version}", flush=True)
+        log(f"[train] warm start from {serving.version} ({arch} at {size[0]}x{size[1]})", flush=True)
     else:
         small = {"width": cfg.width, "blocks_per_stage": tuple(cfg.blocks_per_stage), "pooled_grid": cfg.pooled_grid}
-        encoder = build_encoder(encoder_spec(cfg.arch, spec.channels, cfg.embedding_dim, (size, size), small)).to(rt.device)
-        log(f"[train] new {cfg.arch} encoder at {size}x{size} ({sum(p.numel() for p in encoder.parameters()) / 1e6:.1f} M parameters)", flush=True)
-    encoder = FitInput(encoder, (size, size))
+        encoder = build_encoder(encoder_spec(arch, spec.channels, cfg.embedding_dim, size, small)).to(rt.device)
+        log(f"[train] new {arch} encoder at {size[0]}x{size[1]} ({sum(p.numel() for p in encoder.parameters()) / 1e6:.1f} M parameters)", flush=True)
+    encoder = FitInput(encoder, size)
     dim = encoder.spec.embedding_dim
     net = SimCLRNet(encoder, ProjectionHead(dim, 2 * dim, cfg.projection_dim)).to(rt.device)
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
     if rt.world == 1:
-        return net, net, spec
+        return net, net
     cuda = rt.device.type == "cuda"
     wrapped = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net) if cuda else net
-    return net, torch.nn.parallel.DistributedDataParallel(wrapped, device_ids=[rt.device.index] if cuda else None), spec
+    return net, torch.nn.parallel.DistributedDataParallel(wrapped, device_ids=[rt.device.index] if cuda else None)
 
 
 def label_unlabelled(cfg: TrainConfig, rt: Runtime, encoder, views, spec: InputSpec, split: Split, started, deadline, history: History, log) -> dict:
@@ -212,12 +236,13 @@ def evaluate_and_gate(
     new_metrics, new_correct = evaluate_heldout(encoder, *args)
     new_metrics.update(view_stats(encoder, data.views, mean, std, rt.device))
     serving_metrics, serving_correct = None, {}
-    if serving.model is not None:
-        # The serving encoder sees the same images at its own input size.
-        served = FitInput(serving.model, (serving.input_spec.height, serving.input_spec.width))
+    served = serving_module(serving)
+    if served is not None:
+        # The serving encoder sees the same images, decoded at its own input size with its own resize rule.
+        s_canonical, s_views = images_for(cfg, client, bucket, data, serving.input_spec)
         s_mean, s_std = list(serving.input_spec.mean), list(serving.input_spec.std)
-        serving_metrics, serving_correct = evaluate_heldout(served, data.canonical, s_mean, s_std, *args[3:])
-        serving_metrics.update(view_stats(served, data.views, s_mean, s_std, rt.device))
+        serving_metrics, serving_correct = evaluate_heldout(served, s_canonical, s_mean, s_std, *args[3:])
+        serving_metrics.update(view_stats(served, s_views, s_mean, s_std, rt.device))
     agreement = pseudo_label_agreement(client, bucket, serving.version, data, pseudo["accepted"])
     if agreement is not None:
         new_metrics["pseudoLabelAgreement"] = agreement
@@ -233,6 +258,31 @@ def evaluate_and_gate(
     log(f"[gate] {gate.rule}: {'passed' if gate.passed else 'rejected'}", flush=True)
     new_metrics["serving"] = {"version": serving.version, **(serving_metrics or {})}
     return new_metrics, gate
+
+
+def serving_module(serving: Serving) -> torch.nn.Module | None:
+    """The serving encoder as a module to evaluate: its PyTorch weights, or its ONNX through onnxruntime."""
+    if serving.model is not None:
+        return FitInput(serving.model, (serving.input_spec.height, serving.input_spec.width))
+    if serving.onnx is not None and serving.manifest is not None:
+        from .onnx_module import OnnxEncoderModule
+
+        enc = serving.manifest["encoder"]
+        return OnnxEncoderModule(serving.onnx, enc["inputName"], enc["outputName"])
+    return None
+
+
+def images_for(cfg: TrainConfig, client, bucket: str, data: Dataset, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(canonical, views) of `data`'s images decoded at another model's input spec (rows aligned with `data`)."""
+    if (spec.height, spec.width, spec.channels, spec.fit, spec.kernel) == data.spec_key:
+        return data.canonical, data.views
+    other = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, spec, log=lambda *a, **k: None, check_resolution=False)
+    row = {image_id: i for i, image_id in enumerate(other.image_ids)}
+    missing = [i for i in data.image_ids if i not in row]
+    if missing:
+        raise TrainingError(f"{len(missing)} images changed while the run compared models; run again")
+    rows = [row[i] for i in data.image_ids]
+    return other.canonical[rows], other.views[rows]
 
 
 def export_with_parity(encoder, spec: InputSpec, metrics: dict, gate: GateDecision) -> tuple[bytes, GateDecision]:
@@ -432,13 +482,18 @@ def evaluate_version(cfg: TrainConfig, client, bucket: str, version: str | None 
     if not version:
         raise TrainingError("no version given and no serving model")
     manifest = get_json(client, bucket, keys.manifest(version))
-    weights = get_bytes(client, bucket, keys.model_file(version, WEIGHTS_FILE))
-    if manifest is None or weights is None:
+    if manifest is None:
         raise TrainingError(f"model {version} is not published")
+    weights = get_bytes(client, bucket, keys.model_file(version, WEIGHTS_FILE))
     spec = InputSpec.from_dict(manifest["input"])
-    data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, (spec.height, spec.width, spec.channels))
+    data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, spec, check_resolution=False)
     train_rows, holdout_rows = holdout_split(data.label_of, cfg.holdout_fraction, cfg.seed)
-    encoder = encoder_from_bytes(weights).to(rt.device)
+    if weights is not None:
+        encoder = encoder_from_bytes(weights).to(rt.device)
+    else:
+        from .onnx_module import OnnxEncoderModule
+
+        encoder = OnnxEncoderModule(get_bytes(client, bucket, keys.model_file(version, manifest["encoder"]["file"])), manifest["encoder"]["inputName"], manifest["encoder"]["outputName"])
     metrics, _correct = evaluate_heldout(
         encoder,
         data.canonical,

@@ -58,36 +58,57 @@ def fashion_mnist(split: str, count: int):
     return images, labels
 
 
-def populate_derived(client, count: int, labels_per_class: int, views: int = 3) -> list[int]:
-    """Writes derived views (as augment does: uint8 [1 + K, 32, 32, 3]) and human labels for Fashion-MNIST test images."""
+def populate_derived(client, count: int, labels_per_class: int, views: int = 3, layout: int = 2, working_size: int = 256) -> list[int]:
+    """Writes derived images and human labels for Fashion-MNIST test images, as augment does: layout 2
+    (canonical.png at its own 28x28, `views - 1` views of 28 px side by side in views.jpg at a stride of
+    32; shared/derived-layout.ts), or layout 1 (views.npy, uint8 [views, 32, 32, 3]) as written before
+    derived images were independent of the model."""
     import hashlib
     import io
 
     import numpy as np
+    from PIL import Image
 
     images, labels = fashion_mnist("t10k", count)
     seen: dict[int, int] = {}
     for i, (img, label) in enumerate(zip(images, labels, strict=True)):
         key = f"fm/{i:05d}.png"
         image_id = hashlib.sha256(key.encode()).hexdigest()[:32]
-        canonical = np.repeat(np.pad(img, 2)[:, :, None], 3, axis=2)
-        stack = np.stack([canonical] + [np.roll(canonical, shift=s, axis=1) for s in range(1, views)])
-        buf = io.BytesIO()
-        np.save(buf, stack)
         client.put_object(Bucket="images", Key=key, Body=b"png")
-        client.put_object(Bucket="artifacts", Key=f"derived/{image_id}/views.npy", Body=buf.getvalue())
-        meta = {
-            "schemaVersion": 1,
+        base = {
             "key": key,
             "imageId": image_id,
             "etag": f"e{i}",
             "sequencer": "01",
             "source": {"width": 28, "height": 28, "format": "png", "bytes": 3},
-            "file": "views.npy",
-            "shape": list(stack.shape),
-            "views": views - 1,
             "createdAt": "2026-11-28T00:00:00.000Z",
         }
+        if layout == 1:
+            canonical = np.repeat(np.pad(img, 2)[:, :, None], 3, axis=2)
+            stack = np.stack([canonical] + [np.roll(canonical, shift=s, axis=1) for s in range(1, views)])
+            buf = io.BytesIO()
+            np.save(buf, stack)
+            client.put_object(Bucket="artifacts", Key=f"derived/{image_id}/views.npy", Body=buf.getvalue())
+            meta = {**base, "schemaVersion": 1, "file": "views.npy", "shape": list(stack.shape), "views": views - 1}
+        else:
+            rgb = np.repeat(img[:, :, None], 3, axis=2)
+            png = io.BytesIO()
+            Image.fromarray(rgb).save(png, format="PNG")
+            client.put_object(Bucket="artifacts", Key=f"derived/{image_id}/canonical.png", Body=png.getvalue())
+            strip = np.full((28, 32 * (views - 1), 3), 255, np.uint8)
+            for v in range(views - 1):
+                strip[:, v * 32 : v * 32 + 28] = np.roll(rgb, shift=v + 1, axis=1)
+            if views > 1:
+                jpg = io.BytesIO()
+                Image.fromarray(strip).save(jpg, format="JPEG", quality=90, subsampling=0)
+                client.put_object(Bucket="artifacts", Key=f"derived/{image_id}/views.jpg", Body=jpg.getvalue())
+            meta = {
+                **base,
+                "schemaVersion": 2,
+                "working": {"size": working_size, "viewSize": 224},
+                "canonical": {"file": "canonical.png", "width": 28, "height": 28},
+                "views": {"file": "views.jpg", "count": views - 1, "size": 28, "stride": 32},
+            }
         client.put_object(Bucket="artifacts", Key=f"derived/{image_id}/meta.json", Body=json.dumps(meta).encode())
         if seen.get(int(label), 0) < labels_per_class:
             seen[int(label)] = seen.get(int(label), 0) + 1

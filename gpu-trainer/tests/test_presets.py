@@ -58,7 +58,7 @@ def test_presets_sit_under_explicit_keys():
     with pytest.raises(ConfigError, match="unknown preset 'gpu-huge'"):
         load_config(None, [], env={"TRAINER_PRESET": "gpu-huge"})
     with pytest.raises(ConfigError, match="small-resnet is for inputs of at most 64"):
-        load_config(None, ["input_size=128"], env={})
+        load_config(None, ["arch=small-resnet", "input_size=128"], env={})
     with pytest.raises(ConfigError, match="multiple of 16"):
         load_config(None, ["input_size=100"], env={}, preset="gpu-vits16-224")
 

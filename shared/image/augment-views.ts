@@ -6,7 +6,6 @@
  */
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
-import type { InputSpec } from '../schemas';
 import { toRgb, type RgbImage } from './decode';
 
 export interface ViewParams {
@@ -59,26 +58,32 @@ export function sampleViewParams(rng: () => number, width: number, height: numbe
   return { crop, flip, jitter, grayscale, blurSigma };
 }
 
-/** One view at the canonical size: HWC uint8 with spec.channels channels. */
-export async function renderView(image: RgbImage, spec: InputSpec, p: ViewParams): Promise<Buffer> {
+/** One square RGB view of `side` pixels (HWC uint8), or `channels: 1` for a single grey channel. */
+export interface ViewShape {
+  side: number;
+  channels?: 1 | 3;
+}
+
+export async function renderView(image: RgbImage, shape: ViewShape, p: ViewParams): Promise<Buffer> {
+  const channels = shape.channels ?? 3;
   let pipeline = sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } })
     .extract(p.crop)
-    .resize(spec.width, spec.height, { fit: 'fill', kernel: spec.resize.kernel });
+    .resize(shape.side, shape.side, { fit: 'fill', kernel: 'lanczos3' });
   if (p.flip) pipeline = pipeline.flop();
   if (p.jitter) {
     pipeline = pipeline
       .modulate({ brightness: p.jitter.brightness, saturation: p.jitter.saturation, hue: Math.round(p.jitter.hueDegrees) })
       .linear(p.jitter.contrast, 128 * (1 - p.jitter.contrast));
   }
-  if (p.grayscale || spec.channels === 1) pipeline = pipeline.grayscale();
+  if (p.grayscale || channels === 1) pipeline = pipeline.grayscale();
   if (p.blurSigma !== undefined) pipeline = pipeline.blur(p.blurSigma);
   const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
-  if (spec.channels === 1) return info.channels === 1 ? data : Buffer.from(data.filter((_, i) => i % info.channels === 0));
+  if (channels === 1) return info.channels === 1 ? data : Buffer.from(data.filter((_, i) => i % info.channels === 0));
   return toRgb(data, info.channels, info.width * info.height);
 }
 
-export async function renderViews(image: RgbImage, spec: InputSpec, count: number, seed: string): Promise<Buffer[]> {
+export async function renderViews(image: RgbImage, shape: ViewShape, count: number, seed: string): Promise<Buffer[]> {
   const rng = seededRandom(seed);
   const params = Array.from({ length: count }, () => sampleViewParams(rng, image.width, image.height));
-  return Promise.all(params.map((p) => renderView(image, spec, p)));
+  return Promise.all(params.map((p) => renderView(image, shape, p)));
 }

@@ -15,15 +15,14 @@ import { artifactKeys } from '../artifact-keys';
 import { QUARANTINE_COUNTER, StoredCounters } from '../counters';
 import { UnprocessableImageError } from '../errors';
 import { imageIdForKey } from '../ids';
-import { canonicalize, decodeImage } from '../image/decode';
 import { renderViews } from '../image/augment-views';
 import { newerEvent, recordEvent } from './event-ledger';
-import { encodeNpyU8 } from '../image/npy';
+import { CANONICAL_FILE, DERIVED_LAYOUT_VERSION, VIEWS_FILE, decodeToWorking, encodeCanonical, packViews, viewSideFor, viewStride } from '../derived-layout';
 import type { IndexResolver } from '../index-resolver';
 import type { ModelCatalog } from '../model-registry';
 import type { Queue } from '../ports/queue';
 import type { PipelineSettings } from '../config';
-import type { DerivedMeta, EmbedMessage, QuarantineRecord } from '../schemas';
+import type { DerivedMetaV2, EmbedMessage, QuarantineRecord } from '../schemas';
 import { nowOf } from '../clock';
 import type { ArtifactsDeps, Clock } from './deps';
 
@@ -37,7 +36,7 @@ export interface ObjectEvent {
 }
 
 export interface AugmentDeps extends ArtifactsDeps, Clock {
-  /** Only which model serves and its input spec: augment never loads an encoder. */
+  /** Which models serve (their vectors are removed with an image): augment never loads an encoder. */
   models: ModelCatalog;
   indexes: IndexResolver;
   embedQueue: Queue;
@@ -82,10 +81,6 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
     return { outcome: 'stale' };
   }
 
-  const serving = await deps.models.servingVersion();
-  if (!serving) throw new Error('no serving model has been published yet; retrying later');
-  const spec = serving.manifest.input;
-
   if (head.size > deps.settings.maxImageBytes) {
     await quarantine(deps, imageId, {
       key: event.key,
@@ -98,37 +93,42 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
   const bytes = await deps.store.get(event.bucket, event.key);
   if (!bytes) return { outcome: 'stale' };
 
-  let canonical: Buffer;
-  let views: Buffer[];
-  let source: DerivedMeta['source'];
+  const sizes = deps.settings.derived;
+  let canonicalPng: Buffer;
+  let viewsJpeg: Buffer | undefined;
+  let meta: DerivedMetaV2;
   try {
-    const image = await decodeImage(bytes, { maxPixels: deps.settings.maxImagePixels });
-    canonical = await canonicalize(image, spec);
-    views = await renderViews(image, spec, deps.settings.augmentViews, `${imageId}:${head.etag}`);
-    source = { width: image.sourceWidth ?? image.width, height: image.sourceHeight ?? image.height, format: image.format, bytes: bytes.length };
+    const { decoded, working } = await decodeToWorking(bytes, deps.settings.maxImagePixels, sizes);
+    const side = viewSideFor(working, sizes.viewSize);
+    const count = deps.settings.augmentViews;
+    const views = count > 0 ? await renderViews(decoded, { side }, count, `${imageId}:${head.etag}`) : [];
+    [canonicalPng, viewsJpeg] = await Promise.all([encodeCanonical(working), views.length > 0 ? packViews(views, side) : undefined]);
+    meta = {
+      schemaVersion: DERIVED_LAYOUT_VERSION,
+      key: event.key,
+      imageId,
+      etag: head.etag,
+      sequencer: event.sequencer,
+      source: { width: decoded.sourceWidth ?? decoded.width, height: decoded.sourceHeight ?? decoded.height, format: decoded.format, bytes: bytes.length },
+      working: { size: sizes.workingSize, viewSize: sizes.viewSize },
+      canonical: { file: CANONICAL_FILE, width: working.width, height: working.height },
+      views: { file: VIEWS_FILE, count, size: side, stride: viewStride(side) },
+      createdAt: now.toISOString(),
+    };
   } catch (err) {
     if (!(err instanceof UnprocessableImageError)) throw err;
     await quarantine(deps, imageId, { key: event.key, reason: err.reason, at: now.toISOString(), etag: head.etag });
     return { outcome: 'quarantined' };
   }
 
-  const shape: [number, number, number, number] = [1 + views.length, spec.height, spec.width, spec.channels];
-  const npy = encodeNpyU8(shape, Buffer.concat([canonical, ...views]));
-  const meta: DerivedMeta = {
-    schemaVersion: 1,
-    key: event.key,
-    imageId,
-    etag: head.etag,
-    sequencer: event.sequencer,
-    source,
-    file: 'views.npy',
-    shape,
-    views: views.length,
-    createdAt: now.toISOString(),
-  };
-  // The views first, the meta last: a reader that finds the meta finds complete views.
-  await deps.store.put(deps.artifactsBucket, artifactKeys.derivedViews(imageId), npy, 'application/octet-stream');
+  // The files first, the meta last: a reader that finds the meta finds complete files.
+  await Promise.all([
+    deps.store.put(deps.artifactsBucket, artifactKeys.derivedCanonical(imageId), canonicalPng, 'image/png'),
+    viewsJpeg ? deps.store.put(deps.artifactsBucket, artifactKeys.derivedViews(imageId), viewsJpeg, 'image/jpeg') : undefined,
+  ]);
   await deps.store.put(deps.artifactsBucket, artifactKeys.derivedMeta(imageId), JSON.stringify(meta), 'application/json');
+  // A layout-1 file left from before a migration: nothing reads it once the new meta is written.
+  await deps.store.deleteMany(deps.artifactsBucket, [artifactKeys.derivedViewsV1(imageId), ...(viewsJpeg ? [] : [artifactKeys.derivedViews(imageId)])]);
   await unquarantine(deps, imageId);
   return { outcome: 'augmented', embed: { key: event.key, imageId, sequencer: event.sequencer, ...(event.time ? { uploadedAt: event.time } : {}) } };
 }
@@ -144,14 +144,14 @@ async function quarantine(deps: AugmentDeps, imageId: string, record: Quarantine
   }
   // A broken re-upload replaces a good image: its old vector and views must not outlive it.
   await deleteVectors(deps, imageId);
-  await deps.store.deleteMany(deps.artifactsBucket, [artifactKeys.derivedMeta(imageId), artifactKeys.derivedViews(imageId)]);
+  await deps.store.deleteMany(deps.artifactsBucket, [artifactKeys.derivedMeta(imageId), ...artifactKeys.derivedFiles(imageId)]);
 }
 
 async function removeImage(deps: AugmentDeps, imageId: string, { keepLabel = false } = {}): Promise<void> {
   // The meta first: an embed that read it before this point finds it gone afterwards and undoes its write.
   await deps.store.deleteMany(deps.artifactsBucket, [artifactKeys.derivedMeta(imageId)]);
   await deleteVectors(deps, imageId);
-  await deps.store.deleteMany(deps.artifactsBucket, [artifactKeys.derivedViews(imageId), ...(keepLabel ? [] : [artifactKeys.label(imageId)])]);
+  await deps.store.deleteMany(deps.artifactsBucket, [...artifactKeys.derivedFiles(imageId), ...(keepLabel ? [] : [artifactKeys.label(imageId)])]);
   await unquarantine(deps, imageId);
 }
 

@@ -8,11 +8,12 @@
  * re-uploaded meanwhile the new content is embedded, so a slow worker never leaves a stale vector.
  */
 import { artifactKeys } from '../artifact-keys';
-import { canonicalize, toRgb } from '../image/decode';
+import { toRgb, type RgbImage } from '../image/decode';
+import { decodeCanonical, modelPixels } from '../derived-layout';
 import { decodeNpyU8 } from '../image/npy';
 import { toModelInput } from '../image/tensor';
 import type { LoadedModel } from '../model-registry';
-import { DerivedMetaSchema, LabelRecordSchema, type DerivedMeta, type EmbedMessage, type InputSpec, type VectorMetadata } from '../schemas';
+import { DerivedMetaSchema, LabelRecordSchema, type DerivedMeta, type EmbedMessage, type VectorMetadata } from '../schemas';
 import { parseJsonObject } from '../json';
 import type { ArtifactsDeps, ModelsDeps } from './deps';
 
@@ -31,7 +32,7 @@ export async function embedImage(deps: EmbedDeps, message: EmbedMessage): Promis
   let meta = await readMeta(deps, message);
   if (!meta) return 'stale';
   for (let attempt = 0; attempt < 5; attempt += 1) {
-    await embedInto(deps, message, targets);
+    await embedInto(deps, message, meta, targets);
     const after = await readMeta(deps, message);
     if (!after) {
       // Removed while this worker embedded: its write may have landed after the removal's delete.
@@ -51,17 +52,14 @@ async function readMeta(deps: EmbedDeps, message: EmbedMessage): Promise<Derived
   return meta.key === message.key ? meta : undefined;
 }
 
-async function embedInto(deps: EmbedDeps, message: EmbedMessage, targets: LoadedModel[]): Promise<void> {
-  const npy = await deps.store.get(deps.artifactsBucket, artifactKeys.derivedViews(message.imageId));
-  if (!npy) return;
-  const views = decodeNpyU8(npy);
-  const [, height, width, channels] = views.shape as [number, number, number, number];
-  const canonical = views.data.subarray(0, height * width * channels);
+async function embedInto(deps: EmbedDeps, message: EmbedMessage, meta: DerivedMeta, targets: LoadedModel[]): Promise<void> {
+  const canonical = await readCanonical(deps, message.imageId, meta);
+  if (!canonical) return;
   const label = await readLabel(deps, message.imageId);
 
   await Promise.all(
     targets.map(async (target) => {
-      const pixels = await fitToInput(canonical, { height, width, channels }, target.manifest.input);
+      const pixels = await modelPixels(canonical, target.manifest.input);
       const vector = await target.encoder.embedOne(toModelInput(pixels, target.manifest.input));
       const index = await deps.indexes.forWriting(target.pointer, target.manifest.encoder.embeddingDim);
       const pseudo = label ? undefined : target.pseudoLabels.get(message.imageId);
@@ -76,14 +74,21 @@ async function embedInto(deps: EmbedDeps, message: EmbedMessage, targets: Loaded
   );
 }
 
+/** The stored canonical image: layout 2's PNG, or (until it is migrated) layout 1's first array of views.npy. */
+async function readCanonical(deps: EmbedDeps, imageId: string, meta: DerivedMeta): Promise<RgbImage | undefined> {
+  if (meta.schemaVersion === 2) {
+    const png = await deps.store.get(deps.artifactsBucket, artifactKeys.derivedCanonical(imageId));
+    return png ? decodeCanonical(png) : undefined;
+  }
+  const npy = await deps.store.get(deps.artifactsBucket, artifactKeys.derivedViewsV1(imageId));
+  if (!npy) return undefined;
+  const views = decodeNpyU8(npy);
+  const [, height, width, channels] = views.shape as [number, number, number, number];
+  const pixels = views.data.subarray(0, height * width * channels);
+  return { width, height, rgb: toRgb(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), channels, width * height), format: 'npy' };
+}
+
 async function readLabel(deps: EmbedDeps, imageId: string): Promise<string | undefined> {
   const body = await deps.store.get(deps.artifactsBucket, artifactKeys.label(imageId));
   return body ? parseJsonObject(body, LabelRecordSchema).label : undefined;
-}
-
-/** The canonical pixels at a model's input size (a new model may want another size than the derived files have). */
-async function fitToInput(pixels: Uint8Array, have: { height: number; width: number; channels: number }, want: InputSpec): Promise<Uint8Array> {
-  if (have.height === want.height && have.width === want.width && have.channels === want.channels) return pixels;
-  const rgb = toRgb(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), have.channels, have.width * have.height);
-  return canonicalize({ width: have.width, height: have.height, rgb, format: 'raw' }, want);
 }

@@ -1,7 +1,7 @@
 /** Nearest neighbours: by the stored vector of a known image, or by an uploaded image. */
 import { ConflictError, NotFoundError, ServiceUnavailableError, UnprocessableImageError, BadRequestError } from '../errors';
 import { imageIdForKey } from '../ids';
-import { canonicalize, decodeImage } from '../image/decode';
+import { decodeToWorking, modelPixels } from '../derived-layout';
 import { toModelInput } from '../image/tensor';
 import type { VectorMatch } from '../ports/vector-index';
 import { artifactKeys } from '../artifact-keys';
@@ -58,8 +58,9 @@ export async function neighborsOfImage(deps: QueryDeps, input: { bytes: Buffer; 
   if (!serving) throw new ServiceUnavailableError('no_model', 'no encoder has been published yet');
   let pixels: Buffer;
   try {
-    const image = await decodeImage(input.bytes, { maxPixels: deps.settings.maxImagePixels });
-    pixels = await canonicalize(image, serving.manifest.input);
+    // The same working image augment stores: an image searched for with its own bytes finds itself at distance 0.
+    const { working } = await decodeToWorking(input.bytes, deps.settings.maxImagePixels, deps.settings.derived);
+    pixels = await modelPixels(working, serving.manifest.input);
   } catch (err) {
     if (err instanceof UnprocessableImageError) throw new BadRequestError(`cannot use this image: ${err.reason}`);
     throw err;

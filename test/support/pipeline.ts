@@ -1,4 +1,5 @@
 /** A pipeline wired to in-memory fakes (object store, queues, fake encoder) and a temporary on-disk index. */
+import { DEFAULT_DERIVED } from '../../shared/derived-layout';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +32,7 @@ export async function fakePipeline(options: { publish?: boolean } = {}) {
     maxImageBytes: 1_000_000,
     maxImagePixels: 10_000_000,
     augmentViews: 2,
+    derived: { ...DEFAULT_DERIVED },
     retrain: { minNewLabels: 0, intervalMinutes: 0, maxMinutes: 5 },
     indexRetentionMs: 3_600_000,
   };

@@ -55,9 +55,10 @@ describe('augment handler', () => {
   });
 
   it('reports every record when all fail instead of throwing', async () => {
-    const p = await fakePipeline({ publish: false });
+    const p = await fakePipeline();
     await p.store.put(IMAGES, 'a.png', await gradientImage(8, 8));
-    const handler = createAugmentHandler({ ...p, embedQueue: p.embedQueue }, quiet());
+    const down = { send: async () => Promise.reject(new Error('embed queue unavailable')), depth: p.embedQueue.depth.bind(p.embedQueue) };
+    const handler = createAugmentHandler({ ...p, embedQueue: down }, quiet());
     expect((await handler(sqsEvent([created('a.png')]))).batchItemFailures).toEqual([{ itemIdentifier: 'm0' }]);
   });
 });

@@ -1,6 +1,8 @@
 import { artifactKeys } from '../../../../shared/artifact-keys';
 import { imageIdForKey } from '../../../../shared/ids';
-import { decodeNpyU8 } from '../../../../shared/image/npy';
+import sharp from 'sharp';
+import { decodeCanonical, toWorkingImage, unpackViews } from '../../../../shared/derived-layout';
+import { decodeImage } from '../../../../shared/image/decode';
 import { augmentImage } from '../../../../shared/use-cases/augment-image';
 import { embedImage } from '../../../../shared/use-cases/embed-image';
 import { fakePipeline, IMAGES, ARTIFACTS, type FakePipeline } from '../../../support/pipeline';
@@ -15,19 +17,40 @@ describe('augmentImage', () => {
     p = await fakePipeline();
   });
 
-  it('writes the canonical image and K views as one npy, then the meta, then queues the embed', async () => {
-    await p.store.put(IMAGES, 'photos/a b+c.png', await gradientImage(40, 30));
+  it('writes the canonical image at the working resolution and K views, then the meta, then queues the embed', async () => {
+    await p.store.put(IMAGES, 'photos/a b+c.png', await gradientImage(640, 480));
     expect(await augmentImage(p, created('photos/a b+c.png'))).toBe('augmented');
     const id = imageIdForKey('photos/a b+c.png');
-    const views = decodeNpyU8((await p.store.get(ARTIFACTS, artifactKeys.derivedViews(id)))!);
-    expect(views.shape).toEqual([3, 16, 16, 3]);
+    // Shorter side at WORKING_SIZE (256), aspect kept, lossless.
+    const canonical = await decodeCanonical((await p.store.get(ARTIFACTS, artifactKeys.derivedCanonical(id)))!);
+    expect([canonical.width, canonical.height]).toEqual([341, 256]);
+    const direct = await toWorkingImage(await decodeImage(await gradientImage(640, 480), { maxPixels: 1e8 }), 256);
+    expect(canonical.rgb.equals(direct.rgb)).toBe(true);
+    // Two 224 px views side by side, each at a multiple of 16.
+    const strip = await sharp((await p.store.get(ARTIFACTS, artifactKeys.derivedViews(id)))!).metadata();
+    expect([strip.width, strip.height, strip.format]).toEqual([2 * 224, 224, 'jpeg']);
     expect(p.store.json(ARTIFACTS, artifactKeys.derivedMeta(id))).toMatchObject({
+      schemaVersion: 2,
       key: 'photos/a b+c.png',
       imageId: id,
-      views: 2,
-      source: { width: 40, height: 30, format: 'png' },
+      working: { size: 256, viewSize: 224 },
+      canonical: { file: 'canonical.png', width: 341, height: 256 },
+      views: { file: 'views.jpg', count: 2, size: 224, stride: 224 },
+      source: { width: 640, height: 480, format: 'png' },
     });
     expect(p.embedQueue.messages()).toEqual([{ key: 'photos/a b+c.png', imageId: id, sequencer: '01' }]);
+  });
+
+  it('never enlarges: a small image keeps its size, and its views are no larger than its shorter side', async () => {
+    await p.store.put(IMAGES, 'small.png', await gradientImage(40, 30));
+    await augmentImage(p, created('small.png'));
+    const id = imageIdForKey('small.png');
+    expect(p.store.json(ARTIFACTS, artifactKeys.derivedMeta(id))).toMatchObject({
+      canonical: { width: 40, height: 30 },
+      views: { count: 2, size: 30, stride: 32 },
+    });
+    const views = await unpackViews((await p.store.get(ARTIFACTS, artifactKeys.derivedViews(id)))!, 2, 30);
+    expect(views.map((v) => v.length)).toEqual([30 * 30 * 3, 30 * 30 * 3]);
   });
 
   it('loads no encoder: it reads only which model serves and its input spec', async () => {
@@ -92,9 +115,10 @@ describe('augmentImage', () => {
     expect(p.embedQueue.sent).toHaveLength(0);
   });
 
-  it('throws (to be retried) while no model is published', async () => {
+  it('derives images before any model is published: derived data belongs to no model', async () => {
     const empty = await fakePipeline({ publish: false });
     await empty.store.put(IMAGES, 'a.png', await gradientImage(8, 8));
-    await expect(augmentImage(empty, created('a.png'))).rejects.toThrow(/no serving model/);
+    expect(await augmentImage(empty, created('a.png'))).toBe('augmented');
+    await expect(embedImage(empty, empty.embedQueue.messages()[0] as never)).rejects.toThrow(/no serving model/);
   });
 });
