@@ -493,7 +493,11 @@ def evaluate_version(cfg: TrainConfig, client, bucket: str, version: str | None 
     else:
         from .onnx_module import OnnxEncoderModule
 
-        encoder = OnnxEncoderModule(get_bytes(client, bucket, keys.model_file(version, manifest["encoder"]["file"])), manifest["encoder"]["inputName"], manifest["encoder"]["outputName"])
+        encoder = OnnxEncoderModule(
+            get_bytes(client, bucket, keys.model_file(version, manifest["encoder"]["file"])),
+            manifest["encoder"]["inputName"],
+            manifest["encoder"]["outputName"],
+        )
     metrics, _correct = evaluate_heldout(
         encoder,
         data.canonical,
