@@ -18,6 +18,7 @@ import { IndexResolver } from '../shared/index-resolver';
 import { ModelRegistry } from '../shared/model-registry';
 import { s3EventBody } from '../shared/s3-event';
 import { reconcile } from '../shared/use-cases/reconcile';
+import { isMigrated, migrateDerived, type MigrationDeps } from '../shared/use-cases/migrate-derived';
 import { lifecycleTick } from '../shared/use-cases/lifecycle';
 import { abandonInterruptedRun, finishRun } from '../shared/use-cases/training';
 import { health } from '../shared/use-cases/status';
@@ -145,6 +146,11 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       await Promise.all(workers.map((w) => w.stop()));
     });
 
+    // Data written before derived images were independent of the model (or with a smaller
+    // WORKING_SIZE): re-derived from the originals in the background, resumably, with progress.
+    const migration = startMigration({ ...common, embedQueue: embed }, config.workerConcurrency, log);
+    closers.push(migration.stop);
+
     // The lifecycle tick (a scheduled function in AWS): retrain trigger, index retention, rollout.
     let ticking = false;
     let lastRollout = '';
@@ -204,6 +210,46 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     await closeAll();
     throw err;
   }
+}
+
+function startMigration(deps: MigrationDeps, concurrency: number, log: (line: string) => void): { stop: () => Promise<void> } {
+  let stopping = false;
+  const sizes = deps.settings.derived;
+  const run = (async () => {
+    if (await isMigrated(deps, sizes)) return;
+    let lastLine = 0;
+    const result = await migrateDerived(deps, {
+      concurrency,
+      shouldStop: () => stopping,
+      onProgress: (p) => {
+        if (p.total === 0) return;
+        if (p.done === 0 && p.failed === 0) {
+          log(
+            `[pipeline] ${p.total} of ${p.scanned} images are stored below the working resolution (${sizes.workingSize} px): re-deriving them from their originals`,
+          );
+          return;
+        }
+        if (Date.now() - lastLine >= 2000 || p.done + p.failed === p.total) {
+          lastLine = Date.now();
+          log(`[pipeline] migration: ${p.done}/${p.total} re-derived${p.failed ? `, ${p.failed} failed` : ''}`);
+        }
+      },
+    });
+    if (stopping) {
+      log(`[pipeline] migration paused at ${result.done}/${result.total}: it continues on the next start`);
+    } else if (result.total > 0) {
+      const other = Object.entries(result.outcomes)
+        .filter(([k]) => k !== 'augmented')
+        .map(([k, n]) => `${n} ${k}`);
+      log(`[pipeline] migration complete: ${result.done} images re-derived at ${sizes.workingSize} px${other.length ? ` (${other.join(', ')})` : ''}`);
+    }
+  })().catch((err) => log(`[pipeline] migration stopped: ${(err as Error).message}`));
+  return {
+    stop: async () => {
+      stopping = true;
+      await run;
+    },
+  };
 }
 
 function acquireDataDirLock(dataDir: string): () => void {

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TrainingLauncher, TrainingRequest } from '../shared/ports/training-launcher';
+import { trainerCommand, type TrainingLauncher, type TrainingRequest } from '../shared/ports/training-launcher';
 
 export interface SubprocessTrainerOptions {
   pythonBin: string;
@@ -33,10 +33,7 @@ export class SubprocessTrainingLauncher implements TrainingLauncher {
   async launch(request: TrainingRequest): Promise<void> {
     mkdirSync(this.options.logDir, { recursive: true });
     const logFd = openSync(join(this.options.logDir, `${request.jobId}.log`), 'a');
-    const args =
-      request.command === 'init'
-        ? ['-m', 'pipeline_trainer', 'init']
-        : ['-m', 'pipeline_trainer', 'run', '--job-id', request.jobId, ...(request.maxMinutes ? ['--max-minutes', String(request.maxMinutes)] : [])];
+    const args = ['-m', 'pipeline_trainer', ...trainerCommand(request)];
     // PIPELINE_PARENT_PID: the trainer dies with this process (no orphan holding the lease after a crash).
     const env = { ...trainerEnv(this.options), TRAINER_CACHE_DIR: join(this.options.logDir, '..', 'trainer-cache'), PIPELINE_PARENT_PID: String(process.pid) };
     const child = spawn(this.options.pythonBin, args, { cwd: this.options.repoRoot, env, stdio: ['ignore', logFd, logFd] });

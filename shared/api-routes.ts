@@ -20,6 +20,7 @@ export const API_ROUTES = [
   { method: 'PUT', path: '/labels' },
   { method: 'GET', path: '/models' },
   { method: 'POST', path: '/models/rollback' },
+  { method: 'POST', path: '/models/import' },
   { method: 'POST', path: '/train' },
   { method: 'GET', path: '/dead-letters' },
   { method: 'POST', path: '/dead-letters/redrive' },

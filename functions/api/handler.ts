@@ -11,6 +11,7 @@ import { health, imageStatus, modelsView, type StatusDeps } from '../../shared/u
 import { listDeadLetters, redriveDeadLetters, type DeadLetterDeps } from '../../shared/use-cases/dead-letters';
 import { rollback } from '../../shared/use-cases/rollback';
 import { startTraining, type TrainingDeps } from '../../shared/use-cases/training';
+import { importModel, parseInputSize } from '../../shared/use-cases/import-model';
 import { bodyBytes, errorResponse, header, json, jsonBody, routePath, SEARCH_MAX_IMAGE_BYTES } from './http';
 
 export type ApiDeps = QueryDeps & StatusDeps & LabelDeps & Omit<TrainingDeps, 'policy'> & DeadLetterDeps;
@@ -53,6 +54,23 @@ const DeadLettersQuery = z
   })
   .strict();
 const RedriveBody = z.object({ queue: z.enum(['ingest', 'embed']).optional() }).strict();
+const Numbers = z.array(z.number()).min(1).max(3);
+const ImportBody = z
+  .object({
+    source: z.string().min(1, 'source is the ONNX key under imports/<importId>/ in the artifacts bucket'),
+    inputSize: z.union([z.number().int(), z.string()]),
+    mean: Numbers.optional(),
+    std: Numbers.optional(),
+    resize: z.enum(['cover', 'contain', 'fill']).optional(),
+    weights: z.string().min(1).optional(),
+    arch: z.string().min(1).optional(),
+    maxMinutes: z
+      .number()
+      .positive()
+      .max(24 * 60)
+      .optional(),
+  })
+  .strict();
 const SearchJson = z.object({ image: z.string().min(1, 'image must be base64 image bytes') }).strict();
 
 type Route = (deps: ApiDeps, event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
@@ -72,6 +90,10 @@ const handlers: Record<ApiRouteKey, Route> = {
   },
   'GET /models': async (deps) => json(200, await modelsView(deps)),
   'POST /models/rollback': async (deps) => json(200, await rollback(deps)),
+  'POST /models/import': async (deps, event) => {
+    const { inputSize, ...body } = ImportBody.parse(jsonBody(event));
+    return json(202, await importModel(deps, { ...body, ...parseInputSize(inputSize) }));
+  },
   'GET /dead-letters': async (deps, event) => json(200, await listDeadLetters(deps, DeadLettersQuery.parse(query(event)).limit ?? 20)),
   'POST /dead-letters/redrive': async (deps, event) =>
     json(200, await redriveDeadLetters(deps, RedriveBody.parse(jsonBody(event, { optional: true }) ?? {}).queue)),

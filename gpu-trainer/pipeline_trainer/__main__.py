@@ -2,6 +2,7 @@
 
     init       publish a randomly initialised encoder as the first serving model (no-op if one exists)
     run        one training run: pretrain, pseudo-label, evaluate, gate, export, publish
+    import     evaluate an uploaded encoder (POST /models/import) with the gate and publish it
     evaluate   held-out metrics of a published version (default: the serving one), as JSON
 
 S3 comes from $S3_ENDPOINT_URL (or AWS), the bucket from $ARTIFACTS_BUCKET (default `artifacts`).
@@ -46,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     _add_config_args(p_run)
     p_run.add_argument("--job-id", default=None, help="names the run record runs/<job-id>.json and its checkpoint (resumes if one exists)")
 
+    p_import = sub.add_parser("import", help="evaluate and publish an encoder uploaded under imports/<import-id>/")
+    _add_s3_args(p_import)
+    _add_config_args(p_import)
+    p_import.add_argument("--job-id", default=None, help="names the run record runs/<job-id>.json")
+    p_import.add_argument("--import-id", required=True, help="the upload: imports/<import-id>/request.json (written by POST /models/import)")
+
     p_eval = sub.add_parser("evaluate", help="held-out metrics of a published version")
     _add_s3_args(p_eval)
     _add_config_args(p_eval)
@@ -62,6 +69,14 @@ def main(argv: list[str] | None = None) -> int:
 
             cfg = load_config(args.config, args.set, preset=args.preset, max_minutes=args.max_minutes)
             run(cfg, client, loc.artifacts_bucket, args.job_id or f"manual-{uuid.uuid4().hex[:8]}")
+        elif args.command == "import":
+            from .importer import import_job
+            from .train import run
+
+            cfg = load_config(args.config, args.set, preset=args.preset, max_minutes=args.max_minutes)
+            result = run(cfg, client, loc.artifacts_bucket, args.job_id or f"import-{uuid.uuid4().hex[:8]}", work=import_job(args.import_id))
+            if result.get("state") not in ("published", "rejected", "skipped"):
+                return 1
         elif args.command == "evaluate":
             from .train import evaluate_version
 

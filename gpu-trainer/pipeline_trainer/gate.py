@@ -30,6 +30,9 @@ class GatePolicy:
     confidence: float = 0.95  # reject only when "new is worse" holds at this confidence
     min_heldout: int = 20  # below this many held-out labels the paired test cannot decide: label-free rule
     min_rank_ratio: float = 0.5  # label-free: the new effective rank must be at least this share of the serving one
+    # Too few held-out labels: "checks" (a trained version must pass the label-free checks) or "accept" (an
+    # imported encoder is the user's choice: accepted, with the label-free statistics reported)
+    label_free: str = "checks"
     bootstrap: int = 2000
     seed: int = 0
 
@@ -124,6 +127,12 @@ def decide(new: dict, serving: dict | None, policy: GatePolicy | None = None) ->
         else "no held-out labels: the label-free checks decide"
     )
     rank_new, rank_serving = new.get("effectiveRank", float("nan")), serving.get("effectiveRank", float("nan"))
+    if policy.label_free == "accept":
+        reasons.append(
+            "an imported encoder is accepted without held-out labels to compare it on (label images to have the paired test decide); "
+            f"effective rank {rank_new:.2f} vs serving {rank_serving:.2f}, reported"
+        )
+        return _finish(passed, "import: accepted without held-out labels", reasons, comparisons)
     if math.isfinite(rank_new) and math.isfinite(rank_serving) and rank_new < policy.min_rank_ratio * rank_serving:
         passed = False
         reasons.append(f"effective rank {rank_new:.2f} is under {policy.min_rank_ratio} of the serving encoder's {rank_serving:.2f}")

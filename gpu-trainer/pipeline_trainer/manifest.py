@@ -111,6 +111,8 @@ def build_manifest(
     gate: GateDecision,
     dataset: dict,
     training: dict,
+    input_name: str = INPUT_NAME,
+    output_name: str = OUTPUT_NAME,
 ) -> dict:
     return {
         "schemaVersion": MANIFEST_SCHEMA_VERSION,
@@ -120,8 +122,8 @@ def build_manifest(
         "encoder": {
             "file": ENCODER_FILE,
             "format": "onnx",
-            "inputName": INPUT_NAME,
-            "outputName": OUTPUT_NAME,
+            "inputName": input_name,
+            "outputName": output_name,
             "embeddingDim": embedding_dim,
             "normalized": False,
             "architecture": architecture,

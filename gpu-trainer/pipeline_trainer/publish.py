@@ -31,9 +31,11 @@ def next_version(client, bucket: str) -> str:
     return f"v{(versions[-1] + 1) if versions else 0}"
 
 
-def publish_version(client, bucket: str, version: str, onnx_bytes: bytes, weights: bytes, manifest: dict) -> None:
+def publish_version(client, bucket: str, version: str, onnx_bytes: bytes, weights: bytes | None, manifest: dict) -> None:
+    """`weights` None: a version without PyTorch weights (an imported ONNX-only encoder, an adapter on one)."""
     put_bytes(client, bucket, keys.model_file(version, ENCODER_FILE), onnx_bytes, "application/octet-stream")
-    put_bytes(client, bucket, keys.model_file(version, WEIGHTS_FILE), weights, "application/octet-stream")
+    if weights is not None:
+        put_bytes(client, bucket, keys.model_file(version, WEIGHTS_FILE), weights, "application/octet-stream")
     put_json(client, bucket, keys.manifest(version), manifest)
 
 

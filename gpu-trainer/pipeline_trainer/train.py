@@ -55,7 +55,9 @@ from .runtime import (
 from .s3io import get_bytes, get_json, put_bytes, put_json
 
 
-def run(cfg: TrainConfig, client, bucket: str, job_id: str) -> dict:
+def run(cfg: TrainConfig, client, bucket: str, job_id: str, work=None) -> dict:
+    """A job under the training lease with its run record: a training run (`work` None), or another job
+    body (`work(cfg, client, bucket, job_id, rt, started, deadline, recorder, log) -> result`), e.g. an import."""
     rt = setup_runtime(cfg)
     started = time.monotonic()
     deadline = started + cfg.max_minutes * 60
@@ -75,7 +77,7 @@ def run(cfg: TrainConfig, client, bucket: str, job_id: str) -> dict:
     recorder = RunRecorder(client, bucket, job_id, enabled=rt.main)
     recorder.update(state="running", phase="data", maxMinutes=cfg.max_minutes)
     try:
-        result = _run(cfg, client, bucket, job_id, rt, started, deadline, recorder, log)
+        result = (work or _run)(cfg, client, bucket, job_id, rt, started, deadline, recorder, log)
         recorder.update(**result)
         return result
     except Exception as err:
@@ -115,7 +117,7 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
         from .adapter import run_adapter
 
         return run_adapter(cfg, rt, client, bucket, job_id, serving, split, started, deadline, recorder, log)
-    net, train_net = build_model(cfg, rt, serving, arch, spec, log)
+    net, train_net, start = build_model(cfg, rt, serving, arch, spec, log)
     views = torch.from_numpy(split.data.views).to(rt.device)  # uint8 [N, V, H, W, C], resident on the device
     history = History()
 
@@ -141,7 +143,7 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
         "heldOutLabels": len(split.holdout_rows),
         "trainingLabels": len(split.train_rows),
     }
-    version = publish(cfg, rt, client, bucket, job_id, encoder, onnx_bytes, spec, serving, split, metrics, gate, pseudo, history)
+    version = publish(cfg, rt, client, bucket, job_id, encoder, onnx_bytes, spec, serving, split, metrics, gate, pseudo, history, start)
     state = "published" if gate.passed else "rejected"
     log(f"[train] {version} {state}: {'; '.join(gate.reasons)} ({metrics['wallSeconds']:.0f} s)", flush=True)
     return {"state": state, "version": version, "phase": "done", "gate": gate.to_dict(), "metrics": _finite(_round(new_metrics))}
@@ -184,7 +186,7 @@ def load_data(cfg: TrainConfig, client, bucket: str, spec: InputSpec, rt: Runtim
     return Split(data, train_rows, holdout_rows)
 
 
-def build_model(cfg: TrainConfig, rt: Runtime, serving: Serving, arch: str, spec: InputSpec, log) -> tuple[SimCLRNet, torch.nn.Module]:
+def build_model(cfg: TrainConfig, rt: Runtime, serving: Serving, arch: str, spec: InputSpec, log) -> tuple[SimCLRNet, torch.nn.Module, str]:
     """The encoder with a projection head, and the module that trains it (the same, or its DDP wrapper
     with synchronised batch norm on CUDA). The encoder is warm-started from the serving one when it
     has the same architecture and input size; a preset with another architecture or size starts
@@ -193,10 +195,12 @@ def build_model(cfg: TrainConfig, rt: Runtime, serving: Serving, arch: str, spec
     same = serving.model is not None and serving.model.spec.arch == arch and (serving.input_spec.height, serving.input_spec.width) == size
     if cfg.warm_start and same:
         encoder = copy.deepcopy(serving.model)
-        log(f"[train] warm start from {serving.version} ({arch} at {size[0]}x{size[1]})", flush=True)
+        start = f"warm start from {serving.version}" + (" (imported)" if (serving.manifest or {}).get("training", {}).get("kind") == "import" else "")
+        log(f"[train] {start} ({arch} at {size[0]}x{size[1]})", flush=True)
     else:
         small = {"width": cfg.width, "blocks_per_stage": tuple(cfg.blocks_per_stage), "pooled_grid": cfg.pooled_grid}
         encoder = build_encoder(encoder_spec(arch, spec.channels, cfg.embedding_dim, size, small)).to(rt.device)
+        start = f"fresh {arch}"
         log(f"[train] new {arch} encoder at {size[0]}x{size[1]} ({sum(p.numel() for p in encoder.parameters()) / 1e6:.1f} M parameters)", flush=True)
     encoder = FitInput(encoder, size)
     dim = encoder.spec.embedding_dim
@@ -204,10 +208,10 @@ def build_model(cfg: TrainConfig, rt: Runtime, serving: Serving, arch: str, spec
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
     if rt.world == 1:
-        return net, net
+        return net, net, start
     cuda = rt.device.type == "cuda"
     wrapped = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net) if cuda else net
-    return net, torch.nn.parallel.DistributedDataParallel(wrapped, device_ids=[rt.device.index] if cuda else None)
+    return net, torch.nn.parallel.DistributedDataParallel(wrapped, device_ids=[rt.device.index] if cuda else None), start
 
 
 def label_unlabelled(cfg: TrainConfig, rt: Runtime, encoder, views, spec: InputSpec, split: Split, started, deadline, history: History, log) -> dict:
@@ -296,7 +300,7 @@ def export_with_parity(encoder, spec: InputSpec, metrics: dict, gate: GateDecisi
 
 
 def publish(
-    cfg, rt, client, bucket, job_id, encoder, onnx_bytes, spec: InputSpec, serving: Serving, split: Split, metrics, gate, pseudo, history: History
+    cfg, rt, client, bucket, job_id, encoder, onnx_bytes, spec: InputSpec, serving: Serving, split: Split, metrics, gate, pseudo, history: History, start: str = ""
 ) -> str:
     """The version (always, with its gate decision), its report and curves; when it passed, its
     pseudo-labels and the candidate pointer that starts the rollout."""
@@ -311,7 +315,7 @@ def publish(
         metrics=_finite(metrics),
         gate=gate,
         dataset={"snapshot": data.snapshot, "images": len(data), "labels": len(data.label_of)},
-        training={"jobId": job_id, "gitSha": git_sha(), "device": str(rt.device), "worldSize": rt.world, "config": cfg.to_dict()},
+        training={"kind": "simclr", "path": start, "jobId": job_id, "gitSha": git_sha(), "device": str(rt.device), "worldSize": rt.world, "config": cfg.to_dict()},
     )
     encoder.eval()
     publish_version(client, bucket, version, onnx_bytes, encoder_to_bytes(encoder.cpu()), manifest)

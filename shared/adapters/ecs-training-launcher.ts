@@ -1,6 +1,6 @@
 /** TrainingLauncher over Amazon ECS: RunTask through the GPU capacity provider (never a launch type, which would not scale the group out). */
 import { RunTaskCommand, type ECSClient } from '@aws-sdk/client-ecs';
-import type { TrainingLauncher, TrainingRequest } from '../ports/training-launcher';
+import { trainerCommand, type TrainingLauncher, type TrainingRequest } from '../ports/training-launcher';
 
 export interface EcsTrainingTarget {
   clusterArn: string;
@@ -16,8 +16,7 @@ export class EcsTrainingLauncher implements TrainingLauncher {
   ) {}
 
   async launch(request: TrainingRequest): Promise<void> {
-    const command =
-      request.command === 'init' ? ['init'] : ['run', '--job-id', request.jobId, ...(request.maxMinutes ? ['--max-minutes', String(request.maxMinutes)] : [])];
+    const command = trainerCommand(request);
     const out = await this.client.send(
       new RunTaskCommand({
         cluster: this.target.clusterArn,

@@ -38,7 +38,14 @@ const defaultJobId = () =>
     .replace(/[-:.TZ]/g, '')
     .slice(0, 14)}-${randomUUID().slice(0, 8)}`;
 
-export async function startTraining(deps: TrainingDeps, input: { maxMinutes?: number; reason?: string }): Promise<{ jobId: string }> {
+export interface TrainingStart {
+  maxMinutes?: number;
+  reason?: string;
+  /** An import job (POST /models/import) instead of a training run: same lease, same run record. */
+  importId?: string;
+}
+
+export async function startTraining(deps: TrainingDeps, input: TrainingStart): Promise<{ jobId: string }> {
   const jobId = (deps.newJobId ?? defaultJobId)();
   const maxMinutes = input.maxMinutes ?? deps.policy.maxMinutes;
   await settleFinishedRun(deps);
@@ -53,7 +60,7 @@ export async function startTraining(deps: TrainingDeps, input: { maxMinutes?: nu
   const record: TrainingRun = { jobId, state: 'running', startedAt: now, updatedAt: now, phase: `starting (${input.reason ?? 'request'})`, maxMinutes };
   await deps.store.put(deps.artifactsBucket, artifactKeys.run(jobId), JSON.stringify(record), 'application/json');
   try {
-    await deps.launcher.launch({ jobId, maxMinutes });
+    await deps.launcher.launch({ jobId, maxMinutes, ...(input.importId ? { command: 'import' as const, importId: input.importId } : {}) });
   } catch (err) {
     await finishRun(deps, jobId, `could not start the trainer: ${(err as Error).message}`);
     throw err;
