@@ -300,7 +300,7 @@ def export_with_parity(encoder, spec: InputSpec, metrics: dict, gate: GateDecisi
 
 
 def publish(
-    cfg, rt, client, bucket, job_id, encoder, onnx_bytes, spec: InputSpec, serving: Serving, split: Split, metrics, gate, pseudo, history: History, start: str = ""
+    cfg, rt, client, bucket, job_id, encoder, onnx_bytes, spec: InputSpec, serving: Serving, split: Split, metrics, gate, pseudo, history: History, start=""
 ) -> str:
     """The version (always, with its gate decision), its report and curves; when it passed, its
     pseudo-labels and the candidate pointer that starts the rollout."""
@@ -315,7 +315,15 @@ def publish(
         metrics=_finite(metrics),
         gate=gate,
         dataset={"snapshot": data.snapshot, "images": len(data), "labels": len(data.label_of)},
-        training={"kind": "simclr", "path": start, "jobId": job_id, "gitSha": git_sha(), "device": str(rt.device), "worldSize": rt.world, "config": cfg.to_dict()},
+        training={
+            "kind": "simclr",
+            "path": start,
+            "jobId": job_id,
+            "gitSha": git_sha(),
+            "device": str(rt.device),
+            "worldSize": rt.world,
+            "config": cfg.to_dict(),
+        },
     )
     encoder.eval()
     publish_version(client, bucket, version, onnx_bytes, encoder_to_bytes(encoder.cpu()), manifest)
