@@ -10,6 +10,7 @@ import { type ApiClient, type ApiReply, apiClient, errorMessage } from './api-cl
 import { importLabels } from './labels';
 import { ApiSigner, regionOf } from './sigv4';
 import { uploadImages } from './upload';
+import { importModel, parseTriple } from './import-model';
 
 export { importLabels } from './labels';
 
@@ -195,6 +196,75 @@ const COMMANDS: Command[] = [
     summary: 'serve the previous version again',
     positionals: [0, 0],
     run: async ({ api, json }) => report(await api.call('POST', '/models/rollback'), json, (b) => `serving ${b.serving} (was ${b.previous})`),
+  },
+  {
+    words: ['models', 'import'],
+    args: '<encoder.onnx> --input-size N|HxW [--mean r,g,b] [--std r,g,b] [--resize cover|contain|fill] [--weights <state_dict.pt> --arch <name>]',
+    summary: 'publish your own encoder: validated, gated against the serving model, then rolled out blue/green',
+    details:
+      'The ONNX (one float32 input [batch, channels, height, width], one 2-D float output) is uploaded to the artifacts bucket under ' +
+      'imports/<id>/, validated by the API in onnxruntime, evaluated by an import job on the held-out labels with the training gate, ' +
+      'published as the next version and rolled out. Pixels reach it as (pixel / 255 - mean) / std, RGB, resized with --resize ' +
+      "(default cover). With --weights and --arch (the state dict of the same network as one of the trainer's backbones: " +
+      'small-resnet, resnet18, resnet50, vit-s16), later training runs continue from it. Waits for the job unless --no-wait.',
+    options: {
+      'input-size': { type: 'string' },
+      mean: { type: 'string' },
+      std: { type: 'string' },
+      resize: { type: 'string' },
+      weights: { type: 'string' },
+      arch: { type: 'string' },
+      bucket: { type: 'string' },
+      's3-endpoint': { type: 'string' },
+      'no-wait': { type: 'boolean' },
+    },
+    optionHelp: [
+      ['--input-size N|HxW', "the model's input, e.g. 224 or 224x160 (at most the working resolution, WORKING_SIZE)"],
+      ['--mean r,g,b / --std r,g,b', 'normalisation of pixel / 255 (default 0 and 1; ImageNet models: 0.485,0.456,0.406 and 0.229,0.224,0.225)'],
+      ['--resize cover|contain|fill', 'how an image is fitted to the input (default cover: centre crop)'],
+      ['--weights FILE --arch NAME', 'PyTorch weights of the same network, to continue training it'],
+      ['--bucket NAME', 'the artifacts bucket (default `artifacts` locally; required with --endpoint)'],
+      ['--s3-endpoint URL', `an S3-compatible endpoint (default ${DEFAULT_LOCAL_S3} without --endpoint, Amazon S3 with it)`],
+      ['--no-wait', 'return once the import job has started'],
+    ],
+    positionals: [1, 1],
+    run: async ({ api, values, positionals, json, deployed }) => {
+      if (values['input-size'] === undefined) throw new UsageError('--input-size is required: the input the model takes, e.g. 224 or 224x160');
+      if ((values.weights === undefined) !== (values.arch === undefined)) throw new UsageError('--weights and --arch go together');
+      const bucket = values.bucket === undefined ? (deployed ? undefined : 'artifacts') : String(values.bucket);
+      if (!bucket) throw new UsageError('--bucket is required with --endpoint: the artifacts bucket of the deployment (stack output ArtifactsBucket)');
+      let mean: number[] | undefined;
+      let std: number[] | undefined;
+      try {
+        mean = parseTriple(values.mean as string | undefined, 'mean');
+        std = parseTriple(values.std as string | undefined, 'std');
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const outcome = await importModel(
+        api,
+        {
+          onnxPath: positionals[0]!,
+          inputSize: String(values['input-size']),
+          mean,
+          std,
+          resize: values.resize === undefined ? undefined : String(values.resize),
+          weightsPath: values.weights === undefined ? undefined : String(values.weights),
+          arch: values.arch === undefined ? undefined : String(values.arch),
+          artifactsBucket: bucket,
+          s3Endpoint: values['s3-endpoint'] !== undefined ? String(values['s3-endpoint']) : deployed ? undefined : DEFAULT_LOCAL_S3,
+          wait: !values['no-wait'],
+        },
+        json ? undefined : (line) => process.stderr.write(`${line}\n`),
+      );
+      if (!outcome.run) return report(outcome.reply, json, (b) => `import job ${b.jobId} started (import ${outcome.importId})`);
+      const run = outcome.run;
+      if (json) console.log(JSON.stringify({ importId: outcome.importId, ...run }, null, 2));
+      else if (run.state === 'published') console.log(`${run.version} published and rolling out: ${run.gate?.reasons.join('; ')}`);
+      else if (run.state === 'rejected') console.log(`${run.version} rejected by the gate: ${run.gate?.reasons.join('; ')}`);
+      else console.error(`import failed: ${run.error ?? run.state}`);
+      return run.state === 'published' ? 0 : 1;
+    },
   },
   {
     words: ['train'],

@@ -38,6 +38,29 @@ export interface UploadResult {
   failed: Array<{ file: string; error: string }>;
 }
 
+/** An S3 client for the embedded stack's endpoint (any credentials) or, without one, AWS with the default credential chain. */
+export function s3ClientFor(target: Pick<UploadTarget, 'endpoint' | 'region'>): S3Client {
+  return new S3Client({
+    ...(target.endpoint ? { endpoint: target.endpoint, forcePathStyle: true } : {}),
+    region: target.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    // The embedded stack takes any credentials; give it some when the environment has none.
+    ...(target.endpoint && !process.env.AWS_ACCESS_KEY_ID && !process.env.AWS_PROFILE
+      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+      : {}),
+  });
+}
+
+/** One file, streamed (multipart above 8 MiB). */
+export async function uploadFile(client: S3Client, bucket: string, key: string, path: string, contentType: string): Promise<void> {
+  await new Upload({
+    client,
+    params: { Bucket: bucket, Key: key, Body: createReadStream(path), ContentType: contentType },
+    queueSize: 2,
+    partSize: 8 * 1024 * 1024,
+    leavePartsOnError: false,
+  }).done();
+}
+
 async function* walk(dir: string): AsyncIterable<string> {
   for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
     const path = join(dir, entry.name);
@@ -66,14 +89,7 @@ export async function uploadImages(source: string, target: UploadTarget, progres
     const rel = info.isDirectory() ? relative(source, path).split(sep).join('/') : basename(path);
     files.push({ path, key: `${prefix}${rel}`, size: (await stat(path)).size, type });
   }
-  const client = new S3Client({
-    ...(target.endpoint ? { endpoint: target.endpoint, forcePathStyle: true } : {}),
-    region: target.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
-    // The embedded stack takes any credentials; give it some when the environment has none.
-    ...(target.endpoint && !process.env.AWS_ACCESS_KEY_ID && !process.env.AWS_PROFILE
-      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
-      : {}),
-  });
+  const client = s3ClientFor(target);
   const total = files.reduce((n, f) => n + f.size, 0);
   const result: UploadResult = { uploaded: 0, bytes: 0, skipped, failed: [] };
   let next = 0;
@@ -91,13 +107,7 @@ export async function uploadImages(source: string, target: UploadTarget, progres
       next += 1;
       if (!file) return;
       try {
-        await new Upload({
-          client,
-          params: { Bucket: target.bucket, Key: file.key, Body: createReadStream(file.path), ContentType: file.type },
-          queueSize: 2,
-          partSize: 8 * 1024 * 1024,
-          leavePartsOnError: false,
-        }).done();
+        await uploadFile(client, target.bucket, file.key, file.path, file.type);
         result.uploaded += 1;
         result.bytes += file.size;
       } catch (err) {
