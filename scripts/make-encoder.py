@@ -33,13 +33,19 @@ from pipeline_trainer.model import EncoderSpec, build_encoder, encoder_to_bytes 
 
 
 class DetailNet(torch.nn.Module):
+    """Zero-mean 4x4 patch filters (they see edges and texture, not brightness), an odd nonlinearity and a
+    dense random projection of every patch: embeddings centred on zero that move with fine detail."""
+
     def __init__(self, size: int, dim: int) -> None:
         super().__init__()
-        self.patch = torch.nn.Conv2d(3, 8, kernel_size=4, stride=4)
-        self.proj = torch.nn.Linear(8 * (size // 4) ** 2, dim)
+        self.patch = torch.nn.Conv2d(3, 8, kernel_size=4, stride=4, bias=False)
+        with torch.no_grad():
+            self.patch.weight -= self.patch.weight.mean(dim=(1, 2, 3), keepdim=True)
+            self.patch.weight *= 8
+        self.proj = torch.nn.Linear(8 * (size // 4) ** 2, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(torch.relu(self.patch(x)).flatten(1))
+        return self.proj(torch.tanh(self.patch(x)).flatten(1))
 
 
 def make_detail(size: int, dim: int, out: str) -> dict:
