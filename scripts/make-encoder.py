@@ -89,7 +89,7 @@ def make_fashion(size: int, seconds: float, count: int, out: str, weights_out: s
     encoder.train()
     start, steps = time.monotonic(), 0
     while time.monotonic() - start < seconds:
-        idx = torch.randint(0, len(x_all), (128,))
+        idx = torch.randint(0, len(x_all), (64,))
         x = x_all[idx]
         flip = torch.rand(len(x)) < 0.5
         x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)

@@ -1,3 +1,4 @@
+import { DEFAULT_DERIVED } from '../../shared/derived-layout';
 /**
  * The deployment's configuration: one typed object, read from the CDK context key `pipeline`
  * (cdk.json, or `-c pipeline='{"trainingInstanceTypes":["g6.xlarge"]}'`), every key optional with the
@@ -37,6 +38,10 @@ export const PipelineConfigSchema = z
       .default(50 * 1024 * 1024),
     maxImagePixels: z.number().int().positive().default(100_000_000),
     augmentViews: z.number().int().min(0).max(16).default(2),
+    /** Shorter side of the stored canonical image (derived data independent of any model); no model may take a larger input. */
+    workingSize: z.number().int().min(32).max(1024).default(DEFAULT_DERIVED.workingSize),
+    /** Side of the stored augmented views (at most workingSize). */
+    viewSize: z.number().int().min(16).max(1024).default(DEFAULT_DERIVED.viewSize),
     /**
      * GPU instance types of the training capacity provider, in order of preference: the Auto Scaling
      * group launches the first one with capacity (one GPU each; the task asks for one GPU).

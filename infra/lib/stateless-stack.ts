@@ -54,6 +54,8 @@ export class StatelessStack extends Stack {
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
     super(scope, id, props);
     const { config } = props;
+    if (config.viewSize > config.workingSize)
+      throw new Error(`pipeline config: viewSize (${config.viewSize}) must not exceed workingSize (${config.workingSize})`);
     const logRetention = config.logRetentionDays as RetentionDays;
     const architecture = config.lambdaArchitecture === 'arm64' ? Architecture.ARM_64 : Architecture.X86_64;
     const training = new Training(this, 'Training', { config, imagesBucket: props.imagesBucket, artifactsBucket: props.artifactsBucket, logRetention });
@@ -65,6 +67,8 @@ export class StatelessStack extends Stack {
       MAX_IMAGE_BYTES: String(config.maxImageBytes),
       MAX_IMAGE_PIXELS: String(config.maxImagePixels),
       AUGMENT_VIEWS: String(config.augmentViews),
+      WORKING_SIZE: String(config.workingSize),
+      VIEW_SIZE: String(config.viewSize),
       RETRAIN_MIN_NEW_LABELS: String(config.retrainMinNewLabels),
       // Scheduled runs are EventBridge Scheduler's job in AWS, not the lifecycle function's.
       RETRAIN_INTERVAL_MINUTES: '0',
@@ -262,6 +266,8 @@ export class StatelessStack extends Stack {
       [under.models, under.labels, under.quarantine, under.rollouts, under.runs, under.locks, under.pseudoLabels],
     );
     s3(api.fn, props.artifactsBucket, ['s3:PutObject'], [under.labels, under.runs, under.locks, under.rollouts, artifactKeys.servingPointer]);
+    // POST /models/import: reads the uploaded ONNX (and checks the weights exist), writes the request for the job.
+    s3(api.fn, props.artifactsBucket, ['s3:GetObject', 's3:PutObject'], [under.imports]);
     s3(api.fn, props.artifactsBucket, ['s3:DeleteObject'], [artifactKeys.candidatePointer]);
     list(api.fn, props.artifactsBucket);
     s3(api.fn, props.artifactsBucket, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [under.counts]);

@@ -39,7 +39,12 @@ describe('a data directory written by the previous version', () => {
     const s3 = new S3Client({ endpoint: stack.s3, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'a' } });
     const images = await listAll(s3, 'images', '');
     expect(images).toHaveLength(26);
-    await waitFor('migration complete', async () => (/migration complete: 26 images re-derived at 256 px/.test(stack!.output()) ? true : undefined), 120_000, 500);
+    await waitFor(
+      'migration complete',
+      async () => (/migration complete: 26 images re-derived at 256 px/.test(stack!.output()) ? true : undefined),
+      120_000,
+      500,
+    );
     expect(stack.output()).toMatch(/26 of 26 images are stored below the working resolution \(256 px\): re-deriving them/);
     expect(stack.output()).toMatch(/migration: 26\/26 re-derived/);
 
@@ -68,7 +73,9 @@ describe('a data directory written by the previous version', () => {
     expect((await getJson<{ servingModel: string }>(`${stack.api}/health`)).body.servingModel).toBe('v0');
     expect(await listAll(s3, 'artifacts', 'labels/')).toHaveLength(3);
     const labelled = images.find((k) => k.startsWith('fashion/t10k-00000'))!;
-    const { status, body } = await getJson<{ neighbors: Array<{ key: string; label?: string }> }>(`${stack.api}/neighbors?key=${encodeURIComponent(labelled)}&k=25`);
+    const { status, body } = await getJson<{ neighbors: Array<{ key: string; label?: string }> }>(
+      `${stack.api}/neighbors?key=${encodeURIComponent(labelled)}&k=25`,
+    );
     expect(status).toBe(200);
     expect(body.neighbors).toHaveLength(25);
     expect(body.neighbors.filter((n) => n.label !== undefined)).toHaveLength(2);

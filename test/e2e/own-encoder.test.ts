@@ -13,7 +13,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import sharp from 'sharp';
 import { main as cli } from '../../cli/pipeline';
 import { OnnxEncoder } from '../../shared/adapters/onnx-encoder';
 import { DEFAULT_DERIVED, decodeToWorking, modelPixels } from '../../shared/derived-layout';
@@ -105,7 +104,9 @@ describe('your own photos with your own encoder', () => {
     await waitFor(
       'photos indexed by v1',
       async () => {
-        const states = await Promise.all(keys.map(async (k) => (await getJson<{ state: string; modelVersion?: string }>(`${stack!.api}/images?key=${encodeURIComponent(k)}`)).body));
+        const states = await Promise.all(
+          keys.map(async (k) => (await getJson<{ state: string; modelVersion?: string }>(`${stack!.api}/images?key=${encodeURIComponent(k)}`)).body),
+        );
         return states.every((s) => s.state === 'indexed' && s.modelVersion === 'v1') ? true : undefined;
       },
       120_000,
@@ -148,7 +149,9 @@ describe('your own photos with your own encoder', () => {
     const labelOf = new Map(keys.map((k, i) => [k, fm.labels[i]!]));
     const s3 = s3Of(stack);
     for (let i = 0; i < COUNT; i += 25) {
-      await Promise.all(keys.slice(i, i + 25).map(async (Key, j) => s3.send(new PutObjectCommand({ Bucket: 'images', Key, Body: await toPng(fm.images[i + j]!) }))));
+      await Promise.all(
+        keys.slice(i, i + 25).map(async (Key, j) => s3.send(new PutObjectCommand({ Bucket: 'images', Key, Body: await toPng(fm.images[i + j]!) }))),
+      );
     }
     const indexedBy = async (version: string) =>
       waitFor(
@@ -177,8 +180,22 @@ describe('your own photos with your own encoder', () => {
 
     const onnxPath = join(work, 'fashion.onnx');
     const weightsPath = join(work, 'fashion.pt');
-    makeEncoder(['fashion', '--size', '64', '--seconds', '25', '--count', '20000', '--out', onnxPath, '--weights-out', weightsPath]);
-    const args = ['--api', stack.api, 'models', 'import', onnxPath, '--input-size', '64', '--weights', weightsPath, '--arch', 'small-resnet', '--s3-endpoint', stack.s3];
+    makeEncoder(['fashion', '--size', '64', '--seconds', '45', '--count', '20000', '--out', onnxPath, '--weights-out', weightsPath]);
+    const args = [
+      '--api',
+      stack.api,
+      'models',
+      'import',
+      onnxPath,
+      '--input-size',
+      '64',
+      '--weights',
+      weightsPath,
+      '--arch',
+      'small-resnet',
+      '--s3-endpoint',
+      stack.s3,
+    ];
     expect(await quietCli(args)).toBe(0);
     await waitServing(stack, 'v1', 120_000);
     await indexedBy('v1');
@@ -191,13 +208,19 @@ describe('your own photos with your own encoder', () => {
     const labels = keys.filter((_, i) => i < 200).map((key) => ({ key, label: `class-${labelOf.get(key)}` }));
     const res = await fetch(`${stack.api}/labels`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ labels }) });
     expect(res.status).toBe(200);
-    const train = await fetch(`${stack.api}/train`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ maxMinutes: 2 }) });
+    const train = await fetch(`${stack.api}/train`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ maxMinutes: 2 }),
+    });
     expect(train.status).toBe(202);
     const { jobId } = (await train.json()) as { jobId: string };
     const run = await waitFor(
       `run ${jobId} final`,
       async () => {
-        const runs = (await getJson<{ runs: Array<{ jobId: string; state: string; version?: string; gate?: { passed: boolean; rule?: string } }> }>(`${stack!.api}/models`)).body.runs;
+        const runs = (
+          await getJson<{ runs: Array<{ jobId: string; state: string; version?: string; gate?: { passed: boolean; rule?: string } }> }>(`${stack!.api}/models`)
+        ).body.runs;
         const r = runs.find((x) => x.jobId === jobId);
         return r && r.state !== 'running' ? r : undefined;
       },
