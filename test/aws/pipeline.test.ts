@@ -9,6 +9,7 @@
  * timeouts are the template's divided by 120, so retries take seconds.
  */
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -165,6 +166,34 @@ describe('the AWS deployment, run with AWS semantics', () => {
       expect(await cli('--endpoint', h.api.url, 'health')).toBe(1);
       expect(err.join('\n')).toMatch(/HTTP 403 from API Gateway: The request signature we calculated does not match/);
       expect(await cli('--endpoint', h.api.url, '--api', 'http://127.0.0.1:1', 'health')).toBe(2);
+    });
+
+    it('imports an encoder: uploaded to the artifacts bucket, validated by the api function under its role, started as an ECS import task', async () => {
+      h.gateway.trustUser(API_USER.accessKeyId);
+      // The scheduled run above was recorded, not run: its lease ends as if the task had finished.
+      await h.admin.s3.send(new DeleteObjectCommand({ Bucket: h.artifactsBucket, Key: 'locks/training.json' }));
+      const dir = mkdtempSync(join(tmpdir(), 'cli-import-'));
+      const onnx = join(dir, 'detail.onnx');
+      const made = spawnSync(join(__dirname, '../../.venv/bin/python'), ['scripts/make-encoder.py', 'detail', '--size', '64', '--out', onnx], {
+        cwd: join(__dirname, '../..'),
+      });
+      expect(made.status).toBe(0);
+      const common = ['--endpoint', h.api.url, 'models', 'import', '--bucket', h.artifactsBucket, '--s3-endpoint', h.gateway.endpoint, '--no-wait'];
+      // Refused at once, before any task: a model larger than the working resolution, and a file that is not ONNX.
+      expect(await cli(...common, onnx, '--input-size', '512')).toBe(1);
+      expect(err.join('\n')).toMatch(/working resolution of 256 px/);
+      writeFileSync(join(dir, 'broken.onnx'), 'not a model');
+      expect(await cli(...common, join(dir, 'broken.onnx'), '--input-size', '64')).toBe(1);
+      expect(err.join('\n')).toMatch(/onnxruntime cannot load the file/);
+      expect(h.tasks.filter((t) => t.command[0] === 'import')).toHaveLength(0);
+
+      expect(await cli(...common, onnx, '--input-size', '64', '--json')).toBe(0);
+      const reply = JSON.parse(out.join('\n')) as { jobId: string; importId: string; validation: { embeddingDim: number; channels: number } };
+      expect(reply.validation).toMatchObject({ embeddingDim: 64, channels: 3, inputName: 'image', outputName: 'features' });
+      const task = h.tasks.find((t) => t.command[0] === 'import');
+      expect(task?.command).toEqual(['import', '--job-id', reply.jobId, '--import-id', reply.importId, '--max-minutes', '30']);
+      expect((await h.request('POST', '/train')).status).toBe(409);
+      await h.admin.s3.send(new DeleteObjectCommand({ Bucket: h.artifactsBucket, Key: 'locks/training.json' }));
     });
 
     it('uploads a directory (multipart for a large file) with progress, then searches by image', async () => {
