@@ -12,12 +12,15 @@
  *   s3-upload  embedded S3 server peak memory through a 1 GiB single PUT and a 1 GiB CLI multipart upload (--mib)
  *   presets    each trainer preset's SimCLR step: images/s, step time, peak memory, FLOPs; MFU on CUDA (BENCH_DEVICE=cuda, --steps)
  *   aws-cost   dollars per million images ingested, queries and rollout re-embeddings, from the AWS harness's recorded calls (--images, --queries)
+ *   derived-format  bytes and time per image of the stored canonical image's and views' formats, on ordinary photos
+ *   own-encoder     imported encoders: Fashion-MNIST agreement (v0, raw pixels, imported, after a warm-started run; --images, --seconds, --minutes) and photos' stored vs original vectors
  *
  * --quick runs every benchmark small enough for CI, only to show it still runs; its numbers mean nothing.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { awsCostBench } from './aws-cost';
+import { derivedFormatBench, ownEncoderBench } from './own-encoder';
 import { embeddingBench } from './embedding';
 import { type BenchContext, flag, PYTHON, pythonJson, ROOT, writeResult } from './lib/common';
 import { queryBench } from './query';
@@ -33,6 +36,8 @@ const benches: Record<string, (ctx: BenchContext) => Promise<void>> = {
     writeResult(ctx, 's3-upload', { ...r });
   },
   'aws-cost': awsCostBench,
+  'derived-format': derivedFormatBench,
+  'own-encoder': ownEncoderBench,
   embedding: embeddingBench,
   pipeline: pipelineBench,
   latency: latencyBench,
