@@ -187,7 +187,7 @@ def run_adapter(cfg, rt, client, bucket, job_id, serving, split, started, deadli
     gate = decide(
         {**new_metrics, "correct": new_correct},
         {**serving_metrics, "correct": serving_correct},
-        GatePolicy(confidence=cfg.gate_confidence, min_heldout=cfg.gate_min_heldout, seed=cfg.seed),
+        GatePolicy(confidence=cfg.gate_confidence, min_heldout=cfg.gate_min_heldout, seed=cfg.seed, no_lower_estimate=True),
     )
     log(f"[gate] {gate.rule}: {'passed' if gate.passed else 'rejected'}", flush=True)
 

@@ -40,6 +40,9 @@ class TrainConfig:
     embedding_dim: int = 128
     projection_dim: int = 64
     warm_start: bool = True
+    # Continuing an encoder that learned something (a trained or imported version, not v0's random init):
+    # the learning rates are scaled by this, so a run refines it instead of overwriting what it knew
+    warm_start_lr_scale: float = 0.1
     # contrastive pretraining (SimCLR, NT-Xent)
     temperature: float = 0.2
     batch_size: int = 256
@@ -87,6 +90,7 @@ class TrainConfig:
             (0.5 <= self.gate_confidence < 1.0, "gate_confidence must be in [0.5, 1)"),
             (self.gate_min_heldout >= 1, "gate_min_heldout must be at least 1"),
             (self.batch_size >= 2, "batch_size must be at least 2"),
+            (0 < self.warm_start_lr_scale <= 1, "warm_start_lr_scale must be in (0, 1]"),
             (self.temperature > 0, "temperature must be positive"),
             (self.optimizer in ("adamw", "lars"), "optimizer must be adamw or lars"),
             (self.max_minutes > 0, "max_minutes must be positive"),

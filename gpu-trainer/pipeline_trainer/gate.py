@@ -33,6 +33,9 @@ class GatePolicy:
     # Too few held-out labels: "checks" (a trained version must pass the label-free checks) or "accept" (an
     # imported encoder is the user's choice: accepted, with the label-free statistics reported)
     label_free: str = "checks"
+    # Replacing an encoder the user imported (a pretrained one): the new one must also not score lower
+    # in estimate on any held-out metric; within noise is not good enough to replace a known-good choice
+    no_lower_estimate: bool = False
     bootstrap: int = 2000
     seed: int = 0
 
@@ -118,7 +121,13 @@ def decide(new: dict, serving: dict | None, policy: GatePolicy | None = None) ->
             reasons.append(line)
             if c["verdict"] == "worse":
                 passed = False
-        return _finish(passed, f"paired test on {held} held-out labels at {policy.confidence:.0%} confidence", reasons, comparisons)
+            elif policy.no_lower_estimate and c["difference"] < 0:
+                passed = False
+                reasons.append(
+                    f"{metric}: lower than the imported serving encoder's, which is kept (an import is replaced only by a version that scores no lower)"
+                )
+        rule = f"paired test on {held} held-out labels at {policy.confidence:.0%} confidence"
+        return _finish(passed, rule + (", no lower estimate than an imported encoder" if policy.no_lower_estimate else ""), reasons, comparisons)
 
     # Too few held-out labels: every comparison would be within noise. Label-free checks decide.
     reasons.append(

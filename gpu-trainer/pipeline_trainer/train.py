@@ -118,6 +118,9 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
 
         return run_adapter(cfg, rt, client, bucket, job_id, serving, split, started, deadline, recorder, log)
     net, train_net, start = build_model(cfg, rt, serving, arch, spec, log)
+    if start.startswith("warm start") and (serving.manifest or {}).get("training", {}).get("kind") != "random-init":
+        cfg = dataclasses.replace(cfg, lr=cfg.lr * cfg.warm_start_lr_scale, finetune_lr=cfg.finetune_lr * cfg.warm_start_lr_scale)
+        log(f"[train] refining a trained encoder: learning rates x{cfg.warm_start_lr_scale} (lr {cfg.lr:.2e}, fine-tune {cfg.finetune_lr:.2e})", flush=True)
     views = torch.from_numpy(split.data.views).to(rt.device)  # uint8 [N, V, H, W, C], resident on the device
     history = History()
 
@@ -257,7 +260,12 @@ def evaluate_and_gate(
     gate = decide(
         {**new_metrics, "correct": new_correct},
         {**serving_metrics, "correct": serving_correct} if serving_metrics is not None else None,
-        GatePolicy(confidence=cfg.gate_confidence, min_heldout=cfg.gate_min_heldout, seed=cfg.seed),
+        GatePolicy(
+            confidence=cfg.gate_confidence,
+            min_heldout=cfg.gate_min_heldout,
+            seed=cfg.seed,
+            no_lower_estimate=(serving.manifest or {}).get("training", {}).get("kind") == "import",
+        ),
     )
     log(f"[gate] {gate.rule}: {'passed' if gate.passed else 'rejected'}", flush=True)
     new_metrics["serving"] = {"version": serving.version, **(serving_metrics or {})}

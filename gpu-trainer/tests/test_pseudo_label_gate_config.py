@@ -173,3 +173,23 @@ def test_without_warm_up_thresholds_follow_the_classes_own_confidence():
     t = class_thresholds(probs, 0.95, warmup=False, floor=0.0)
     assert t[0] == pytest.approx(0.95)
     assert t[1] == pytest.approx(0.95 * 0.4 / 1.6)
+
+
+def test_over_an_imported_encoder_a_lower_estimate_within_noise_keeps_the_import():
+    import numpy as np
+    from pipeline_trainer.gate import GatePolicy, decide
+
+    rng = np.random.default_rng(0)
+    serving = rng.random(40) < 0.85
+    new = serving.copy()
+    new[np.flatnonzero(serving)[:2]] = False  # two fewer right: within noise for the paired test
+    base = {"finite": True, "collapsed": False, "effectiveRank": 10.0}
+    correct = lambda c: {"knnAccuracy": c, "linearProbeAccuracy": c}  # noqa: E731
+    lenient = decide({**base, "correct": correct(new)}, {**base, "correct": correct(serving)}, GatePolicy())
+    assert lenient.passed and all(c["verdict"] == "within noise" for c in lenient.comparisons)
+    strict = decide({**base, "correct": correct(new)}, {**base, "correct": correct(serving)}, GatePolicy(no_lower_estimate=True))
+    assert not strict.passed
+    assert "no lower estimate than an imported encoder" in strict.rule
+    assert any("imported serving encoder's, which is kept" in r for r in strict.reasons)
+    same = decide({**base, "correct": correct(serving)}, {**base, "correct": correct(serving)}, GatePolicy(no_lower_estimate=True))
+    assert same.passed
