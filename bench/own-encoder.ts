@@ -11,7 +11,6 @@
  *            each photo searched for with its original (POST /search): rank and distance of itself,
  *            next to what resizing in two steps instead of one, and what a 32x32 thumbnail, give.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,8 +25,9 @@ import { toModelInput } from '../shared/image/tensor';
 import { ModelManifestSchema } from '../shared/schemas';
 import { loadFashionMnist, pngName, rawPixelAgreement, toPng } from '../scripts/fashion-mnist';
 import { getJson, startStackProcess, waitFor, type StackProcess } from '../test/support/stack-process';
+import { importArgs, makeEncoder } from '../test/support/encoders';
 import { benchPhotos } from './lib/photos';
-import { type BenchContext, flag, PYTHON, ROOT, round, writeResult } from './lib/common';
+import { type BenchContext, flag, round, writeResult } from './lib/common';
 
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 
@@ -96,12 +96,6 @@ export async function derivedFormatBench(ctx: BenchContext): Promise<void> {
     views: viewsResult,
     fashionMnistCanonicalPngBytes: round(fmPngs.reduce((n, b) => n + b.length, 0) / fmPngs.length, 0),
   });
-}
-
-function makeEncoder(args: string[]): Record<string, unknown> {
-  const res = spawnSync(PYTHON, ['scripts/make-encoder.py', ...args], { cwd: ROOT, encoding: 'utf8' });
-  if (res.status !== 0) throw new Error(`make-encoder failed:\n${res.stderr}`);
-  return JSON.parse(res.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
 }
 
 async function runCli(argv: string[]): Promise<number> {
@@ -225,22 +219,7 @@ export async function ownEncoderBench(ctx: BenchContext): Promise<void> {
       const weightsPath = join(work, 'fashion.pt');
       const standIn = makeEncoder(['fashion', '--size', '64', '--seconds', seconds, '--out', onnxPath, '--weights-out', weightsPath]);
       const t0 = Date.now();
-      const args = [
-        '--api',
-        stack.api,
-        'models',
-        'import',
-        onnxPath,
-        '--input-size',
-        '64',
-        '--weights',
-        weightsPath,
-        '--arch',
-        'small-resnet',
-        '--s3-endpoint',
-        stack.s3,
-      ];
-      if ((await runCli(args)) !== 0) throw new Error('import failed');
+      if ((await runCli(importArgs(stack, onnxPath, 64, weightsPath))) !== 0) throw new Error('import failed');
       await settled(stack, count, 'v1');
       const importSeconds = round((Date.now() - t0) / 1000, 1);
       const imported = await agreement();

@@ -34,15 +34,12 @@ const NeighborsQuery = z.object({ key: KeySchema, k: KSchema, label: LabelValueS
 const SearchQuery = z.object({ k: KSchema, label: LabelValueSchema.optional() });
 const LabelItem = z.object({ key: KeySchema, label: LabelValueSchema }).strict();
 const LabelsBody = z.union([z.object({ labels: z.array(LabelItem).min(1).max(MAX_LABELS_PER_REQUEST) }).strict(), LabelItem]);
-const TrainBody = z
-  .object({
-    maxMinutes: z
-      .number()
-      .positive()
-      .max(24 * 60)
-      .optional(),
-  })
-  .strict();
+const MaxMinutes = z
+  .number()
+  .positive()
+  .max(24 * 60)
+  .optional();
+const TrainBody = z.object({ maxMinutes: MaxMinutes }).strict();
 const DeadLettersQuery = z
   .object({
     limit: z
@@ -64,11 +61,7 @@ const ImportBody = z
     resize: z.enum(['cover', 'contain', 'fill']).optional(),
     weights: z.string().min(1).optional(),
     arch: z.string().min(1).optional(),
-    maxMinutes: z
-      .number()
-      .positive()
-      .max(24 * 60)
-      .optional(),
+    maxMinutes: MaxMinutes,
   })
   .strict();
 const SearchJson = z.object({ image: z.string().min(1, 'image must be base64 image bytes') }).strict();

@@ -23,12 +23,10 @@ import torch
 import torch.nn.functional as F
 from onnx import helper, numpy_helper
 
-from . import keys
 from .augment import normalize, to_unit_float
 from .losses import nt_xent
 from .manifest import GateDecision, build_manifest, git_sha
-from .publish import next_version, publish_version, set_candidate
-from .s3io import put_json
+from .publish import next_version, publish_gated
 
 
 class AdapterHead(torch.nn.Module):
@@ -153,10 +151,9 @@ def compose_onnx(base_bytes: bytes, output_name: str, head: AdapterHead) -> tupl
 
 
 def run_adapter(cfg, rt, client, bucket, job_id, serving, split, started, deadline, recorder, log) -> dict:
-    from .evaluate import evaluate_heldout, view_stats
-    from .gate import GatePolicy, decide
+    from .gate import GatePolicy
     from .onnx_module import OnnxEncoderModule
-    from .train import _finite, _round, images_for
+    from .train import _finite, _round, compare_with_serving, logged_decision
 
     status = onnx2torch_status()
     log(f"[adapter] serving {serving.version} is an ONNX-only import: {status}; training an adapter head on its frozen embeddings", flush=True)
@@ -164,7 +161,7 @@ def run_adapter(cfg, rt, client, bucket, job_id, serving, split, started, deadli
     frozen = OnnxEncoderModule(serving.onnx, enc["inputName"], enc["outputName"])
     data = split.data
     spec = serving.input_spec
-    canonical, views = images_for(cfg, client, bucket, data, spec)
+    views = data.views  # decoded at the frozen encoder's own input spec
     mean, std = list(spec.mean), list(spec.std)
     recorder.update(phase="embedding with the frozen encoder")
     emb = frozen_embeddings(frozen, views, mean, std, rt.device)
@@ -176,20 +173,12 @@ def run_adapter(cfg, rt, client, bucket, job_id, serving, split, started, deadli
     candidate = FrozenWithHead(frozen, head)
 
     recorder.update(phase="evaluation")
-    ty = [data.label_of[r] for r in split.train_rows]
-    hy = [data.label_of[r] for r in split.holdout_rows]
-    rest = (rt.device, split.train_rows, ty, split.holdout_rows, hy, len(data.class_names), cfg.knn_k)
     head.to(rt.device)
-    new_metrics, new_correct = evaluate_heldout(candidate, canonical, mean, std, *rest)
-    new_metrics.update(view_stats(candidate, views, mean, std, rt.device))
-    serving_metrics, serving_correct = evaluate_heldout(frozen, canonical, mean, std, *rest)
-    serving_metrics.update(view_stats(frozen, views, mean, std, rt.device))
-    gate = decide(
-        {**new_metrics, "correct": new_correct},
-        {**serving_metrics, "correct": serving_correct},
-        GatePolicy(confidence=cfg.gate_confidence, min_heldout=cfg.gate_min_heldout, seed=cfg.seed, no_lower_estimate=True),
+    new_metrics, new_correct, serving_metrics, serving_correct = compare_with_serving(
+        cfg, rt, client, bucket, candidate, spec, serving, data, split.train_rows, split.holdout_rows
     )
-    log(f"[gate] {gate.rule}: {'passed' if gate.passed else 'rejected'}", flush=True)
+    policy = GatePolicy(confidence=cfg.gate_confidence, min_heldout=cfg.gate_min_heldout, seed=cfg.seed, no_lower_estimate=True)
+    gate = logged_decision(log, "adapter", serving.version, (new_metrics, new_correct), (serving_metrics, serving_correct), policy)
 
     head.cpu()
     onnx_bytes, output_name = compose_onnx(serving.onnx, enc["outputName"], head)
@@ -216,10 +205,6 @@ def run_adapter(cfg, rt, client, bucket, job_id, serving, split, started, deadli
         input_name=enc["inputName"],
         output_name=output_name,
     )
-    publish_version(client, bucket, version, onnx_bytes, None, manifest)
-    put_json(client, bucket, keys.report(version), {"version": version, "jobId": job_id, "gate": gate.to_dict(), "metrics": _finite(metrics)})
-    if gate.passed:
-        set_candidate(client, bucket, version)
-    state = "published" if gate.passed else "rejected"
+    state = publish_gated(client, bucket, version, onnx_bytes, None, manifest, job_id)
     log(f"[adapter] {version} {state}: {'; '.join(gate.reasons)}", flush=True)
     return {"state": state, "version": version, "phase": "done", "gate": gate.to_dict(), "metrics": _finite(_round(new_metrics))}

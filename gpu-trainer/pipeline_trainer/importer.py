@@ -11,21 +11,19 @@ gate passed, makes it the candidate: the rollout re-embeds every image with it.
 from __future__ import annotations
 
 import io
-import json
 
 import torch
 
 from . import keys
 from .config import TrainConfig
 from .data import holdout_split, load_dataset
-from .evaluate import evaluate_heldout, view_stats
-from .gate import GatePolicy, decide
+from .gate import GatePolicy
 from .manifest import GateDecision, InputSpec, build_manifest, git_sha
 from .model import build_encoder, encoder_spec, encoder_to_bytes, spec_from_dict
 from .onnx_module import OnnxEncoderModule
-from .publish import next_version, publish_version, set_candidate
+from .publish import next_version, publish_gated
 from .runtime import TrainingError
-from .s3io import get_bytes, get_json, put_json
+from .s3io import get_bytes, get_json
 
 WEIGHTS_PARITY_TOLERANCE = 1e-3  # relative to the largest output value
 
@@ -69,7 +67,7 @@ def import_job(import_id: str):
     """The job body for train.run: evaluate, gate and publish the import `import_id`."""
 
     def work(cfg: TrainConfig, client, bucket: str, job_id: str, rt, started, deadline, recorder, log) -> dict:
-        from .train import Serving, _finite, _round, images_for, load_serving, serving_module
+        from .train import Serving, _finite, _round, compare_with_serving, load_serving, logged_decision
 
         request = get_json(client, bucket, keys.import_file(import_id, "request.json"))
         if request is None:
@@ -110,34 +108,17 @@ def import_job(import_id: str):
         if data is None:
             gate = GateDecision(passed=True, reasons=["passed", "no images yet: nothing to evaluate on; accepted"], rule="import: accepted without images")
             dataset = {"snapshot": None, "images": 0, "labels": 0}
+            log(f"[gate] {gate.rule}", flush=True)
         else:
             train_rows, holdout_rows = holdout_split(data.label_of, cfg.holdout_fraction, cfg.seed)
-            ty = [data.label_of[r] for r in train_rows]
-            hy = [data.label_of[r] for r in holdout_rows]
-            mean, std = list(spec.mean), list(spec.std)
-            rest = (rt.device, train_rows, ty, holdout_rows, hy, len(data.class_names), cfg.knn_k)
-            new_metrics, new_correct = evaluate_heldout(candidate, data.canonical, mean, std, *rest)
-            new_metrics.update(view_stats(candidate, data.views, mean, std, rt.device))
-            served = serving_module(serving)
-            serving_metrics, serving_correct = None, {}
-            if served is not None:
-                s_canonical, s_views = images_for(cfg, client, bucket, data, serving.input_spec)
-                s_mean, s_std = list(serving.input_spec.mean), list(serving.input_spec.std)
-                serving_metrics, serving_correct = evaluate_heldout(served, s_canonical, s_mean, s_std, *rest)
-                serving_metrics.update(view_stats(served, s_views, s_mean, s_std, rt.device))
-            log(f"[eval] imported {json.dumps(_round(new_metrics))}", flush=True)
-            if serving_metrics:
-                log(f"[eval] serving {serving.version} {json.dumps(_round(serving_metrics))}", flush=True)
-            gate = decide(
-                {**new_metrics, "correct": new_correct},
-                {**serving_metrics, "correct": serving_correct} if serving_metrics is not None else None,
-                policy,
+            new_metrics, new_correct, serving_metrics, serving_correct = compare_with_serving(
+                cfg, rt, client, bucket, candidate, spec, serving, data, train_rows, holdout_rows
             )
+            gate = logged_decision(log, "imported", serving.version, (new_metrics, new_correct), (serving_metrics, serving_correct), policy)
             metrics.update(new_metrics)
             metrics["serving"] = {"version": serving.version, **(serving_metrics or {})}
             metrics["heldOutLabels"] = len(holdout_rows)
             dataset = {"snapshot": data.snapshot, "images": len(data), "labels": len(data.label_of)}
-        log(f"[gate] {gate.rule}: {'passed' if gate.passed else 'rejected'}", flush=True)
 
         recorder.update(phase="publishing")
         version = next_version(client, bucket)
@@ -154,11 +135,7 @@ def import_job(import_id: str):
             input_name=names["inputName"],
             output_name=names["outputName"],
         )
-        publish_version(client, bucket, version, onnx_bytes, weights_bytes, manifest)
-        put_json(client, bucket, keys.report(version), {"version": version, "jobId": job_id, "gate": gate.to_dict(), "metrics": _finite(metrics)})
-        if gate.passed:
-            set_candidate(client, bucket, version)
-        state = "published" if gate.passed else "rejected"
+        state = publish_gated(client, bucket, version, onnx_bytes, weights_bytes, manifest, job_id)
         log(f"[import] {version} {state}: {'; '.join(gate.reasons)}", flush=True)
         return {"state": state, "version": version, "phase": "done", "gate": gate.to_dict(), "metrics": _finite(_round(metrics))}
 

@@ -39,6 +39,16 @@ def publish_version(client, bucket: str, version: str, onnx_bytes: bytes, weight
     put_json(client, bucket, keys.manifest(version), manifest)
 
 
+def publish_gated(client, bucket: str, version: str, onnx_bytes: bytes, weights: bytes | None, manifest: dict, job_id: str) -> str:
+    """A version that is not a training run's (an import, an adapter head): the version with its
+    report, and when its gate passed the candidate pointer that starts the rollout. Returns the run state."""
+    publish_version(client, bucket, version, onnx_bytes, weights, manifest)
+    put_json(client, bucket, keys.report(version), {"version": version, "jobId": job_id, "gate": manifest["gate"], "metrics": manifest["metrics"]})
+    if manifest["gate"]["passed"]:
+        set_candidate(client, bucket, version)
+    return "published" if manifest["gate"]["passed"] else "rejected"
+
+
 def pointer_for(version: str) -> dict:
     return {"version": version, "index": index_name_for(version), "updatedAt": utc_now()}
 

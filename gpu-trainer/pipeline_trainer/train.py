@@ -111,6 +111,8 @@ class Split:
 def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, log) -> dict:
     serving = load_serving(client, bucket, rt)
     arch, spec = target(cfg, serving)
+    if serving.model is None:
+        spec = serving.input_spec  # an adapter head works at the frozen encoder's own input
     split = load_data(cfg, client, bucket, spec, rt, log)
     if serving.model is None:
         # An imported ONNX-only encoder: no weights to continue from; train an adapter head on it instead.
@@ -236,40 +238,56 @@ def evaluate_and_gate(
 ) -> tuple[dict, GateDecision]:
     """The new and the serving encoder on the same held-out images (and label-free statistics), and the gate's decision."""
     data = split.data
-    mean, std = list(serving.input_spec.mean), list(serving.input_spec.std)
-    ty = [data.label_of[r] for r in split.train_rows]
-    hy = [data.label_of[r] for r in split.holdout_rows]
-    args = (data.canonical, mean, std, rt.device, split.train_rows, ty, split.holdout_rows, hy, len(data.class_names), cfg.knn_k)
-    new_metrics, new_correct = evaluate_heldout(encoder, *args)
-    new_metrics.update(view_stats(encoder, data.views, mean, std, rt.device))
-    serving_metrics, serving_correct = None, {}
-    served = serving_module(serving)
-    if served is not None:
-        # The serving encoder sees the same images, decoded at its own input size with its own resize rule.
-        s_canonical, s_views = images_for(cfg, client, bucket, data, serving.input_spec)
-        s_mean, s_std = list(serving.input_spec.mean), list(serving.input_spec.std)
-        serving_metrics, serving_correct = evaluate_heldout(served, s_canonical, s_mean, s_std, *args[3:])
-        serving_metrics.update(view_stats(served, s_views, s_mean, s_std, rt.device))
+    new_metrics, new_correct, serving_metrics, serving_correct = compare_with_serving(
+        cfg, rt, client, bucket, encoder, serving.input_spec, serving, split.data, split.train_rows, split.holdout_rows
+    )
     agreement = pseudo_label_agreement(client, bucket, serving.version, data, pseudo["accepted"])
     if agreement is not None:
         new_metrics["pseudoLabelAgreement"] = agreement
     new_metrics.update(pseudo["metrics"])
-    log(f"[eval] new {json.dumps(_round(new_metrics))}", flush=True)
+    policy = GatePolicy(
+        confidence=cfg.gate_confidence,
+        min_heldout=cfg.gate_min_heldout,
+        seed=cfg.seed,
+        no_lower_estimate=(serving.manifest or {}).get("training", {}).get("kind") == "import",
+    )
+    gate = logged_decision(log, "new", serving.version, (new_metrics, new_correct), (serving_metrics, serving_correct), policy)
+    new_metrics["serving"] = {"version": serving.version, **(serving_metrics or {})}
+    return new_metrics, gate
+
+
+def logged_decision(log, what: str, serving_version: str, new: tuple, serving: tuple, policy: GatePolicy) -> GateDecision:
+    """The gate's decision on (metrics, per-image correctness) of the candidate and the serving encoder, logged."""
+    (new_metrics, new_correct), (serving_metrics, serving_correct) = new, serving
+    log(f"[eval] {what} {json.dumps(_round(new_metrics))}", flush=True)
     if serving_metrics:
-        log(f"[eval] serving {serving.version} {json.dumps(_round(serving_metrics))}", flush=True)
+        log(f"[eval] serving {serving_version} {json.dumps(_round(serving_metrics))}", flush=True)
     gate = decide(
         {**new_metrics, "correct": new_correct},
         {**serving_metrics, "correct": serving_correct} if serving_metrics is not None else None,
-        GatePolicy(
-            confidence=cfg.gate_confidence,
-            min_heldout=cfg.gate_min_heldout,
-            seed=cfg.seed,
-            no_lower_estimate=(serving.manifest or {}).get("training", {}).get("kind") == "import",
-        ),
+        policy,
     )
     log(f"[gate] {gate.rule}: {'passed' if gate.passed else 'rejected'}", flush=True)
-    new_metrics["serving"] = {"version": serving.version, **(serving_metrics or {})}
-    return new_metrics, gate
+    return gate
+
+
+def compare_with_serving(cfg, rt, client, bucket: str, candidate, spec: InputSpec, serving: Serving, data: Dataset, train_rows, holdout_rows):
+    """The candidate (its inputs decoded at `spec`, as `data` is) and the serving encoder (at its own input
+    size and resize rule) on the same held-out images, with the label-free statistics on the views:
+    (candidate metrics, its per-image correctness, serving metrics or None, its correctness)."""
+    ty = [data.label_of[r] for r in train_rows]
+    hy = [data.label_of[r] for r in holdout_rows]
+    rest = (rt.device, train_rows, ty, holdout_rows, hy, len(data.class_names), cfg.knn_k)
+    new_metrics, new_correct = evaluate_heldout(candidate, data.canonical, list(spec.mean), list(spec.std), *rest)
+    new_metrics.update(view_stats(candidate, data.views, list(spec.mean), list(spec.std), rt.device))
+    served = serving_module(serving)
+    if served is None:
+        return new_metrics, new_correct, None, {}
+    s_canonical, s_views = images_for(cfg, client, bucket, data, serving.input_spec)
+    s_mean, s_std = list(serving.input_spec.mean), list(serving.input_spec.std)
+    serving_metrics, serving_correct = evaluate_heldout(served, s_canonical, s_mean, s_std, *rest)
+    serving_metrics.update(view_stats(served, s_views, s_mean, s_std, rt.device))
+    return new_metrics, new_correct, serving_metrics, serving_correct
 
 
 def serving_module(serving: Serving) -> torch.nn.Module | None:

@@ -8,10 +8,9 @@
  * imported with its weights, raises neighbour agreement from the first query, and a training run
  * warm-starts from it behind the gate.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { main as cli } from '../../cli/pipeline';
 import { OnnxEncoder } from '../../shared/adapters/onnx-encoder';
@@ -20,17 +19,9 @@ import { canonicalize, decodeImage } from '../../shared/image/decode';
 import { toModelInput } from '../../shared/image/tensor';
 import { ModelManifestSchema, type ModelManifest } from '../../shared/schemas';
 import { loadFashionMnist, pngName, toPng } from '../../scripts/fashion-mnist';
+import { importArgs, makeEncoder } from '../support/encoders';
 import { photoLike } from '../support/images';
 import { getJson, startStackProcess, waitFor, type StackProcess } from '../support/stack-process';
-
-const ROOT = resolve(__dirname, '../..');
-const PYTHON = resolve(ROOT, '.venv/bin/python');
-
-function makeEncoder(args: string[]): Record<string, unknown> {
-  const res = spawnSync(PYTHON, ['scripts/make-encoder.py', ...args], { cwd: ROOT, encoding: 'utf8' });
-  if (res.status !== 0) throw new Error(`make-encoder ${args.join(' ')} failed:\n${res.stderr}`);
-  return JSON.parse(res.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
-}
 
 function s3Of(stack: StackProcess): S3Client {
   return new S3Client({ endpoint: stack.s3, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'any', secretAccessKey: 'any' } });
@@ -75,7 +66,7 @@ describe('your own photos with your own encoder', () => {
     stack = await startStackProcess(join(work, 'photos'));
     const onnxPath = join(work, 'detail.onnx');
     makeEncoder(['detail', '--size', '128', '--out', onnxPath]);
-    expect(await quietCli(['--api', stack.api, 'models', 'import', onnxPath, '--input-size', '128', '--s3-endpoint', stack.s3])).toBe(0);
+    expect(await quietCli(importArgs(stack, onnxPath, 128))).toBe(0);
     await waitServing(stack, 'v1', 60_000);
     const s3 = s3Of(stack);
     const manifest = await manifestOf(s3, 'v1');
@@ -181,22 +172,7 @@ describe('your own photos with your own encoder', () => {
     const onnxPath = join(work, 'fashion.onnx');
     const weightsPath = join(work, 'fashion.pt');
     makeEncoder(['fashion', '--size', '64', '--seconds', '45', '--count', '20000', '--out', onnxPath, '--weights-out', weightsPath]);
-    const args = [
-      '--api',
-      stack.api,
-      'models',
-      'import',
-      onnxPath,
-      '--input-size',
-      '64',
-      '--weights',
-      weightsPath,
-      '--arch',
-      'small-resnet',
-      '--s3-endpoint',
-      stack.s3,
-    ];
-    expect(await quietCli(args)).toBe(0);
+    expect(await quietCli(importArgs(stack, onnxPath, 64, weightsPath))).toBe(0);
     await waitServing(stack, 'v1', 120_000);
     await indexedBy('v1');
     const imported = await agreement();
