@@ -127,8 +127,8 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
     viewsJpeg ? deps.store.put(deps.artifactsBucket, artifactKeys.derivedViews(imageId), viewsJpeg, 'image/jpeg') : undefined,
   ]);
   await deps.store.put(deps.artifactsBucket, artifactKeys.derivedMeta(imageId), JSON.stringify(meta), 'application/json');
-  // A layout-1 file left from before a migration: nothing reads it once the new meta is written.
-  await deps.store.deleteMany(deps.artifactsBucket, [artifactKeys.derivedViewsV1(imageId), ...(viewsJpeg ? [] : [artifactKeys.derivedViews(imageId)])]);
+  // Views of an earlier upload when this configuration writes none (AUGMENT_VIEWS=0).
+  if (!viewsJpeg) await deps.store.delete(deps.artifactsBucket, artifactKeys.derivedViews(imageId));
   await unquarantine(deps, imageId);
   return { outcome: 'augmented', embed: { key: event.key, imageId, sequencer: event.sequencer, ...(event.time ? { uploadedAt: event.time } : {}) } };
 }

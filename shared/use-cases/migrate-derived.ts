@@ -103,6 +103,8 @@ export async function migrateDerived(deps: MigrationDeps, options: MigrationOpti
       try {
         // No S3 sequencer: unordered, like reconcile's events; augment's HEAD checks decide (a deleted original leaves nothing).
         const outcome = await augmentImage(deps, { kind: 'created', bucket: deps.imagesBucket, key: meta.key, sequencer: `migrate-${meta.imageId}` });
+        // Layout 1's file: nothing reads it once the new meta is written (removals delete every layout's files anyway).
+        if (outcome === 'augmented' && meta.schemaVersion === 1) await deps.store.delete(deps.artifactsBucket, artifactKeys.derivedViewsV1(meta.imageId));
         progress.outcomes[outcome] = (progress.outcomes[outcome] ?? 0) + 1;
         progress.done += 1;
       } catch (err) {
