@@ -3,7 +3,7 @@
  * names the missing or malformed key.
  */
 import { z } from 'zod';
-import { DEFAULT_DERIVED, type DerivedSizes } from './derived-layout';
+import { DEFAULT_DERIVED, type DerivedSizes } from './derived-sizes';
 import { ConfigError } from './errors';
 
 type Env = Record<string, string | undefined>;

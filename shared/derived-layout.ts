@@ -19,23 +19,13 @@
  * Bytes and time per image of the formats considered: `npm run bench -- derived-format`.
  */
 import sharp from 'sharp';
+import { CANONICAL_FILE, DEFAULT_DERIVED, DERIVED_LAYOUT_VERSION, type DerivedSizes, modelExceedsWorking, VIEWS_FILE } from './derived-sizes';
 import type { InputSpec } from './schemas';
+
+export { CANONICAL_FILE, DEFAULT_DERIVED, DERIVED_LAYOUT_VERSION, type DerivedSizes, modelExceedsWorking, VIEWS_FILE };
 import type { RgbImage } from './image/decode';
 import { DEFAULT_WORKING_MAX_SIDE, canonicalize, decodeImage, toRgb } from './image/decode';
 
-export interface DerivedSizes {
-  /** Shorter side of the stored canonical image, in pixels (images smaller than this are kept as they are). */
-  workingSize: number;
-  /** Side of each stored augmented view (at most the canonical image's shorter side). */
-  viewSize: number;
-}
-
-/** Large enough for a 224 px model (a cover-crop of 224 from a 256 shorter side, as ImageNet evaluation does). */
-export const DEFAULT_DERIVED: DerivedSizes = { workingSize: 256, viewSize: 224 };
-
-export const DERIVED_LAYOUT_VERSION = 2;
-export const CANONICAL_FILE = 'canonical.png';
-export const VIEWS_FILE = 'views.jpg';
 /** zlib level 1: 34% smaller than raw pixels at 4 ms per 256 px photo (levels 3-6: 46% at 6-8 ms). */
 const PNG_OPTIONS = { compressionLevel: 1, adaptiveFiltering: false } as const;
 const VIEWS_JPEG_OPTIONS = { quality: 90, chromaSubsampling: '4:4:4', mozjpeg: false } as const;
@@ -103,20 +93,6 @@ export async function unpackViews(jpeg: Buffer, count: number, side: number): Pr
     for (let y = 0; y < side; y += 1) rgb.copy(view, y * side * 3, (y * info.width + i * stride) * 3, (y * info.width + i * stride + side) * 3);
     return view;
   });
-}
-
-/**
- * Why a model cannot use the derived images, or undefined when it can: a model whose input is larger
- * than the working resolution would only ever see upsampled pixels.
- */
-export function modelExceedsWorking(spec: Pick<InputSpec, 'height' | 'width'>, workingSize: number): string | undefined {
-  const side = Math.max(spec.height, spec.width);
-  if (side <= workingSize) return undefined;
-  return (
-    `the model's input is ${spec.height}x${spec.width} but derived images are stored at a working resolution of ${workingSize} px ` +
-    `(shorter side): it would only see upsampled pixels. Set WORKING_SIZE (embedded stack) or workingSize (CDK) to at least ${side}; ` +
-    'existing images are then re-derived from their originals'
-  );
 }
 
 /**

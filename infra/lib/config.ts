@@ -1,4 +1,4 @@
-import { DEFAULT_DERIVED } from '../../shared/derived-layout';
+import { DEFAULT_DERIVED } from '../../shared/derived-sizes';
 /**
  * The deployment's configuration: one typed object, read from the CDK context key `pipeline`
  * (cdk.json, or `-c pipeline='{"trainingInstanceTypes":["g6.xlarge"]}'`), every key optional with the

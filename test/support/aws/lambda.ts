@@ -6,7 +6,8 @@
  * retry as Lambda's do, configured from the AWS::Lambda::EventSourceMapping resources.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { build } from 'esbuild';
@@ -15,11 +16,27 @@ import { type Deployment, REGION } from './cfn';
 
 const REPO = resolve(__dirname, '../../..');
 
-/** Bundles `functions/<name>/index.ts` like the CDK construct does (same format, minification and externals). */
+/**
+ * Functions whose package carries sharp and onnxruntime-node as node_modules (infra/lib/stateless-stack.ts,
+ * `nativeModules`); the others are packaged without them, as in Lambda.
+ */
+const NATIVE_MODULE_FUNCTIONS = new Set(['augment', 'embed', 'api']);
+let bundleRoot: string | undefined;
+
+/**
+ * Bundles `functions/<name>/index.ts` like the CDK construct does (same format, minification and
+ * externals) into a directory of its own outside the repository, holding only what its Lambda
+ * package holds: a function that reaches sharp or onnxruntime-node without them in its package fails
+ * to load here as it would in Lambda, instead of finding them in the repository's node_modules.
+ */
 export async function bundleFunction(name: string): Promise<string> {
-  const outdir = join(REPO, 'node_modules', '.cache', 'aws-harness');
-  mkdirSync(outdir, { recursive: true });
-  const outfile = join(outdir, `${name}.js`);
+  bundleRoot ??= mkdtempSync(join(tmpdir(), 'aws-harness-bundles-'));
+  const dir = join(bundleRoot, name);
+  mkdirSync(join(dir, 'node_modules'), { recursive: true });
+  if (NATIVE_MODULE_FUNCTIONS.has(name)) {
+    for (const pkg of ['sharp', 'onnxruntime-node']) symlinkSync(join(REPO, 'node_modules', pkg), join(dir, 'node_modules', pkg), 'dir');
+  }
+  const outfile = join(dir, 'index.js');
   await build({
     entryPoints: [join(REPO, 'functions', name, 'index.ts')],
     bundle: true,
