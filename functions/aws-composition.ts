@@ -87,6 +87,7 @@ export function composeAws(config: LambdaConfig, clients: AwsClients = {}, optio
     artifactsBucket: config.artifactsBucket,
     settings: config,
     embedQueue: () => queue(config.embedQueueUrl, 'EMBED_QUEUE_URL'),
+    ingestQueue: () => queue(config.ingestQueueUrl, 'INGEST_QUEUE_URL'),
     pendingQueues,
     launcher,
     flushCounts: async () => pending?.flush(),

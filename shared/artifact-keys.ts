@@ -14,6 +14,8 @@ export const ARTIFACT_KEY_TEMPLATES = {
   derivedViewsV1: 'derived/{imageId}/views.npy',
   /** What the derived images of this bucket are: layout, working resolution, whether every image has it. */
   derivedLayout: 'layout/derived.json',
+  /** How far the AWS deployment's migration pass has listed (removed when it completes). */
+  derivedMigration: 'layout/migration.json',
   /** An encoder uploaded for POST /models/import, with its optional weights. */
   importFile: 'imports/{importId}/{file}',
   quarantine: 'quarantine/{imageId}.json',
@@ -69,6 +71,7 @@ export const artifactKeys = {
   /** Every derived file of an image, of either layout (removal deletes them all). */
   derivedFiles: (imageId: string) => [t.derivedCanonical, t.derivedViews, t.derivedViewsV1].map((tpl) => fill(tpl, { imageId })),
   derivedLayout: t.derivedLayout,
+  derivedMigration: t.derivedMigration,
   importFile: (importId: string, file: string) => fill(t.importFile, { importId, file }),
   derivedMeta: (imageId: string) => fill(t.derivedMeta, { imageId }),
   quarantine: (imageId: string) => fill(t.quarantine, { imageId }),

@@ -133,7 +133,7 @@ export interface LambdaConfig extends PipelineSettings {
 }
 
 /** Lambda functions: bucket and queue names come from the CDK app's environment variables. */
-export function parseLambdaConfig(env: Env, needs: { embedQueue?: boolean; training?: boolean } = {}): LambdaConfig {
+export function parseLambdaConfig(env: Env, needs: { embedQueue?: boolean; ingestQueue?: boolean; training?: boolean } = {}): LambdaConfig {
   const trainingKey = needs.training ? required : z.string().optional();
   const raw = parseEnv(
     {
@@ -142,7 +142,7 @@ export function parseLambdaConfig(env: Env, needs: { embedQueue?: boolean; train
       ARTIFACTS_BUCKET: required,
       VECTOR_BUCKET_NAME: required,
       EMBED_QUEUE_URL: needs.embedQueue ? required : z.string().optional(),
-      INGEST_QUEUE_URL: z.string().optional(),
+      INGEST_QUEUE_URL: needs.ingestQueue ? required : z.string().optional(),
       MAX_RECEIVE_COUNT: intFrom(0, 0, 1000), // 0: not a queue function
       INGEST_DLQ_URL: z.string().optional(),
       INGEST_DLQ_ARN: z.string().optional(),

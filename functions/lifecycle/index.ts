@@ -5,7 +5,7 @@ import { parseLambdaConfig } from '../../shared/config';
 import { composeAws } from '../aws-composition';
 import { createLifecycleHandler } from './handler';
 
-const config = parseLambdaConfig(process.env, { embedQueue: true, training: true });
+const config = parseLambdaConfig(process.env, { embedQueue: true, ingestQueue: true, training: true });
 const aws = composeAws(config);
 export const handler = createLifecycleHandler(
   {
@@ -13,6 +13,7 @@ export const handler = createLifecycleHandler(
     embedQueue: aws.embedQueue(),
     policy: config.retrain,
     indexRetentionMs: config.indexRetentionMs,
+    migration: { imagesBucket: config.imagesBucket, ingestQueue: aws.ingestQueue(), sizes: config.derived },
   },
   new Logger({ serviceName: 'lifecycle' }),
   new Metrics({ namespace: 'ImagePipeline', serviceName: 'lifecycle' }),

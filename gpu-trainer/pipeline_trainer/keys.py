@@ -10,6 +10,7 @@ TEMPLATES = {
     "derivedMeta": "derived/{imageId}/meta.json",
     "derivedViewsV1": "derived/{imageId}/views.npy",
     "derivedLayout": "layout/derived.json",
+    "derivedMigration": "layout/migration.json",
     "importFile": "imports/{importId}/{file}",
     "quarantine": "quarantine/{imageId}.json",
     "events": "events/{imageId}.json",

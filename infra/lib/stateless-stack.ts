@@ -150,7 +150,7 @@ export class StatelessStack extends Stack {
       memorySize: config.lifecycleMemoryMb,
       timeout: Duration.minutes(5),
       architecture,
-      environment: { ...common, ...trainingEnv, EMBED_QUEUE_URL: props.embedQueue.queueUrl },
+      environment: { ...common, ...trainingEnv, EMBED_QUEUE_URL: props.embedQueue.queueUrl, INGEST_QUEUE_URL: props.ingestQueue.queueUrl },
       nativeModules: false,
       logRetention,
       description: 'retrain trigger, scheduled training, rollout, index retention',
@@ -294,6 +294,11 @@ export class StatelessStack extends Stack {
     vectors(lifecycle.fn, ['s3vectors:ListIndexes'], true);
     props.embedQueue.grantSendMessages(lifecycle.fn);
     runTrainer(lifecycle.fn);
+    // Migrating derived images below the working resolution: reads their metas, records progress
+    // under layout/, and hands each image to augment through the ingest queue.
+    s3(lifecycle.fn, props.artifactsBucket, ['s3:GetObject'], [under.derived]);
+    s3(lifecycle.fn, props.artifactsBucket, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [under.layout]);
+    props.ingestQueue.grantSendMessages(lifecycle.fn);
 
     // ---- REST API: IAM authorisation on every method ---------------------------------------------
     this.api = new RestApi(this, 'RestApi', {

@@ -17,6 +17,7 @@ import { UnprocessableImageError } from '../errors';
 import { imageIdForKey } from '../ids';
 import { renderViews } from '../image/augment-views';
 import { newerEvent, recordEvent } from './event-ledger';
+import { MIGRATION_SEQUENCER_PREFIX } from './derived-migration';
 import { CANONICAL_FILE, DERIVED_LAYOUT_VERSION, VIEWS_FILE, decodeToWorking, encodeCanonical, packViews, viewSideFor, viewStride } from '../derived-layout';
 import type { IndexResolver } from '../index-resolver';
 import type { ModelCatalog } from '../model-registry';
@@ -129,6 +130,8 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
   await deps.store.put(deps.artifactsBucket, artifactKeys.derivedMeta(imageId), JSON.stringify(meta), 'application/json');
   // Views of an earlier upload when this configuration writes none (AUGMENT_VIEWS=0).
   if (!viewsJpeg) await deps.store.delete(deps.artifactsBucket, artifactKeys.derivedViews(imageId));
+  // A migration's event: layout 1's file is read by nothing once the new meta is written.
+  if (event.sequencer.startsWith(MIGRATION_SEQUENCER_PREFIX)) await deps.store.delete(deps.artifactsBucket, artifactKeys.derivedViewsV1(imageId));
   await unquarantine(deps, imageId);
   return { outcome: 'augmented', embed: { key: event.key, imageId, sequencer: event.sequencer, ...(event.time ? { uploadedAt: event.time } : {}) } };
 }

@@ -7,6 +7,7 @@ import { pruneIndexes } from './rollback';
 import { advanceRollout, type RolloutDeps, type RolloutTick } from './rollout';
 import { acquireTrainingLock, releaseTrainingLock } from './training-lock';
 import { retrainTick, type RetrainPolicy } from './training';
+import { migrationTick, type MigrationTick, type MigrationTickDeps } from './derived-migration';
 
 /** The lease's job id while the first model is being made, and how long an init task may take. */
 export const INIT_JOB_ID = 'init';
@@ -16,6 +17,8 @@ export interface LifecycleDeps extends RolloutDeps {
   launcher: TrainingLauncher;
   policy: RetrainPolicy;
   indexRetentionMs: number;
+  /** AWS: migrate derived images below the working resolution a page per tick (the embedded stack does it in process). */
+  migration?: Pick<MigrationTickDeps, 'imagesBucket' | 'ingestQueue' | 'sizes'>;
 }
 
 export interface LifecycleTick {
@@ -25,6 +28,7 @@ export interface LifecycleTick {
   rollout: RolloutTick;
   /** Vectors in the serving index (a stored counter in AWS: cheap every tick). */
   indexSize?: number;
+  migration?: MigrationTick;
 }
 
 export async function lifecycleTick(deps: LifecycleDeps): Promise<LifecycleTick> {
@@ -51,5 +55,6 @@ export async function lifecycleTick(deps: LifecycleDeps): Promise<LifecycleTick>
   const training = await retrainTick(deps);
   const pruned = await pruneIndexes(deps, deps.indexRetentionMs);
   const rollout = await advanceRollout(deps);
-  return { training, pruned, rollout, indexSize };
+  const migration = deps.migration ? await migrationTick({ ...deps, ...deps.migration }) : undefined;
+  return { training, pruned, rollout, indexSize, ...(migration ? { migration } : {}) };
 }

@@ -7,34 +7,18 @@
  *
  * Resumable: an image already at the working resolution is skipped, so a pass stopped half-way
  * continues where it left off. When a pass completes, `layout/derived.json` records the sizes, and
- * later starts with the same sizes skip the scan altogether.
+ * later starts with the same sizes skip the scan altogether. This is the embedded stack's pass (in
+ * process, with progress); AWS deployments migrate through the lifecycle tick (derived-migration.ts).
  */
 import { artifactKeys } from '../artifact-keys';
-import { DERIVED_LAYOUT_VERSION, type DerivedSizes } from '../derived-layout';
+import { DERIVED_LAYOUT_VERSION, type DerivedSizes } from '../derived-sizes';
 import { parseJsonObject } from '../json';
 import { DerivedMetaSchema, type DerivedMeta } from '../schemas';
-import { z } from 'zod';
 import { augmentImage, type AugmentDeps, type AugmentOutcome } from './augment-image';
 import { nowOf } from '../clock';
+import { type DerivedLayoutRecord, MIGRATION_SEQUENCER_PREFIX, needsRederive } from './derived-migration';
 
-export const DerivedLayoutRecordSchema = z.object({
-  schemaVersion: z.literal(DERIVED_LAYOUT_VERSION),
-  workingSize: z.number().int().positive(),
-  viewSize: z.number().int().positive(),
-  migratedAt: z.string(),
-  images: z.number().int().nonnegative(),
-});
-export type DerivedLayoutRecord = z.infer<typeof DerivedLayoutRecordSchema>;
-
-/** Whether an image's derived files must be made again from its original for these sizes. */
-export function needsRederive(meta: DerivedMeta, sizes: DerivedSizes): boolean {
-  if (meta.schemaVersion === 1) return true;
-  const sourceShorter = Math.min(meta.source.width, meta.source.height);
-  const storedShorter = Math.min(meta.canonical.width, meta.canonical.height);
-  const canonicalTooSmall = meta.working.size < sizes.workingSize && sourceShorter > storedShorter;
-  const viewsTooSmall = meta.views.count > 0 && meta.working.viewSize < sizes.viewSize && storedShorter > meta.views.size;
-  return canonicalTooSmall || viewsTooSmall;
-}
+export { isMigrated, needsRederive } from './derived-migration';
 
 export interface MigrationProgress {
   /** Images whose derived files were checked. */
@@ -52,19 +36,6 @@ export interface MigrationOptions {
   onProgress?: (p: MigrationProgress) => void;
   /** Stops taking new images (the stack is closing); the pass resumes on the next start. */
   shouldStop?: () => boolean;
-}
-
-export async function readLayoutRecord(deps: Pick<AugmentDeps, 'store' | 'artifactsBucket'>): Promise<DerivedLayoutRecord | undefined> {
-  const body = await deps.store.get(deps.artifactsBucket, artifactKeys.derivedLayout);
-  if (!body) return undefined;
-  const parsed = DerivedLayoutRecordSchema.safeParse(JSON.parse(body.toString('utf8')));
-  return parsed.success ? parsed.data : undefined;
-}
-
-/** True when a completed pass recorded exactly these sizes: nothing can be below them. */
-export async function isMigrated(deps: Pick<AugmentDeps, 'store' | 'artifactsBucket'>, sizes: DerivedSizes): Promise<boolean> {
-  const record = await readLayoutRecord(deps);
-  return record !== undefined && record.workingSize === sizes.workingSize && record.viewSize === sizes.viewSize;
 }
 
 /** Metas of every derived image that needs re-deriving, in key order. */
@@ -102,9 +73,12 @@ export async function migrateDerived(deps: MigrationDeps, options: MigrationOpti
       const meta = pending[next++]!;
       try {
         // No S3 sequencer: unordered, like reconcile's events; augment's HEAD checks decide (a deleted original leaves nothing).
-        const outcome = await augmentImage(deps, { kind: 'created', bucket: deps.imagesBucket, key: meta.key, sequencer: `migrate-${meta.imageId}` });
-        // Layout 1's file: nothing reads it once the new meta is written (removals delete every layout's files anyway).
-        if (outcome === 'augmented' && meta.schemaVersion === 1) await deps.store.delete(deps.artifactsBucket, artifactKeys.derivedViewsV1(meta.imageId));
+        const outcome = await augmentImage(deps, {
+          kind: 'created',
+          bucket: deps.imagesBucket,
+          key: meta.key,
+          sequencer: `${MIGRATION_SEQUENCER_PREFIX}${meta.imageId}`,
+        });
         progress.outcomes[outcome] = (progress.outcomes[outcome] ?? 0) + 1;
         progress.done += 1;
       } catch (err) {

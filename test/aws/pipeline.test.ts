@@ -8,7 +8,7 @@
  * ECS RunTask (runs the trainer's command locally under the task role). Queue visibility
  * timeouts are the template's divided by 120, so retries take seconds.
  */
-import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,8 @@ import { main } from '../../cli/pipeline';
 import { API_USER, AwsHarness } from '../support/aws/harness';
 import { SCHEDULED_TRAINING_EVENT } from '../../shared/schedule-events';
 import { gradientImage, solidPng } from '../support/images';
+import { imageIdForKey } from '../../shared/ids';
+import { encodeNpyU8 } from '../../shared/image/npy';
 
 jest.setTimeout(600_000);
 
@@ -245,6 +247,31 @@ describe('the AWS deployment, run with AWS semantics', () => {
     await put(key, await solidPng(33, 33, [10, 20, 200]));
     await indexed(key);
     expect(await neighbourKeys()).toContain(key);
+  });
+
+  it('migrates derived images written before the working resolution, a page per lifecycle tick, through augment', async () => {
+    const key = 'photos/legacy.png';
+    await put(key, await gradientImage(640, 480));
+    await indexed(key);
+    // What the previous version left: layout 1 (views.npy at the model's 32x32), and no layout record.
+    const id = imageIdForKey(key);
+    const meta = (k: string) => h.admin.s3.send(new GetObjectCommand({ Bucket: h.artifactsBucket, Key: k })).then((r) => r.Body!.transformToString());
+    const v2 = JSON.parse(await meta(`derived/${id}/meta.json`));
+    const { key: k, imageId, etag, sequencer, source, createdAt } = v2;
+    const v1 = { schemaVersion: 1, key: k, imageId, etag, sequencer, source, createdAt, file: 'views.npy', shape: [3, 32, 32, 3], views: 2 };
+    await h.admin.s3.send(new PutObjectCommand({ Bucket: h.artifactsBucket, Key: `derived/${id}/meta.json`, Body: JSON.stringify(v1) }));
+    await h.admin.s3.send(
+      new PutObjectCommand({ Bucket: h.artifactsBucket, Key: `derived/${id}/views.npy`, Body: encodeNpyU8([3, 32, 32, 3], new Uint8Array(3 * 32 * 32 * 3)) }),
+    );
+    await h.admin.s3.send(new DeleteObjectCommand({ Bucket: h.artifactsBucket, Key: 'layout/derived.json' }));
+
+    const tick = (await h.lifecycleTick()) as { migration?: { state: string } };
+    expect(tick.migration).toEqual({ state: 'done' });
+    await until('re-derived at the working resolution', async () => (JSON.parse(await meta(`derived/${id}/meta.json`)).schemaVersion === 2 ? true : undefined));
+    expect(JSON.parse(await meta(`derived/${id}/meta.json`))).toMatchObject({ canonical: { width: 341, height: 256 } });
+    await until('layout 1 file removed', async () => ((await meta(`derived/${id}/views.npy`).catch(() => undefined)) === undefined ? true : undefined));
+    expect(JSON.parse(await meta('layout/derived.json'))).toMatchObject({ schemaVersion: 2, workingSize: 256 });
+    await indexed(key);
   });
 
   it('dead-letters a message that fails every attempt, shows its error, and redrives it once the cause is gone', async () => {

@@ -4,6 +4,7 @@ import { imageIdForKey } from '../../../../shared/ids';
 import { encodeNpyU8 } from '../../../../shared/image/npy';
 import type { DerivedMeta } from '../../../../shared/schemas';
 import { augmentImage } from '../../../../shared/use-cases/augment-image';
+import { migrationTick } from '../../../../shared/use-cases/derived-migration';
 import { isMigrated, migrateDerived, needsRederive } from '../../../../shared/use-cases/migrate-derived';
 import { gradientImage } from '../../../support/images';
 import { ARTIFACTS, fakePipeline, IMAGES, type FakePipeline } from '../../../support/pipeline';
@@ -107,5 +108,37 @@ describe('migrating derived images to the working resolution', () => {
     expect(needsRederive(meta(256, [28, 28], [28, 28]), sizes)).toBe(false); // nothing more to store
     expect(needsRederive(meta(512, [768, 512], [1200, 800]), sizes)).toBe(false);
     expect(needsRederive(meta(256, [384, 256], [1200, 800]), { workingSize: 256, viewSize: 224 })).toBe(false);
+  });
+});
+
+describe('the AWS migration pass (a page per lifecycle tick)', () => {
+  it('hands every image below the working resolution to augment through the ingest queue, resumably, then records the layout', async () => {
+    const p = await fakePipeline();
+    for (const key of ['a.png', 'b.png', 'c.png']) {
+      await p.store.put(IMAGES, key, await gradientImage(600, 400));
+      await writeLayout1(p, key, { width: 600, height: 400 });
+    }
+    await p.store.put(IMAGES, 'new.png', await gradientImage(600, 400));
+    await augmentImage(p, { kind: 'created', bucket: IMAGES, key: 'new.png', sequencer: '01' });
+    const deps = { ...p, ingestQueue: p.ingestQueue, sizes: p.settings.derived };
+
+    const first = await migrationTick(deps, 2);
+    expect(first).toEqual({ state: 'migrating', scanned: 2, enqueued: expect.any(Number) });
+    const second = await migrationTick(deps, 2);
+    expect(second).toEqual({ state: 'done' });
+    const events = (p.ingestQueue.sent as string[]).map((b) => JSON.parse(b).Records[0].s3.object as { key: string; sequencer: string });
+    expect(events.map((e) => e.key).sort()).toEqual(['a.png', 'b.png', 'c.png']);
+    expect(events.every((e) => e.sequencer.startsWith('migrate-'))).toBe(true);
+    expect(await isMigrated(p, p.settings.derived)).toBe(true);
+    expect(await p.store.get(ARTIFACTS, artifactKeys.derivedMigration)).toBeUndefined();
+    expect(await migrationTick(deps, 2)).toEqual({ state: 'done' });
+
+    // augment handles such an event like an upload, and removes layout 1's file.
+    const id = imageIdForKey('a.png');
+    expect(await augmentImage(p, { kind: 'created', bucket: IMAGES, key: 'a.png', sequencer: events[0]!.sequencer.replace(/-.*/, `-${id}`) })).toBe(
+      'augmented',
+    );
+    expect(p.store.json(ARTIFACTS, artifactKeys.derivedMeta(id))).toMatchObject({ schemaVersion: 2 });
+    expect(await p.store.get(ARTIFACTS, artifactKeys.derivedViewsV1(id))).toBeUndefined();
   });
 });
