@@ -20,11 +20,10 @@
  */
 import sharp from 'sharp';
 import { CANONICAL_FILE, DEFAULT_DERIVED, DERIVED_LAYOUT_VERSION, type DerivedSizes, modelExceedsWorking, VIEWS_FILE } from './derived-sizes';
+import { DEFAULT_WORKING_MAX_SIDE, canonicalize, decodeImage, type RgbImage, toRgb } from './image/decode';
 import type { InputSpec } from './schemas';
 
 export { CANONICAL_FILE, DEFAULT_DERIVED, DERIVED_LAYOUT_VERSION, type DerivedSizes, modelExceedsWorking, VIEWS_FILE };
-import type { RgbImage } from './image/decode';
-import { DEFAULT_WORKING_MAX_SIDE, canonicalize, decodeImage, toRgb } from './image/decode';
 
 /** zlib level 1: 34% smaller than raw pixels at 4 ms per 256 px photo (levels 3-6: 46% at 6-8 ms). */
 const PNG_OPTIONS = { compressionLevel: 1, adaptiveFiltering: false } as const;

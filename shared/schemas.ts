@@ -83,12 +83,19 @@ export const ModelPointerSchema = z.object({
 export type ModelPointer = z.infer<typeof ModelPointerSchema>;
 
 const imageId = z.string().regex(/^[0-9a-f]{32}$/);
-const DerivedSourceSchema = z.object({
-  width: z.number().int().positive(),
-  height: z.number().int().positive(),
-  format: z.string(),
-  bytes: z.number().int().nonnegative(),
-});
+/** What both layouts record of the upload they were derived from. */
+const derivedFrom = {
+  key: z.string().min(1),
+  imageId,
+  etag: z.string(),
+  sequencer: z.string(),
+  source: z.object({
+    width: z.number().int().positive(),
+    height: z.number().int().positive(),
+    format: z.string(),
+    bytes: z.number().int().nonnegative(),
+  }),
+};
 
 /**
  * Layout 1 (before derived images were independent of the model), still read while it is migrated:
@@ -97,11 +104,7 @@ const DerivedSourceSchema = z.object({
  */
 export const DerivedMetaV1Schema = z.object({
   schemaVersion: z.literal(1),
-  key: z.string().min(1),
-  imageId,
-  etag: z.string(),
-  sequencer: z.string(),
-  source: DerivedSourceSchema,
+  ...derivedFrom,
   file: z.literal('views.npy'),
   shape: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]),
   views: z.number().int().nonnegative(),
@@ -116,11 +119,7 @@ export type DerivedMetaV1 = z.infer<typeof DerivedMetaV1Schema>;
  */
 export const DerivedMetaV2Schema = z.object({
   schemaVersion: z.literal(2),
-  key: z.string().min(1),
-  imageId,
-  etag: z.string(),
-  sequencer: z.string(),
-  source: DerivedSourceSchema,
+  ...derivedFrom,
   working: z.object({ size: z.number().int().positive(), viewSize: z.number().int().positive() }),
   canonical: z.object({ file: z.literal('canonical.png'), width: z.number().int().positive(), height: z.number().int().positive() }),
   views: z.object({

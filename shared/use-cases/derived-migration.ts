@@ -62,6 +62,35 @@ export async function isMigrated(deps: BucketOf, sizes: DerivedSizes): Promise<b
   return record !== undefined && record.workingSize === sizes.workingSize && record.viewSize === sizes.viewSize;
 }
 
+/** Every derived image's meta, in key order after `startAfter`, and whether it needs re-deriving (`meta` undefined: removed meanwhile). */
+export async function* derivedMetas(
+  deps: BucketOf,
+  sizes: DerivedSizes,
+  startAfter?: string,
+): AsyncGenerator<{ metaKey: string; meta?: DerivedMeta; stale: boolean }> {
+  for await (const obj of deps.store.list(deps.artifactsBucket, artifactKeys.derivedPrefix, startAfter)) {
+    if (!obj.key.endsWith('/meta.json')) continue;
+    const body = await deps.store.get(deps.artifactsBucket, obj.key);
+    const meta = body ? parseJsonObject(body, DerivedMetaSchema) : undefined;
+    yield { metaKey: obj.key, meta, stale: meta !== undefined && needsRederive(meta, sizes) };
+  }
+}
+
+/** The synthetic event's sequencer for re-deriving an image (augment removes layout 1's file for these). */
+export const migrationSequencer = (imageId: string) => `${MIGRATION_SEQUENCER_PREFIX}${imageId}`;
+
+/** A completed pass: every derived image has these sizes (later starts and ticks skip the scan). */
+export async function recordLayout(deps: BucketOf & { now?: () => Date }, sizes: DerivedSizes, images: number): Promise<void> {
+  const record: DerivedLayoutRecord = {
+    schemaVersion: DERIVED_LAYOUT_VERSION,
+    workingSize: sizes.workingSize,
+    viewSize: sizes.viewSize,
+    migratedAt: nowOf(deps).toISOString(),
+    images,
+  };
+  await deps.store.put(deps.artifactsBucket, artifactKeys.derivedLayout, JSON.stringify(record), 'application/json');
+}
+
 export interface MigrationTickDeps {
   store: ObjectStore;
   artifactsBucket: string;
@@ -85,39 +114,22 @@ export async function migrationTick(deps: MigrationTickDeps, pageSize = 200): Pr
   const events: string[] = [];
   let read = 0;
   let exhausted = true;
-  for await (const obj of deps.store.list(deps.artifactsBucket, artifactKeys.derivedPrefix, state.cursor ?? undefined)) {
-    if (!obj.key.endsWith('/meta.json')) continue;
+  for await (const { metaKey, meta, stale } of derivedMetas(deps, deps.sizes, state.cursor ?? undefined)) {
     if (read >= pageSize) {
       exhausted = false;
       break;
     }
     read += 1;
-    state.cursor = obj.key;
-    const meta = await deps.store.get(deps.artifactsBucket, obj.key);
-    if (!meta) continue;
-    const parsed: DerivedMeta = parseJsonObject(meta, DerivedMetaSchema);
-    if (needsRederive(parsed, deps.sizes)) {
-      events.push(
-        s3EventBody({
-          eventName: 'ObjectCreated:Put',
-          bucket: deps.imagesBucket,
-          key: parsed.key,
-          sequencer: `${MIGRATION_SEQUENCER_PREFIX}${parsed.imageId}`,
-        }),
-      );
+    state.cursor = metaKey;
+    if (stale && meta) {
+      events.push(s3EventBody({ eventName: 'ObjectCreated:Put', bucket: deps.imagesBucket, key: meta.key, sequencer: migrationSequencer(meta.imageId) }));
     }
   }
   if (events.length > 0) await deps.ingestQueue.send(events);
   state.scanned += read;
   state.enqueued += events.length;
   if (exhausted) {
-    const record: DerivedLayoutRecord = {
-      schemaVersion: DERIVED_LAYOUT_VERSION,
-      ...deps.sizes,
-      migratedAt: nowOf(deps).toISOString(),
-      images: state.scanned,
-    };
-    await deps.store.put(deps.artifactsBucket, artifactKeys.derivedLayout, JSON.stringify(record), 'application/json');
+    await recordLayout(deps, deps.sizes, state.scanned);
     await deps.store.delete(deps.artifactsBucket, artifactKeys.derivedMigration);
     return { state: 'done' };
   }

@@ -10,15 +10,9 @@
  * later starts with the same sizes skip the scan altogether. This is the embedded stack's pass (in
  * process, with progress); AWS deployments migrate through the lifecycle tick (derived-migration.ts).
  */
-import { artifactKeys } from '../artifact-keys';
-import { DERIVED_LAYOUT_VERSION, type DerivedSizes } from '../derived-sizes';
-import { parseJsonObject } from '../json';
-import { DerivedMetaSchema, type DerivedMeta } from '../schemas';
+import type { DerivedMeta } from '../schemas';
 import { augmentImage, type AugmentDeps, type AugmentOutcome } from './augment-image';
-import { nowOf } from '../clock';
-import { type DerivedLayoutRecord, MIGRATION_SEQUENCER_PREFIX, needsRederive } from './derived-migration';
-
-export { isMigrated, needsRederive } from './derived-migration';
+import { derivedMetas, migrationSequencer, recordLayout } from './derived-migration';
 
 export interface MigrationProgress {
   /** Images whose derived files were checked. */
@@ -38,25 +32,16 @@ export interface MigrationOptions {
   shouldStop?: () => boolean;
 }
 
-/** Metas of every derived image that needs re-deriving, in key order. */
-async function* staleMetas(deps: AugmentDeps, sizes: DerivedSizes, progress: MigrationProgress): AsyncGenerator<DerivedMeta> {
-  for await (const obj of deps.store.list(deps.artifactsBucket, artifactKeys.derivedPrefix)) {
-    if (!obj.key.endsWith('/meta.json')) continue;
-    const body = await deps.store.get(deps.artifactsBucket, obj.key);
-    if (!body) continue;
-    progress.scanned += 1;
-    const meta = parseJsonObject(body, DerivedMetaSchema);
-    if (needsRederive(meta, sizes)) yield meta;
-  }
-}
-
 export type MigrationDeps = AugmentDeps & { imagesBucket: string };
 
 export async function migrateDerived(deps: MigrationDeps, options: MigrationOptions = {}): Promise<MigrationProgress> {
   const sizes = deps.settings.derived;
   const progress: MigrationProgress = { scanned: 0, total: 0, done: 0, outcomes: {}, failed: 0 };
   const pending: DerivedMeta[] = [];
-  for await (const meta of staleMetas(deps, sizes, progress)) pending.push(meta);
+  for await (const { meta, stale } of derivedMetas(deps, sizes)) {
+    if (meta) progress.scanned += 1;
+    if (stale && meta) pending.push(meta);
+  }
   progress.total = pending.length;
   options.onProgress?.({ ...progress });
 
@@ -77,7 +62,7 @@ export async function migrateDerived(deps: MigrationDeps, options: MigrationOpti
           kind: 'created',
           bucket: deps.imagesBucket,
           key: meta.key,
-          sequencer: `${MIGRATION_SEQUENCER_PREFIX}${meta.imageId}`,
+          sequencer: migrationSequencer(meta.imageId),
         });
         progress.outcomes[outcome] = (progress.outcomes[outcome] ?? 0) + 1;
         progress.done += 1;
@@ -93,13 +78,6 @@ export async function migrateDerived(deps: MigrationDeps, options: MigrationOpti
   if (progress.failed > 0) {
     throw new Error(`re-deriving ${progress.failed} of ${progress.total} images failed (they are retried on the next start): ${errors.join('; ')}`);
   }
-  const record: DerivedLayoutRecord = {
-    schemaVersion: DERIVED_LAYOUT_VERSION,
-    workingSize: sizes.workingSize,
-    viewSize: sizes.viewSize,
-    migratedAt: nowOf(deps).toISOString(),
-    images: progress.scanned,
-  };
-  await deps.store.put(deps.artifactsBucket, artifactKeys.derivedLayout, JSON.stringify(record), 'application/json');
+  await recordLayout(deps, sizes, progress.scanned);
   return progress;
 }

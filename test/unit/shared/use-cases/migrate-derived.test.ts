@@ -4,8 +4,8 @@ import { imageIdForKey } from '../../../../shared/ids';
 import { encodeNpyU8 } from '../../../../shared/image/npy';
 import type { DerivedMeta } from '../../../../shared/schemas';
 import { augmentImage } from '../../../../shared/use-cases/augment-image';
-import { migrationTick } from '../../../../shared/use-cases/derived-migration';
-import { isMigrated, migrateDerived, needsRederive } from '../../../../shared/use-cases/migrate-derived';
+import { isMigrated, migrationTick, needsRederive } from '../../../../shared/use-cases/derived-migration';
+import { migrateDerived } from '../../../../shared/use-cases/migrate-derived';
 import { gradientImage } from '../../../support/images';
 import { ARTIFACTS, fakePipeline, IMAGES, type FakePipeline } from '../../../support/pipeline';
 
