@@ -226,7 +226,7 @@ function startMigration(deps: MigrationDeps, concurrency: number, log: (line: st
         if (p.total === 0) return;
         if (p.done === 0 && p.failed === 0) {
           log(
-            `[pipeline] ${p.total} of ${p.scanned} images are stored below the working resolution (${sizes.workingSize} px): re-deriving them from their originals`,
+            `[pipeline] ${p.total} of ${p.scanned} images are stored below the working resolution (${sizes.workingSize} px) or without a thumbnail: re-deriving them from their originals`,
           );
           return;
         }

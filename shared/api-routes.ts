@@ -14,7 +14,10 @@ export interface ApiRouteSpec {
 
 export const API_ROUTES = [
   { method: 'GET', path: '/health' },
-  { method: 'GET', path: '/images', requiredQuery: ['key'] },
+  /** With `key`: one image's state; without: the newest images, paged (`prefix`, `state`, `label`, `limit`, `cursor`). */
+  { method: 'GET', path: '/images' },
+  { method: 'GET', path: '/thumbnails', requiredQuery: ['key'] },
+  { method: 'GET', path: '/label-queue' },
   { method: 'GET', path: '/neighbors', requiredQuery: ['key'] },
   { method: 'POST', path: '/search' },
   { method: 'PUT', path: '/labels' },

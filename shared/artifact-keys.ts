@@ -10,6 +10,8 @@ export const ARTIFACT_KEY_TEMPLATES = {
   derivedCanonical: 'derived/{imageId}/canonical.png',
   derivedViews: 'derived/{imageId}/views.jpg',
   derivedMeta: 'derived/{imageId}/meta.json',
+  /** A small WebP for the console (GET /thumbnails): never the original bytes. */
+  derivedThumbnail: 'derived/{imageId}/thumb.webp',
   /** Layout 1's single file (canonical + views at the model's input size); read and deleted while migrating. */
   derivedViewsV1: 'derived/{imageId}/views.npy',
   /** What the derived images of this bucket are: layout, working resolution, whether every image has it. */
@@ -19,6 +21,8 @@ export const ARTIFACT_KEY_TEMPLATES = {
   /** An encoder uploaded for POST /models/import, with its optional weights. */
   importFile: 'imports/{importId}/{file}',
   quarantine: 'quarantine/{imageId}.json',
+  /** One entry per upload, newest first in key order (rank: see catalog.ts), for GET /images. */
+  catalogEntry: 'catalog/{rank}-{imageId}.json',
   events: 'events/{imageId}.json',
   deadLetter: 'dead-letters/{messageId}.json',
   label: 'labels/{imageId}.json',
@@ -50,6 +54,7 @@ export const ARTIFACT_PREFIXES = {
   counts: 'counts/',
   layout: 'layout/',
   imports: 'imports/',
+  catalog: 'catalog/',
 } as const;
 
 type Template = (typeof ARTIFACT_KEY_TEMPLATES)[keyof typeof ARTIFACT_KEY_TEMPLATES];
@@ -69,12 +74,14 @@ export const artifactKeys = {
   derivedViews: (imageId: string) => fill(t.derivedViews, { imageId }),
   derivedViewsV1: (imageId: string) => fill(t.derivedViewsV1, { imageId }),
   /** Every derived file of an image, of either layout (removal deletes them all). */
-  derivedFiles: (imageId: string) => [t.derivedCanonical, t.derivedViews, t.derivedViewsV1].map((tpl) => fill(tpl, { imageId })),
+  derivedThumbnail: (imageId: string) => fill(t.derivedThumbnail, { imageId }),
+  derivedFiles: (imageId: string) => [t.derivedCanonical, t.derivedViews, t.derivedViewsV1, t.derivedThumbnail].map((tpl) => fill(tpl, { imageId })),
   derivedLayout: t.derivedLayout,
   derivedMigration: t.derivedMigration,
   importFile: (importId: string, file: string) => fill(t.importFile, { importId, file }),
   derivedMeta: (imageId: string) => fill(t.derivedMeta, { imageId }),
   quarantine: (imageId: string) => fill(t.quarantine, { imageId }),
+  catalogEntry: (rank: string, imageId: string) => fill(t.catalogEntry, { rank, imageId }),
   events: (imageId: string) => fill(t.events, { imageId }),
   deadLetter: (messageId: string) => fill(t.deadLetter, { messageId }),
   label: (imageId: string) => fill(t.label, { imageId }),
@@ -95,6 +102,7 @@ export const artifactKeys = {
   modelsPrefix: ARTIFACT_PREFIXES.models,
   derivedPrefix: ARTIFACT_PREFIXES.derived,
   importsPrefix: ARTIFACT_PREFIXES.imports,
+  catalogPrefix: ARTIFACT_PREFIXES.catalog,
 };
 
 /** The layout as the JSON document `schemas/artifact-keys.json` (read by the trainer's tests). */

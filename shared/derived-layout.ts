@@ -11,6 +11,8 @@
  *                                    4:4:4), each starting at a multiple of 16 pixels so no JPEG block
  *                                    straddles two views. Views are training inputs, already distorted
  *                                    on purpose: lossy storage costs them nothing measurable.
+ *   derived/<imageId>/thumb.webp     for the console (GET /thumbnails): the working image with its longer
+ *                                    side at most THUMBNAIL_SIZE (never enlarged), WebP quality 80.
  *   derived/<imageId>/meta.json      written last (DerivedMeta, schemaVersion 2).
  *
  * Every model (serving, candidate, imported, trained at any preset) resizes from these to its own
@@ -19,11 +21,20 @@
  * Bytes and time per image of the formats considered: `npm run bench -- derived-format`.
  */
 import sharp from 'sharp';
-import { CANONICAL_FILE, DEFAULT_DERIVED, DERIVED_LAYOUT_VERSION, type DerivedSizes, modelExceedsWorking, VIEWS_FILE } from './derived-sizes';
+import {
+  CANONICAL_FILE,
+  DEFAULT_DERIVED,
+  DERIVED_LAYOUT_VERSION,
+  type DerivedSizes,
+  modelExceedsWorking,
+  THUMBNAIL_FILE,
+  THUMBNAIL_SIZE,
+  VIEWS_FILE,
+} from './derived-sizes';
 import { DEFAULT_WORKING_MAX_SIDE, canonicalize, decodeImage, type RgbImage, toRgb } from './image/decode';
 import type { InputSpec } from './schemas';
 
-export { CANONICAL_FILE, DEFAULT_DERIVED, DERIVED_LAYOUT_VERSION, type DerivedSizes, modelExceedsWorking, VIEWS_FILE };
+export { CANONICAL_FILE, DEFAULT_DERIVED, DERIVED_LAYOUT_VERSION, type DerivedSizes, modelExceedsWorking, THUMBNAIL_FILE, THUMBNAIL_SIZE, VIEWS_FILE };
 
 /** zlib level 1: 34% smaller than raw pixels at 4 ms per 256 px photo (levels 3-6: 46% at 6-8 ms). */
 const PNG_OPTIONS = { compressionLevel: 1, adaptiveFiltering: false } as const;
@@ -56,6 +67,15 @@ export function encodeCanonical(image: RgbImage): Promise<Buffer> {
 export async function decodeCanonical(png: Buffer): Promise<RgbImage> {
   const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, rgb: toRgb(data, info.channels, info.width * info.height), format: 'png' };
+}
+
+/** The console's thumbnail of a working image: longer side at most THUMBNAIL_SIZE, never enlarged. */
+export async function encodeThumbnail(image: RgbImage): Promise<{ webp: Buffer; width: number; height: number }> {
+  const { data, info } = await sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } })
+    .resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true })
+    .webp({ quality: 80 })
+    .toBuffer({ resolveWithObject: true });
+  return { webp: data, width: info.width, height: info.height };
 }
 
 /** The side of the stored views for a canonical image: VIEW_SIZE, or its shorter side when that is smaller. */

@@ -17,6 +17,9 @@ export const DEFAULT_DERIVED: DerivedSizes = { workingSize: 256, viewSize: 224 }
 export const DERIVED_LAYOUT_VERSION = 2;
 export const CANONICAL_FILE = 'canonical.png';
 export const VIEWS_FILE = 'views.jpg';
+export const THUMBNAIL_FILE = 'thumb.webp';
+/** The thumbnail's longer side at most (GET /thumbnails; the console shows it at up to 256 CSS px). */
+export const THUMBNAIL_SIZE = 256;
 
 /**
  * Why a model cannot use the derived images, or undefined when it can: a model whose input is larger

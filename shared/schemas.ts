@@ -128,6 +128,8 @@ export const DerivedMetaV2Schema = z.object({
     size: z.number().int().positive(),
     stride: z.number().int().positive(),
   }),
+  /** `thumb.webp`, for the console: longer side at most THUMBNAIL_SIZE, never enlarged (absent before it existed: migrated). */
+  thumbnail: z.object({ file: z.literal('thumb.webp'), width: z.number().int().positive(), height: z.number().int().positive() }).optional(),
   createdAt: isoTime,
 });
 export type DerivedMetaV2 = z.infer<typeof DerivedMetaV2Schema>;
@@ -144,6 +146,20 @@ export const QuarantineRecordSchema = z.object({
   etag: z.string().optional(),
 });
 export type QuarantineRecord = z.infer<typeof QuarantineRecordSchema>;
+
+/**
+ * `catalog/<rank>-<imageId>.json`: one upload as augment first saw it, for GET /images (newest
+ * first). An entry is current while the image's object still has this ETag and Last-Modified; a
+ * re-upload or a delete leaves it stale, and the listing skips (and removes) it.
+ */
+export const CatalogEntrySchema = z.object({
+  key: z.string().min(1),
+  imageId: z.string().regex(/^[0-9a-f]{32}$/),
+  etag: z.string(),
+  uploadedAt: isoTime,
+  size: z.number().int().nonnegative(),
+});
+export type CatalogEntry = z.infer<typeof CatalogEntrySchema>;
 
 /** `events/<imageId>.json`: the newest S3 event seen for the image's key (a tombstone after a removal). */
 export const EventLedgerRecordSchema = z.object({
@@ -266,6 +282,7 @@ export const sharedSchemas = {
   'model-pointer': ModelPointerSchema,
   'derived-meta': DerivedMetaSchema,
   'quarantine-record': QuarantineRecordSchema,
+  'catalog-entry': CatalogEntrySchema,
   'event-ledger-record': EventLedgerRecordSchema,
   'dead-letter-record': DeadLetterRecordSchema,
   'label-record': LabelRecordSchema,

@@ -12,6 +12,9 @@ import { listDeadLetters, redriveDeadLetters, type DeadLetterDeps } from '../../
 import { rollback } from '../../shared/use-cases/rollback';
 import { startTraining, type TrainingDeps } from '../../shared/use-cases/training';
 import { importModel, parseInputSize } from '../../shared/use-cases/import-model';
+import { listImages } from '../../shared/use-cases/catalog';
+import { labelQueue } from '../../shared/use-cases/label-queue';
+import { thumbnailOf } from '../../shared/use-cases/thumbnails';
 import { bodyBytes, errorResponse, header, json, jsonBody, routePath, SEARCH_MAX_IMAGE_BYTES } from './http';
 
 export type ApiDeps = QueryDeps & StatusDeps & LabelDeps & Omit<TrainingDeps, 'policy'> & DeadLetterDeps;
@@ -40,16 +43,25 @@ const MaxMinutes = z
   .max(24 * 60)
   .optional();
 const TrainBody = z.object({ maxMinutes: MaxMinutes }).strict();
-const DeadLettersQuery = z
+const Limit = z
+  .string()
+  .regex(/^\d+$/, 'limit must be an integer from 1 to 100')
+  .transform(Number)
+  .pipe(z.number().int().min(1, 'limit must be an integer from 1 to 100').max(100, 'limit must be an integer from 1 to 100'))
+  .optional();
+const DeadLettersQuery = z.object({ limit: Limit }).strict();
+const ImagesQuery = z
   .object({
-    limit: z
-      .string()
-      .regex(/^\d+$/, 'limit must be an integer from 1 to 100')
-      .transform(Number)
-      .pipe(z.number().int().min(1, 'limit must be an integer from 1 to 100').max(100, 'limit must be an integer from 1 to 100'))
-      .optional(),
+    prefix: z.string().min(1).max(1024).optional(),
+    state: z.enum(['pending', 'indexed', 'quarantined']).optional(),
+    label: LabelValueSchema.optional(),
+    limit: Limit,
+    cursor: z.string().min(1).max(2048).optional(),
   })
   .strict();
+const LabelQueueQuery = z.object({ limit: Limit }).strict();
+/** Thumbnails change only when their image is uploaded again: browsers may reuse one for 5 minutes, then revalidate. */
+const THUMBNAIL_CACHE_CONTROL = 'private, max-age=300';
 const RedriveBody = z.object({ queue: z.enum(['ingest', 'embed']).optional() }).strict();
 const Numbers = z.array(z.number()).min(1).max(3);
 const ImportBody = z
@@ -71,7 +83,24 @@ type Route = (deps: ApiDeps, event: APIGatewayProxyEvent) => Promise<APIGatewayP
 /** One handler per contract route: a route missing here, or one not in the contract, does not compile. */
 const handlers: Record<ApiRouteKey, Route> = {
   'GET /health': async (deps) => json(200, await health(deps)),
-  'GET /images': async (deps, event) => json(200, await imageStatus(deps, z.object({ key: KeySchema }).parse(query(event)).key)),
+  'GET /images': async (deps, event) => {
+    const q = query(event);
+    if (q.key !== undefined) return json(200, await imageStatus(deps, z.object({ key: KeySchema }).parse(q).key));
+    const { limit, ...rest } = ImagesQuery.parse(q);
+    return json(200, await listImages(deps, { ...rest, limit: limit ?? 50 }));
+  },
+  'GET /thumbnails': async (deps, event) => {
+    const thumb = await thumbnailOf(deps, z.object({ key: KeySchema }).parse(query(event)).key);
+    const headers = { etag: thumb.etag, 'cache-control': THUMBNAIL_CACHE_CONTROL };
+    if (
+      header(event, 'if-none-match')
+        ?.split(',')
+        .some((t) => t.trim() === thumb.etag)
+    )
+      return { statusCode: 304, headers, body: '' };
+    return { statusCode: 200, headers: { ...headers, 'content-type': 'image/webp' }, body: thumb.webp.toString('base64'), isBase64Encoded: true };
+  },
+  'GET /label-queue': async (deps, event) => json(200, await labelQueue(deps, LabelQueueQuery.parse(query(event)).limit ?? 20)),
   'GET /neighbors': async (deps, event) => json(200, await neighborsOfKey(deps, NeighborsQuery.parse(query(event)))),
   'POST /search': async (deps, event) => {
     const q = SearchQuery.parse(query(event));

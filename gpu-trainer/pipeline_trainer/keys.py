@@ -8,11 +8,13 @@ TEMPLATES = {
     "derivedCanonical": "derived/{imageId}/canonical.png",
     "derivedViews": "derived/{imageId}/views.jpg",
     "derivedMeta": "derived/{imageId}/meta.json",
+    "derivedThumbnail": "derived/{imageId}/thumb.webp",
     "derivedViewsV1": "derived/{imageId}/views.npy",
     "derivedLayout": "layout/derived.json",
     "derivedMigration": "layout/migration.json",
     "importFile": "imports/{importId}/{file}",
     "quarantine": "quarantine/{imageId}.json",
+    "catalogEntry": "catalog/{rank}-{imageId}.json",
     "events": "events/{imageId}.json",
     "deadLetter": "dead-letters/{messageId}.json",
     "label": "labels/{imageId}.json",
@@ -43,6 +45,7 @@ PREFIXES = {
     "counts": "counts/",
     "layout": "layout/",
     "imports": "imports/",
+    "catalog": "catalog/",
 }
 
 SERVING_POINTER = TEMPLATES["servingPointer"]

@@ -203,7 +203,7 @@ export class StatelessStack extends Stack {
     const wildcards = new Map<IGrantable, Set<string>>();
     const s3 = (grantee: IGrantable, bucket: IBucket, actions: string[], prefixes: string[]) => {
       const set = wildcards.get(grantee) ?? new Set<string>();
-      for (const p of prefixes) if (p.endsWith('*')) set.add(`${bucket === props.imagesBucket ? 'Images' : 'Artifacts'} ${p}`);
+      for (const p of prefixes) if (p.includes('*')) set.add(`${bucket === props.imagesBucket ? 'Images' : 'Artifacts'} ${p}`);
       wildcards.set(grantee, set);
       grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions, resources: prefixes.map((p) => bucket.arnForObjects(p)) }));
     };
@@ -245,6 +245,8 @@ export class StatelessStack extends Stack {
     s3(augment.fn, props.artifactsBucket, ['s3:PutObject'], [under.events]);
     s3(augment.fn, props.artifactsBucket, ['s3:PutObject', 's3:DeleteObject'], [under.derived, under.quarantine]);
     s3(augment.fn, props.artifactsBucket, ['s3:DeleteObject'], [under.labels]);
+    // GET /images lists uploads from the entries augment writes when it first sees each one.
+    s3(augment.fn, props.artifactsBucket, ['s3:PutObject'], [under.catalog]);
     vectors(augment.fn, ['s3vectors:GetIndex', 's3vectors:DeleteVectors']);
     props.embedQueue.grantSendMessages(augment.fn);
     s3(augment.fn, props.artifactsBucket, ['s3:PutObject'], [under.deadLetters]);
@@ -269,6 +271,10 @@ export class StatelessStack extends Stack {
     // POST /models/import: reads the uploaded ONNX (and checks the weights exist), writes the request for the job.
     s3(api.fn, props.artifactsBucket, ['s3:GetObject', 's3:PutObject'], [under.imports]);
     s3(api.fn, props.artifactsBucket, ['s3:DeleteObject'], [artifactKeys.candidatePointer]);
+    // GET /images reads the catalog and removes entries a re-upload or a delete left stale;
+    // GET /thumbnails reads the thumbnails augment made (and nothing else under derived/).
+    s3(api.fn, props.artifactsBucket, ['s3:GetObject', 's3:DeleteObject'], [under.catalog]);
+    s3(api.fn, props.artifactsBucket, ['s3:GetObject'], [artifactKeys.derivedThumbnail('*')]);
     list(api.fn, props.artifactsBucket);
     s3(api.fn, props.artifactsBucket, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'], [under.counts]);
     vectors(api.fn, ['s3vectors:GetIndex', 's3vectors:QueryVectors', 's3vectors:GetVectors', 's3vectors:PutVectors', 's3vectors:ListVectors']);

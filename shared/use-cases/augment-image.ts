@@ -18,7 +18,19 @@ import { imageIdForKey } from '../ids';
 import { renderViews } from '../image/augment-views';
 import { newerEvent, recordEvent } from './event-ledger';
 import { MIGRATION_SEQUENCER_PREFIX } from './derived-migration';
-import { CANONICAL_FILE, DERIVED_LAYOUT_VERSION, VIEWS_FILE, decodeToWorking, encodeCanonical, packViews, viewSideFor, viewStride } from '../derived-layout';
+import {
+  CANONICAL_FILE,
+  DERIVED_LAYOUT_VERSION,
+  THUMBNAIL_FILE,
+  VIEWS_FILE,
+  decodeToWorking,
+  encodeCanonical,
+  encodeThumbnail,
+  packViews,
+  viewSideFor,
+  viewStride,
+} from '../derived-layout';
+import { recordUpload } from './catalog';
 import type { IndexResolver } from '../index-resolver';
 import type { ModelCatalog } from '../model-registry';
 import type { Queue } from '../ports/queue';
@@ -81,6 +93,8 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
     await removeImage(deps, imageId, { keepLabel: true });
     return { outcome: 'stale' };
   }
+  // Listed in GET /images from now on, whatever becomes of it (pending, indexed or quarantined).
+  await recordUpload(deps, imageId, event.key, head, now);
 
   if (head.size > deps.settings.maxImageBytes) {
     await quarantine(deps, imageId, {
@@ -97,13 +111,18 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
   const sizes = deps.settings.derived;
   let canonicalPng: Buffer;
   let viewsJpeg: Buffer | undefined;
+  let thumbnail: { webp: Buffer; width: number; height: number };
   let meta: DerivedMetaV2;
   try {
     const { decoded, working } = await decodeToWorking(bytes, deps.settings.maxImagePixels, sizes);
     const side = viewSideFor(working, sizes.viewSize);
     const count = deps.settings.augmentViews;
     const views = count > 0 ? await renderViews(decoded, { side }, count, `${imageId}:${head.etag}`) : [];
-    [canonicalPng, viewsJpeg] = await Promise.all([encodeCanonical(working), views.length > 0 ? packViews(views, side) : undefined]);
+    [canonicalPng, viewsJpeg, thumbnail] = await Promise.all([
+      encodeCanonical(working),
+      views.length > 0 ? packViews(views, side) : undefined,
+      encodeThumbnail(working),
+    ]);
     meta = {
       schemaVersion: DERIVED_LAYOUT_VERSION,
       key: event.key,
@@ -114,6 +133,7 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
       working: { size: sizes.workingSize, viewSize: sizes.viewSize },
       canonical: { file: CANONICAL_FILE, width: working.width, height: working.height },
       views: { file: VIEWS_FILE, count, size: side, stride: viewStride(side) },
+      thumbnail: { file: THUMBNAIL_FILE, width: thumbnail.width, height: thumbnail.height },
       createdAt: now.toISOString(),
     };
   } catch (err) {
@@ -126,6 +146,7 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
   await Promise.all([
     deps.store.put(deps.artifactsBucket, artifactKeys.derivedCanonical(imageId), canonicalPng, 'image/png'),
     viewsJpeg ? deps.store.put(deps.artifactsBucket, artifactKeys.derivedViews(imageId), viewsJpeg, 'image/jpeg') : undefined,
+    deps.store.put(deps.artifactsBucket, artifactKeys.derivedThumbnail(imageId), thumbnail.webp, 'image/webp'),
   ]);
   await deps.store.put(deps.artifactsBucket, artifactKeys.derivedMeta(imageId), JSON.stringify(meta), 'application/json');
   // Views of an earlier upload when this configuration writes none (AUGMENT_VIEWS=0).

@@ -24,6 +24,8 @@ export const DerivedLayoutRecordSchema = z.object({
   schemaVersion: z.literal(DERIVED_LAYOUT_VERSION),
   workingSize: z.number().int().positive(),
   viewSize: z.number().int().positive(),
+  /** Whether every image has a thumbnail (thumb.webp, added after layout 2); absent: not yet. */
+  thumbnails: z.boolean().optional(),
   migratedAt: z.string(),
   images: z.number().int().nonnegative(),
 });
@@ -32,6 +34,8 @@ export type DerivedLayoutRecord = z.infer<typeof DerivedLayoutRecordSchema>;
 /** Whether an image's derived files must be made again from its original for these sizes. */
 export function needsRederive(meta: DerivedMeta, sizes: DerivedSizes): boolean {
   if (meta.schemaVersion === 1) return true;
+  // Made before thumbnails (and catalog entries, GET /images) existed.
+  if (!meta.thumbnail) return true;
   const sourceShorter = Math.min(meta.source.width, meta.source.height);
   const storedShorter = Math.min(meta.canonical.width, meta.canonical.height);
   const canonicalTooSmall = meta.working.size < sizes.workingSize && sourceShorter > storedShorter;
@@ -59,7 +63,7 @@ export async function readLayoutRecord(deps: BucketOf): Promise<DerivedLayoutRec
 /** True when a completed pass recorded exactly these sizes: nothing can be below them. */
 export async function isMigrated(deps: BucketOf, sizes: DerivedSizes): Promise<boolean> {
   const record = await readLayoutRecord(deps);
-  return record !== undefined && record.workingSize === sizes.workingSize && record.viewSize === sizes.viewSize;
+  return record !== undefined && record.thumbnails === true && record.workingSize === sizes.workingSize && record.viewSize === sizes.viewSize;
 }
 
 /** Every derived image's meta, in key order after `startAfter`, and whether it needs re-deriving (`meta` undefined: removed meanwhile). */
@@ -85,6 +89,7 @@ export async function recordLayout(deps: BucketOf & { now?: () => Date }, sizes:
     schemaVersion: DERIVED_LAYOUT_VERSION,
     workingSize: sizes.workingSize,
     viewSize: sizes.viewSize,
+    thumbnails: true,
     migratedAt: nowOf(deps).toISOString(),
     images,
   };

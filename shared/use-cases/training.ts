@@ -130,23 +130,31 @@ export function retrainReason(state: RetrainState, policy: RetrainPolicy): 'sche
   return undefined;
 }
 
-/** One tick of the retrain trigger (a timer locally, EventBridge Scheduler in AWS). */
-export async function retrainTick(deps: TrainingDeps): Promise<{ started?: string; reason?: string }> {
-  const now = nowOf(deps);
-  const runActive = await settleFinishedRun(deps);
+/**
+ * When the last run started and how many labels were written since, counted up to `upTo` (the
+ * trigger's threshold: the tick runs every few seconds and the label set can be large); 0 counts none.
+ */
+export async function labelProgress(deps: ArtifactsDeps, upTo: number): Promise<{ lastRunStartedAt?: Date; labelsSinceLastRun: number }> {
   let lastRunStartedAt: Date | undefined;
   for await (const obj of deps.store.list(deps.artifactsBucket, artifactKeys.runsPrefix)) {
     const run = await readRun(deps, obj.key.slice(artifactKeys.runsPrefix.length, -'.json'.length));
     if (run && (!lastRunStartedAt || Date.parse(run.startedAt) > lastRunStartedAt.getTime())) lastRunStartedAt = new Date(run.startedAt);
   }
   let labelsSinceLastRun = 0;
-  if (deps.policy.minNewLabels > 0) {
-    // Counting stops at the threshold: the tick runs every few seconds and the label set can be large.
+  if (upTo > 0) {
     for await (const obj of deps.store.list(deps.artifactsBucket, artifactKeys.labelsPrefix)) {
       if (!lastRunStartedAt || (obj.lastModified?.getTime() ?? 0) > lastRunStartedAt.getTime()) labelsSinceLastRun += 1;
-      if (labelsSinceLastRun >= deps.policy.minNewLabels) break;
+      if (labelsSinceLastRun >= upTo) break;
     }
   }
+  return { ...(lastRunStartedAt ? { lastRunStartedAt } : {}), labelsSinceLastRun };
+}
+
+/** One tick of the retrain trigger (a timer locally, EventBridge Scheduler in AWS). */
+export async function retrainTick(deps: TrainingDeps): Promise<{ started?: string; reason?: string }> {
+  const now = nowOf(deps);
+  const runActive = await settleFinishedRun(deps);
+  const { lastRunStartedAt, labelsSinceLastRun } = await labelProgress(deps, deps.policy.minNewLabels);
   const reason = retrainReason({ now, runActive, lastRunStartedAt, labelsSinceLastRun }, deps.policy);
   if (!reason) return {};
   try {

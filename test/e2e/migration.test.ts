@@ -45,7 +45,7 @@ describe('a data directory written by the previous version', () => {
       120_000,
       500,
     );
-    expect(stack.output()).toMatch(/26 of 26 images are stored below the working resolution \(256 px\): re-deriving them/);
+    expect(stack.output()).toMatch(/26 of 26 images are stored below the working resolution \(256 px\) or without a thumbnail: re-deriving them/);
     expect(stack.output()).toMatch(/migration: 26\/26 re-derived/);
 
     const derived = await listAll(s3, 'artifacts', 'derived/');

@@ -62,7 +62,11 @@ const CASES: Case[] = [
   ['GET', '/dead-letters/redrive', undefined, undefined, 405],
   ['OPTIONS', '/neighbors', undefined, { origin: 'https://evil.example', 'access-control-request-method': 'GET' }, 405],
   // GET /images
-  ['GET', '/images', undefined, undefined, 400],
+  ['GET', '/images?limit=0', undefined, undefined, 400],
+  ['GET', '/images?cursor=..%2F..%2Fetc', undefined, undefined, 400],
+  ['GET', '/thumbnails', undefined, undefined, 400],
+  ['GET', '/thumbnails?key=ghost.png', undefined, undefined, 404],
+  ['GET', '/label-queue?limit=-1', undefined, undefined, 400],
   ['GET', '/images?key=', undefined, undefined, 400],
   ['GET', `/images?key=${'k'.repeat(1025)}`, undefined, undefined, 400],
   ['GET', '/images?key=%00%01', undefined, undefined, 404],

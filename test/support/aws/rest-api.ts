@@ -123,7 +123,7 @@ export class RestApiStandIn {
     const contentType = String(req.headers['content-type'] ?? '')
       .split(';')[0]!
       .trim();
-    const binary = this.binaryTypes.some((t) => new RegExp(`^${t.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`).test(contentType));
+    const binary = this.isBinary(contentType);
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v)]));
     const query = [...url.searchParams.keys()].length > 0 ? Object.fromEntries(url.searchParams) : null;
     const event = {
@@ -154,11 +154,21 @@ export class RestApiStandIn {
     // A failed invocation (payload too large, an unhandled error, a timeout) reaches the client as a 500/502, never the function's answer.
     if (out.error) return this.reply(res, out.error.errorType === 'RequestEntityTooLargeException' ? 500 : 502, { message: 'Internal server error' });
     const result = out.result as { statusCode: number; headers?: Record<string, string>; body?: string; isBase64Encoded?: boolean };
-    const payload =
-      result.body === undefined ? Buffer.alloc(0) : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : Buffer.from(result.body, 'utf8');
+    // A base64 body is decoded only when the client's first Accept value is a binary media type, as
+    // API Gateway documents; otherwise the client receives the base64 text.
+    const firstAccept = String(req.headers.accept ?? '')
+      .split(',')[0]!
+      .split(';')[0]!
+      .trim();
+    const decode = result.isBase64Encoded === true && this.isBinary(firstAccept);
+    const payload = result.body === undefined ? Buffer.alloc(0) : decode ? Buffer.from(result.body, 'base64') : Buffer.from(result.body, 'utf8');
     res.writeHead(result.statusCode, { ...(result.headers ?? {}), 'content-length': payload.length });
     res.end(payload);
     return result.statusCode;
+  }
+
+  private isBinary(mediaType: string): boolean {
+    return this.binaryTypes.some((t) => new RegExp(`^${t.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`).test(mediaType));
   }
 
   /** Recomputes the SigV4 signature over the headers the client signed, with the caller's secret. */

@@ -102,6 +102,41 @@ describe('api handler', () => {
     expect((await call(event('GET', '/models'))).body.serving.version).toBe('v0');
   });
 
+  it('GET /images without a key lists the newest images a page at a time, and validates its query', async () => {
+    const page = await call(event('GET', '/images', { query: { limit: '2' } }));
+    expect(page.status).toBe(200);
+    expect(page.body.items.map((i: { key: string }) => i.key)).toHaveLength(2);
+    const rest = await call(event('GET', '/images', { query: { limit: '2', cursor: page.body.cursor } }));
+    expect([...page.body.items, ...rest.body.items].map((i: { key: string }) => i.key).sort()).toEqual(['a.png', 'b.png', 'c.png']);
+    expect(rest.body.cursor).toBeUndefined();
+    expect((await call(event('GET', '/images', { query: { state: 'indexed', label: 'none' } }))).body).toEqual({ items: [] });
+    const bad: Array<Record<string, string>> = [{ limit: '0' }, { limit: '101' }, { state: 'done' }, { cursor: 'zz' }, { colour: 'red' }];
+    for (const query of bad) {
+      expect((await call(event('GET', '/images', { query }))).status).toBe(400);
+    }
+  });
+
+  it('GET /thumbnails answers the WebP with an ETag and Cache-Control, 304 when the browser has it, 404 for an unknown key', async () => {
+    const res = await api(event('GET', '/thumbnails', { query: { key: 'a.png' } }));
+    expect(res).toMatchObject({ statusCode: 200, isBase64Encoded: true, headers: { 'content-type': 'image/webp', 'cache-control': 'private, max-age=300' } });
+    const etag = (res.headers as Record<string, string>).etag!;
+    expect(Buffer.from(res.body, 'base64').subarray(8, 12).toString('latin1')).toBe('WEBP');
+    const again = event('GET', '/thumbnails', { query: { key: 'a.png' } });
+    again.headers = { 'If-None-Match': etag };
+    expect(await api(again)).toMatchObject({ statusCode: 304, body: '' });
+    expect((await call(event('GET', '/thumbnails', { query: { key: 'ghost.png' } }))).status).toBe(404);
+    expect((await call(event('GET', '/thumbnails'))).status).toBe(400);
+  });
+
+  it('GET /label-queue lists unlabelled images and the label trigger', async () => {
+    await call(event('PUT', '/labels', { body: JSON.stringify({ key: 'a.png', label: 'red' }) }));
+    const queue = await call(event('GET', '/label-queue', { query: { limit: '5' } }));
+    expect(queue.status).toBe(200);
+    expect(queue.body.items.map((i: { key: string }) => i.key).sort()).toEqual(['b.png', 'c.png']);
+    expect(queue.body.retrain).toEqual({ minNewLabels: 0, labelsSinceLastRun: 0, remaining: null });
+    expect((await call(event('GET', '/label-queue', { query: { limit: 'all' } }))).status).toBe(400);
+  });
+
   it('POST /train starts a run (202 with the job id) and refuses a second one while it runs (409)', async () => {
     expect((await call(event('POST', '/train', { body: JSON.stringify({ maxMinutes: -1 }) }))).status).toBe(400);
     expect(await call(event('POST', '/train', { body: JSON.stringify({ maxMinutes: 3 }) }))).toEqual({ status: 202, body: { jobId: 'job-1' } });

@@ -103,9 +103,9 @@ describe('augmentImage', () => {
     expect(await augmentImage(p, removed('a.png'))).toBe('stale');
     await p.store.delete(IMAGES, 'a.png');
     expect(await augmentImage(p, removed('a.png'))).toBe('deleted');
-    // Only the tombstone stays: the newest event for the key was its removal.
+    // Only the tombstone stays, and the upload's catalog entry (GET /images finds it stale and removes it).
     const id = imageIdForKey('a.png');
-    expect(p.store.keys(ARTIFACTS).filter((k) => !k.startsWith('models/'))).toEqual([`events/${id}.json`]);
+    expect(p.store.keys(ARTIFACTS).filter((k) => !k.startsWith('models/') && !k.startsWith('catalog/'))).toEqual([`events/${id}.json`]);
     expect(p.store.json(ARTIFACTS, `events/${id}.json`)).toMatchObject({ key: 'a.png', kind: 'removed', sequencer: '02' });
     expect(await (await p.vectorStore.openIndex('emb-v0'))!.count()).toBe(0);
   });

@@ -101,6 +101,7 @@ describe('migrating derived images to the working resolution', () => {
       working: { size: working, viewSize: Math.min(working, 224) },
       canonical: { file: 'canonical.png', width: canonical[0], height: canonical[1] },
       views: { file: 'views.jpg', count: 2, size: Math.min(224, ...canonical), stride: 224 },
+      thumbnail: { file: 'thumb.webp', width: canonical[0], height: canonical[1] },
       createdAt: '2026-11-28T00:00:00.000Z',
     });
     const sizes = { workingSize: 512, viewSize: 224 };
@@ -108,6 +109,9 @@ describe('migrating derived images to the working resolution', () => {
     expect(needsRederive(meta(256, [28, 28], [28, 28]), sizes)).toBe(false); // nothing more to store
     expect(needsRederive(meta(512, [768, 512], [1200, 800]), sizes)).toBe(false);
     expect(needsRederive(meta(256, [384, 256], [1200, 800]), { workingSize: 256, viewSize: 224 })).toBe(false);
+    // Made before thumbnails existed: re-derived once, whatever its sizes.
+    const withoutThumbnail = { ...meta(256, [28, 28], [28, 28]), thumbnail: undefined } as DerivedMeta;
+    expect(needsRederive(withoutThumbnail, { workingSize: 256, viewSize: 224 })).toBe(true);
   });
 });
 
