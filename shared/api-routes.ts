@@ -22,6 +22,7 @@ export const API_ROUTES = [
   { method: 'POST', path: '/search' },
   { method: 'PUT', path: '/labels' },
   { method: 'GET', path: '/models' },
+  { method: 'GET', path: '/models/report', requiredQuery: ['version'] },
   { method: 'POST', path: '/models/rollback' },
   { method: 'POST', path: '/models/import' },
   { method: 'POST', path: '/train' },

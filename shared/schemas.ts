@@ -232,6 +232,26 @@ export const PseudoLabelsSchema = z.object({
 });
 export type PseudoLabels = z.infer<typeof PseudoLabelsSchema>;
 
+/** A curve: [step, value] points. */
+const CurveSchema = z.array(z.tuple([z.number(), z.number()]));
+
+/** `models/<version>/report.json`: what a run or an import measured, with the training curves of a run. */
+export const ModelReportSchema = z.object({
+  version: modelVersion,
+  jobId: z.string().optional(),
+  createdAt: isoTime.optional(),
+  gate: GateSchema,
+  metrics: z.record(z.string(), z.unknown()),
+  history: z
+    .object({
+      loss: CurveSchema,
+      finetuneLoss: CurveSchema.optional(),
+      accuracy: z.record(z.string(), CurveSchema).optional(),
+    })
+    .optional(),
+});
+export type ModelReport = z.infer<typeof ModelReportSchema>;
+
 /** `runs/<jobId>.json`: a training run, written by the trainer. */
 export const TrainingRunSchema = z.object({
   jobId: z.string().min(1),
@@ -290,6 +310,7 @@ export const sharedSchemas = {
   'vector-metadata': VectorMetadataSchema,
   'pseudo-labels': PseudoLabelsSchema,
   'training-run': TrainingRunSchema,
+  'model-report': ModelReportSchema,
   'rollout-record': RolloutRecordSchema,
   'training-lease': TrainingLeaseSchema,
 } as const;

@@ -7,7 +7,7 @@ import { API_ROUTES, type ApiRouteKey, routeKey } from '../../shared/api-routes'
 import { LabelValueSchema } from '../../shared/schemas';
 import { MAX_LABELS_PER_REQUEST, putLabels, type LabelDeps } from '../../shared/use-cases/labels';
 import { neighborsOfImage, neighborsOfKey, type QueryDeps } from '../../shared/use-cases/query';
-import { health, imageStatus, modelsView, type StatusDeps } from '../../shared/use-cases/status';
+import { health, imageStatus, modelReport, modelsView, type StatusDeps } from '../../shared/use-cases/status';
 import { listDeadLetters, redriveDeadLetters, type DeadLetterDeps } from '../../shared/use-cases/dead-letters';
 import { rollback } from '../../shared/use-cases/rollback';
 import { startTraining, type TrainingDeps } from '../../shared/use-cases/training';
@@ -111,6 +111,8 @@ const handlers: Record<ApiRouteKey, Route> = {
     return json(200, await putLabels(deps, 'labels' in body ? body.labels : [body]));
   },
   'GET /models': async (deps) => json(200, await modelsView(deps)),
+  'GET /models/report': async (deps, event) =>
+    json(200, await modelReport(deps, z.object({ version: z.string().regex(/^v\d+$/, 'version is like v3') }).parse(query(event)).version)),
   'POST /models/rollback': async (deps) => json(200, await rollback(deps)),
   'POST /models/import': async (deps, event) => {
     const { inputSize, ...body } = ImportBody.parse(jsonBody(event));

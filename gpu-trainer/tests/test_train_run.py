@@ -63,6 +63,7 @@ def test_a_run_publishes_a_gated_version_with_report_run_record_and_pseudo_label
         assert key in manifest["metrics"]
     assert get_bytes(client, "artifacts", "models/v1/curves.png")[:8] == b"\x89PNG\r\n\x1a\n"
     report = get_json(client, "artifacts", "models/v1/report.json")
+    jsonschema.validate(report, schema("model-report"))
     assert report["history"]["loss"]
     # log_every=1: held-out kNN every 5 steps, so one point at step 5.
     [(step, accuracy)] = report["history"]["accuracy"]["held-out kNN"]

@@ -6,6 +6,8 @@ import { imageIdForKey, indexNameForVersion } from '../ids';
 import type { Queue } from '../ports/queue';
 import {
   LabelRecordSchema,
+  ModelReportSchema,
+  type ModelReport,
   QuarantineRecordSchema,
   RolloutRecordSchema,
   TrainingRunSchema,
@@ -143,6 +145,13 @@ export async function modelsView(deps: Pick<StatusDeps, 'models' | 'store' | 'ar
     history: manifests.map((m) => summary(m)).reverse(),
     runs: await recentRuns(deps),
   };
+}
+
+/** `GET /models/report?version=`: a version's report (metrics, gate, and a run's training curves). */
+export async function modelReport(deps: Pick<StatusDeps, 'store' | 'artifactsBucket'>, version: string): Promise<ModelReport> {
+  const body = await deps.store.get(deps.artifactsBucket, artifactKeys.report(version));
+  if (!body) throw new NotFoundError(`no report for version "${version}" (versions made by init have none)`);
+  return parseJsonObject(body, ModelReportSchema);
 }
 
 async function recentRuns(deps: Pick<StatusDeps, 'store' | 'artifactsBucket'>): Promise<TrainingRun[]> {
