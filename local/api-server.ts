@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { MAX_BODY_BYTES } from '../functions/api/http';
+import { serveConsole, type ConsoleAssets } from './console-assets';
 
 /** Content types API Gateway is configured to pass as binary (base64): see binaryMediaTypes in infra/. */
 const BINARY_TYPES = [/^image\//, /^application\/octet-stream/];
@@ -17,8 +18,17 @@ const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
 export class LocalApiServer {
   private constructor(private readonly server: Server) {}
 
-  static async start(handler: (e: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>, host: string, port: number): Promise<LocalApiServer> {
-    const server = createServer((req, res) => void serve(handler, req, res));
+  /** `console`: the web console's files, served at `/` and under `/console/` before any API route. */
+  static async start(
+    handler: (e: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>,
+    host: string,
+    port: number,
+    consoleAssets?: ConsoleAssets,
+  ): Promise<LocalApiServer> {
+    const server = createServer((req, res) => {
+      if (consoleAssets && serveConsole(consoleAssets, req, res)) return;
+      void serve(handler, req, res);
+    });
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => checkContinue(req, res, () => void serve(handler, req, res)));
     server.requestTimeout = 60_000;
     server.headersTimeout = 30_000;

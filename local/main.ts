@@ -13,6 +13,7 @@ async function main(): Promise<void> {
       '',
       `[pipeline] ready s3=${s3} api=${stack.apiUrl} data=${stack.dataDir} pid=${process.pid}`,
       `  S3   ${s3}  (path-style, any credentials; buckets: images, artifacts)`,
+      `  Console  ${stack.apiUrl}/  (gallery, image, search, label queue, models)`,
       `  API  ${stack.apiUrl}  (${API_ROUTES.map((r) => `${r.method} ${r.path}`).join(', ')})`,
       `  Drop images:  aws --endpoint-url ${s3} s3 cp ./pics s3://images/ --recursive`,
       `  Query:        curl '${stack.apiUrl}/neighbors?key=<key>&k=10'`,

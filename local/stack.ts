@@ -24,6 +24,7 @@ import { lifecycleTick } from '../shared/use-cases/lifecycle';
 import { abandonInterruptedRun, finishRun } from '../shared/use-cases/training';
 import { health } from '../shared/use-cases/status';
 import { LocalApiServer } from './api-server';
+import { buildConsoleAssets } from './console-assets';
 import { QueueWorker, RecordErrors } from './queue-worker';
 import { LocalS3Server } from './s3-server';
 import { SubprocessTrainingLauncher, trainerEnv } from './trainer-launcher';
@@ -180,7 +181,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     lifecycle.unref();
     closers.push(async () => clearInterval(lifecycle));
 
-    const api = await LocalApiServer.start(apiHandler, config.host, config.apiPort);
+    const api = await LocalApiServer.start(apiHandler, config.host, config.apiPort, await buildConsoleAssets());
     closers.push(() => api.close());
 
     const interval = options.progressIntervalSeconds ?? 5;
