@@ -11,6 +11,8 @@ import { importLabels } from './labels';
 import { ApiSigner, regionOf } from './sigv4';
 import { uploadImages } from './upload';
 import { importModel, parseTriple } from './import-model';
+import { startConsoleProxy } from './console-proxy';
+import { buildConsoleAssets } from '../local/console-assets';
 
 export { importLabels } from './labels';
 
@@ -30,7 +32,7 @@ interface Command {
   optionHelp?: Array<[flag: string, text: string]>;
   /** How many positional arguments (after the command words) it takes. */
   positionals: [min: number, max: number];
-  run(ctx: { api: ApiClient; values: Values; positionals: string[]; json: boolean; deployed: boolean }): Promise<number>;
+  run(ctx: { api: ApiClient; values: Values; positionals: string[]; json: boolean; deployed: boolean; signer?: ApiSigner }): Promise<number>;
 }
 
 class UsageError extends Error {}
@@ -279,6 +281,41 @@ const COMMANDS: Command[] = [
     },
   },
   {
+    words: ['console'],
+    args: '--endpoint URL [--port 3000]',
+    summary: 'serve the web console on 127.0.0.1 for a deployed API, signing its calls with your AWS credentials',
+    details:
+      'The embedded stack serves the console itself (http://127.0.0.1:3000/). For a deployment, this serves the same console ' +
+      'locally and forwards its API calls to --endpoint, each signed with SigV4 from the default AWS credential chain; the API stays ' +
+      'IAM-authorised and closed to browsers. Only pages opened at the printed address can use it. Ctrl-C stops it.',
+    options: { port: { type: 'string' }, host: { type: 'string' } },
+    optionHelp: [
+      ['--port N', 'local port (default 3000; 0 picks a free one)'],
+      ['--host H', 'local address to listen on (default 127.0.0.1)'],
+    ],
+    positionals: [0, 0],
+    run: async ({ api, values, signer }) => {
+      if (!signer) throw new UsageError('console needs --endpoint (a deployed API); the embedded stack serves the console at http://127.0.0.1:3000/');
+      const port = values.port === undefined ? 3000 : Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number, got ${JSON.stringify(values.port)}`);
+      const proxy = await startConsoleProxy({
+        endpoint: api.url,
+        signer,
+        assets: await buildConsoleAssets(),
+        host: values.host === undefined ? undefined : String(values.host),
+        port,
+        log: (line) => console.error(line),
+      });
+      console.log(`console for ${api.url} at ${proxy.url}/ (requests signed with your AWS credentials; Ctrl-C stops)`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await proxy.close();
+      return 0;
+    },
+  },
+  {
     words: ['dead-letters'],
     args: '[--limit N]',
     summary: 'messages that failed every attempt, with their last error',
@@ -382,6 +419,7 @@ export async function main(argv: string[]): Promise<number> {
     const endpoint = values.endpoint ?? (values.api === undefined ? process.env.PIPELINE_ENDPOINT : undefined);
     if (endpoint !== undefined && values.api !== undefined) throw new UsageError('give --api (the embedded stack) or --endpoint (a deployment), not both');
     let api: ApiClient;
+    let signer: ApiSigner | undefined;
     if (endpoint !== undefined) {
       let url: URL;
       try {
@@ -389,11 +427,12 @@ export async function main(argv: string[]): Promise<number> {
       } catch {
         throw new UsageError(`--endpoint must be a URL such as https://<id>.execute-api.<region>.amazonaws.com/v1, got ${JSON.stringify(endpoint)}`);
       }
-      api = apiClient(url.toString(), new ApiSigner(regionOf(url.toString())));
+      signer = new ApiSigner(regionOf(url.toString()));
+      api = apiClient(url.toString(), signer);
     } else {
       api = apiClient(String(values.api ?? process.env.PIPELINE_API ?? DEFAULT_API));
     }
-    return await command.run({ api, values: values as Values, positionals: rest, json: Boolean(values.json), deployed: endpoint !== undefined });
+    return await command.run({ api, values: values as Values, positionals: rest, json: Boolean(values.json), deployed: endpoint !== undefined, signer });
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (err instanceof UsageError || code?.startsWith('ERR_PARSE_ARGS')) {

@@ -15,6 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { main } from '../../cli/pipeline';
+import { startConsoleProxy } from '../../cli/console-proxy';
+import { ApiSigner } from '../../cli/sigv4';
+import { buildConsoleAssets } from '../../local/console-assets';
 import { API_USER, AwsHarness } from '../support/aws/harness';
 import { SCHEDULED_TRAINING_EVENT } from '../../shared/schedule-events';
 import { gradientImage, solidPng } from '../support/images';
@@ -231,6 +234,44 @@ describe('the AWS deployment, run with AWS semantics', () => {
       expect(err.join('\n')).toMatch(/at most 4194304 bytes/);
       expect(h.api.calls.length).toBe(calls);
     });
+  });
+
+  it('serves the web console through the signing proxy: the list, thumbnails and label queue answer under the api role', async () => {
+    const proxy = await startConsoleProxy({ endpoint: h.api.url, signer: new ApiSigner('us-east-1', API_USER), assets: await buildConsoleAssets(), port: 0 });
+    try {
+      const page = await fetch(`${proxy.url}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('/console/app.js');
+      expect((await fetch(`${proxy.url}/console/app.js`)).status).toBe(200);
+
+      const calls = h.api.calls.length;
+      const list = await fetch(`${proxy.url}/images?limit=100&state=indexed`);
+      expect(list.status).toBe(200);
+      const { items } = (await list.json()) as { items: Array<{ key: string; state: string; thumbnail: boolean }> };
+      expect(items.map((i) => i.key)).toEqual(expect.arrayContaining(['photos/img 0.png', 'photos/img 1.png']));
+      expect(items.every((i) => i.state === 'indexed' && i.thumbnail)).toBe(true);
+      expect(h.api.calls.length).toBeGreaterThan(calls); // it went through API Gateway, signed
+
+      // A browser's image request: API Gateway returns the bytes only because the proxy asks for a binary type first.
+      const thumb = await fetch(`${proxy.url}/thumbnails?key=${encodeURIComponent('photos/img 0.png')}`, { headers: { accept: '*/*' } });
+      expect(thumb.status).toBe(200);
+      expect(thumb.headers.get('content-type')).toBe('image/webp');
+      const webp = Buffer.from(await thumb.arrayBuffer());
+      expect(await sharp(webp).metadata()).toMatchObject({ format: 'webp', width: 40, height: 30 });
+      const etag = thumb.headers.get('etag')!;
+      expect((await fetch(`${proxy.url}/thumbnails?key=${encodeURIComponent('photos/img 0.png')}`, { headers: { 'if-none-match': etag } })).status).toBe(304);
+
+      const queue = await fetch(`${proxy.url}/label-queue?limit=3`);
+      expect(queue.status).toBe(200);
+      expect(((await queue.json()) as { items: unknown[] }).items.length).toBeGreaterThan(0);
+
+      // Only this machine's console may use the signature.
+      expect((await fetch(`${proxy.url}/health`, { headers: { origin: 'https://evil.example' } })).status).toBe(403);
+      expect((await fetch(`${proxy.url}/health`, { headers: { 'sec-fetch-site': 'cross-site' } })).status).toBe(403);
+      expect((await fetch(`${proxy.url}/not-a-route`)).status).toBe(404);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('removes a deleted image and indexes it again when re-uploaded', async () => {
