@@ -83,11 +83,13 @@ export function LabelQueuePage() {
         label.
       </p>
       {classes.length > 0 && (
-        <ol class="classes" aria-label="Classes">
-          {classes.slice(0, 9).map((c) => (
-            <li key={c}>{c}</li>
+        <ul class="classes" aria-label="Classes and their keys">
+          {classes.slice(0, 9).map((c, i) => (
+            <li key={c}>
+              <kbd>{i + 1}</kbd> {c}
+            </li>
           ))}
-        </ol>
+        </ul>
       )}
       <ErrorBanner error={queue.error ?? error} />
       {queue.data && items.length === 0 && (
@@ -107,6 +109,7 @@ export function LabelQueuePage() {
           aria-label={`Image ${position + 1} of ${items.length}: ${current.key}`}
           data-testid="queue-current"
           data-key={current.key}
+          data-suggestion={current.suggestion}
         >
           <Thumb imageKey={current.key} size={256} available />
           <div>
