@@ -39,7 +39,7 @@ describe('pipeline CLI', () => {
 
   it('lists every command with --help and exits 0', async () => {
     expect(await main(['--help'])).toBe(0);
-    for (const c of ['health', 'labels import', 'models', 'models rollback', 'train', 'dead-letters', 'dead-letters redrive'])
+    for (const c of ['health', 'labels import', 'models', 'models rollback', 'train', 'dead-letters', 'dead-letters redrive', 'console'])
       expect(out.join('\n')).toContain(`  ${c}`);
   });
 
@@ -64,6 +64,14 @@ describe('pipeline CLI', () => {
     expect(await main(['train', '--max-minutes', '5', '--api', api])).toBe(1);
     expect(requests).toEqual([{ method: 'POST', url: '/train', body: '{"maxMinutes":5}' }]);
     expect(err).toEqual(['error: a training run is in progress (training_running)']);
+  });
+
+  it('console needs a deployment (--endpoint): the embedded stack serves the console itself', async () => {
+    expect(await main(['console', '--api', api])).toBe(2);
+    expect(err.join('\n')).toMatch(/console needs --endpoint .* the embedded stack serves the console at http:\/\/127\.0\.0\.1:3000\//);
+    expect(await main(['console', '--endpoint', 'https://abc.execute-api.eu-west-1.amazonaws.com/v1', '--port', 'x'])).toBe(2);
+    expect(err.join('\n')).toMatch(/--port must be a port number/);
+    expect(requests).toEqual([]);
   });
 
   it('exits 2 on a wrong command line, before calling the API', async () => {
