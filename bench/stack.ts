@@ -14,7 +14,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { OnnxEncoder } from '../shared/adapters/onnx-encoder';
 import { S3ObjectStore } from '../shared/adapters/s3-object-store';
 import { renderViews } from '../shared/image/augment-views';
-import { DEFAULT_DERIVED, decodeToWorking, encodeCanonical, modelPixels, packViews, viewSideFor } from '../shared/derived-layout';
+import { DEFAULT_DERIVED, decodeToWorking, encodeCanonical, encodeThumbnail, modelPixels, packViews, viewSideFor } from '../shared/derived-layout';
 import { toModelInput } from '../shared/image/tensor';
 import { ModelManifestSchema, ModelPointerSchema, type ModelManifest } from '../shared/schemas';
 import { loadFashionMnist, pngName, toPng } from '../scripts/fashion-mnist';
@@ -90,7 +90,11 @@ async function bareLoop(pngs: Buffer[], model: { manifest: ModelManifest; onnx: 
     const rendered = await Promise.all(images.map((im, j) => renderViews(im.decoded, { side: sides[j]! }, views, `${i + j}`)));
     stages.views += performance.now() - t;
     t = performance.now();
-    await Promise.all(images.map((im, j) => Promise.all([encodeCanonical(im.working), views > 0 ? packViews(rendered[j]!, sides[j]!) : undefined])));
+    await Promise.all(
+      images.map((im, j) =>
+        Promise.all([encodeCanonical(im.working), views > 0 ? packViews(rendered[j]!, sides[j]!) : undefined, encodeThumbnail(im.working)]),
+      ),
+    );
     stages.encode += performance.now() - t;
     t = performance.now();
     await encoder.embed(canon.map((c) => toModelInput(c, spec)));
