@@ -32,7 +32,7 @@ export function ModelsPage() {
             </p>
             {view.serving && <Metrics summary={view.serving} />}
             {rolling?.rollout && <RolloutBar version={rolling.version} rollout={rolling.rollout} />}
-            <Rollback serving={view.serving} history={view.history} onDone={() => void models.reload()} />
+            <Rollback serving={view.serving} onDone={() => void models.reload()} />
           </Section>
           <Section title="Train" id="train-title">
             <TrainForm onStarted={() => void models.reload()} />
@@ -186,11 +186,11 @@ function TrainForm({ onStarted }: { onStarted: () => void }) {
   );
 }
 
-function Rollback({ serving, history, onDone }: { serving: Summary | null; history: Summary[]; onDone: () => void }) {
+function Rollback({ serving, onDone }: { serving: Summary | null; onDone: () => void }) {
   const [confirming, setConfirming] = useState(false);
   const [message, setMessage] = useState<{ ok: boolean; text: string }>();
-  const previous = serving ? history.find((m) => m.version !== serving.version && m.rollout?.state === 'superseded') : undefined;
-  if (!serving || !previous) return null;
+  // A version made by init has nothing to go back to.
+  if (!serving || serving.parent === null) return null;
   const rollBack = async () => {
     setConfirming(false);
     try {
