@@ -1,7 +1,7 @@
 /** Routing, polling and the small components every page uses. */
 import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, thumbnailUrl, type ImageStatus } from './api';
+import { ApiError, thumbnailUrl, type ImageStatus, type NeighborsResult } from './api';
 
 export type Page = 'gallery' | 'image' | 'search' | 'label-queue' | 'models';
 export const PAGES: Array<{ page: Page; title: string }> = [
@@ -137,5 +137,39 @@ export function Section({ title, children, id }: { title: string; children: Comp
       <h2 id={id}>{title}</h2>
       {children}
     </section>
+  );
+}
+
+/** The answer of an action (saved, started, failed), announced to screen readers. */
+export function StatusMessage({ message }: { message?: { ok: boolean; text: string } }) {
+  if (!message) return null;
+  return (
+    <span role="status" class={message.ok ? 'ok' : 'error'}>
+      {message.text}
+    </span>
+  );
+}
+
+/** Neighbours (of an image, or of a searched file) as cards, nearest first; `testid` names the cards for tests. */
+export function NeighborGrid({ neighbors, label, testid }: { neighbors: NeighborsResult['neighbors']; label: string; testid: string }) {
+  return (
+    <ul class="grid" aria-label={label}>
+      {neighbors.map((n) => (
+        <li key={n.key}>
+          <a data-testid={testid} data-key={n.key} class="card" href={href('image', { key: n.key })}>
+            <Thumb imageKey={n.key} size={128} available />
+            <span class="card-key" title={n.key}>
+              {n.key}
+            </span>
+            <span class="card-meta">
+              <span class="distance" title="cosine distance">
+                {n.distance.toFixed(3)}
+              </span>
+              <LabelText label={n.label} pseudoLabel={n.pseudoLabel} confidence={n.confidence} />
+            </span>
+          </a>
+        </li>
+      ))}
+    </ul>
   );
 }

@@ -1,7 +1,7 @@
 /** One image: large, its state, its label (editable in place), and its nearest neighbours. */
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Health, type ImageStatus, type NeighborsResult } from '../api';
-import { ErrorBanner, href, LabelText, messageOf, StateBadge, Thumb, useLoad } from '../ui';
+import { ErrorBanner, href, LabelText, messageOf, NeighborGrid, StateBadge, StatusMessage, Thumb, useLoad } from '../ui';
 
 export function ImagePage({ params, health }: { params: URLSearchParams; health?: Health }) {
   const key = params.get('key') ?? '';
@@ -70,24 +70,7 @@ export function ImagePage({ params, health }: { params: URLSearchParams; health?
       )}
       <ErrorBanner error={neighbors.error} />
       {neighbors.data && neighbors.data.neighbors.length === 0 && <p class="empty">No neighbours{labelFilter ? ` labelled ${labelFilter}` : ''}.</p>}
-      <ul class="grid" aria-label="Nearest neighbours, nearest first">
-        {neighbors.data?.neighbors.map((n) => (
-          <li key={n.key}>
-            <a data-testid="neighbor-item" data-key={n.key} class="card" href={href('image', { key: n.key })}>
-              <Thumb imageKey={n.key} size={128} available />
-              <span class="card-key" title={n.key}>
-                {n.key}
-              </span>
-              <span class="card-meta">
-                <span class="distance" title="cosine distance">
-                  {n.distance.toFixed(3)}
-                </span>
-                <LabelText label={n.label} pseudoLabel={n.pseudoLabel} confidence={n.confidence} />
-              </span>
-            </a>
-          </li>
-        ))}
-      </ul>
+      {neighbors.data && <NeighborGrid neighbors={neighbors.data.neighbors} label="Nearest neighbours, nearest first" testid="neighbor-item" />}
     </>
   );
 }
@@ -118,11 +101,7 @@ export function LabelEditor({ imageKey, current, onSaved }: { imageKey: string; 
       <button data-testid="label-save" type="submit">
         Save label
       </button>
-      {message && (
-        <span role="status" class={message.ok ? 'ok' : 'error'}>
-          {message.text}
-        </span>
-      )}
+      <StatusMessage message={message} />
     </form>
   );
 }

@@ -1,7 +1,7 @@
 /** Serving and candidate versions, the rollout, training runs with their curves, and dead letters. */
 import { useState } from 'preact/hooks';
 import { api, type ModelReport, type ModelsView } from '../api';
-import { ErrorBanner, messageOf, Section, useInterval, useLoad } from '../ui';
+import { ErrorBanner, messageOf, Section, StatusMessage, useInterval, useLoad } from '../ui';
 
 type Summary = NonNullable<ModelsView['serving']>;
 interface DeadLetters {
@@ -177,11 +177,7 @@ function TrainForm({ onStarted }: { onStarted: () => void }) {
       <button data-testid="train-button" type="submit">
         Train now
       </button>
-      {message && (
-        <span role="status" class={message.ok ? 'ok' : 'error'}>
-          {message.text}
-        </span>
-      )}
+      <StatusMessage message={message} />
     </form>
   );
 }
@@ -218,11 +214,7 @@ function Rollback({ serving, onDone }: { serving: Summary | null; onDone: () => 
           Roll back…
         </button>
       )}
-      {message && (
-        <span role="status" class={message.ok ? 'ok' : 'error'}>
-          {message.text}
-        </span>
-      )}
+      <StatusMessage message={message} />
     </div>
   );
 }
@@ -350,11 +342,7 @@ function DeadLetterList({ data, error, onRedriven }: { data?: DeadLetters; error
           Redrive all
         </button>
       )}
-      {message && (
-        <span role="status" class={message.ok ? 'ok' : 'error'}>
-          {message.text}
-        </span>
-      )}
+      <StatusMessage message={message} />
     </>
   );
 }

@@ -1,7 +1,7 @@
 /** Search by an image the user drops, picks or pastes (POST /search). */
 import { useEffect, useState } from 'preact/hooks';
 import { api, SEARCH_MAX_IMAGE_BYTES, type NeighborsResult } from '../api';
-import { ErrorBanner, href, LabelText, messageOf, Thumb } from '../ui';
+import { ErrorBanner, messageOf, NeighborGrid } from '../ui';
 
 const MIB = 1024 * 1024;
 
@@ -96,24 +96,7 @@ export function SearchPage({ params }: { params: URLSearchParams }) {
           {result.neighbors.length} nearest images by {result.query.modelVersion}:
         </p>
       )}
-      <ul class="grid" aria-label="Search results, nearest first">
-        {result?.neighbors.map((n) => (
-          <li key={n.key}>
-            <a data-testid="search-result" data-key={n.key} class="card" href={href('image', { key: n.key })}>
-              <Thumb imageKey={n.key} size={128} available />
-              <span class="card-key" title={n.key}>
-                {n.key}
-              </span>
-              <span class="card-meta">
-                <span class="distance" title="cosine distance">
-                  {n.distance.toFixed(3)}
-                </span>
-                <LabelText label={n.label} pseudoLabel={n.pseudoLabel} confidence={n.confidence} />
-              </span>
-            </a>
-          </li>
-        ))}
-      </ul>
+      {result && <NeighborGrid neighbors={result.neighbors} label="Search results, nearest first" testid="search-result" />}
     </>
   );
 }
