@@ -7,17 +7,34 @@
  * products are one MatMul in onnxruntime (SIMD, multi-threaded, already a dependency for the
  * encoder): measured 3-4x faster than the JavaScript loop at 100k vectors (docs/BENCHMARKS.md).
  * Durable across restarts and crashes: a put or delete resolves only when its record is fsynced.
+ *
+ * From APPROXIMATE_MIN_VECTORS vectors on, unfiltered queries go to an HNSW graph kept in step with
+ * the slots in the background (hnsw-accelerator.ts): an exact scan of a million vectors reads 512 MB
+ * per query. Queries filtered by label, and every query while the graph catches up, stay exact.
  */
 import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VectorMetadata } from '../schemas';
 import type { VectorIndex, VectorMatch, VectorQuery, VectorRecord, VectorStore } from '../ports/vector-index';
 import { AppendLog } from '../storage/append-log';
+import { DEFAULT_HNSW, HnswAccelerator, type HnswSettings } from './hnsw-accelerator';
 
 const OP_PUT = 1;
 const OP_DELETE = 2;
 const INDEX_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const COMPACT_MIN_RECORDS = 10_000;
+
+/**
+ * From this many vectors on, unfiltered queries use the HNSW graph (once it is built): below it the
+ * exact scan answers within 10 ms p99 on this project's benchmark machine (npm run bench -- query, ann).
+ */
+export const APPROXIMATE_MIN_VECTORS = 150_000;
+
+export interface LocalIndexOptions {
+  /** Vectors from which the HNSW graph is used; Infinity keeps every query exact. */
+  approximateMinVectors?: number;
+  hnsw?: HnswSettings;
+}
 
 /** Below this many vectors the JavaScript loop beats a native call's overhead (measured break-even: about 250 at d=128). */
 export const NATIVE_SCAN_MIN_VECTORS = 512;
@@ -50,22 +67,36 @@ export class LocalVectorIndex implements VectorIndex {
   private mutations = 0;
   private compacting: Promise<void> | undefined;
   private log!: AppendLog;
+  /** Records in the journal file (what an HNSW snapshot's position counts). */
+  private logRecords = 0;
+  private approximate: HnswAccelerator | undefined;
+  private approximateStarting: Promise<void> | undefined;
 
   private constructor(
+    private readonly dir: string,
     readonly name: string,
     readonly dimension: number,
+    private readonly options: Required<LocalIndexOptions>,
   ) {
     this.data = new Float32Array(dimension * 1024);
   }
 
-  static async open(dir: string, name: string, dimension: number): Promise<LocalVectorIndex> {
-    const index = new LocalVectorIndex(name, dimension);
+  static async open(dir: string, name: string, dimension: number, options: LocalIndexOptions = {}): Promise<LocalVectorIndex> {
+    const resolved = { approximateMinVectors: options.approximateMinVectors ?? APPROXIMATE_MIN_VECTORS, hnsw: options.hnsw ?? DEFAULT_HNSW };
+    const index = new LocalVectorIndex(dir, name, dimension, resolved);
+    const snapshotAt = Number.isFinite(resolved.approximateMinVectors) ? await HnswAccelerator.snapshotRecords(dir, dimension, resolved.hnsw) : undefined;
+    if (snapshotAt !== undefined) index.approximate = await HnswAccelerator.create(dir, index.slots(), resolved.hnsw);
     let records = 0;
+    if (snapshotAt === 0) index.approximate?.adoptSnapshot(0);
     index.log = await AppendLog.open(join(dir, 'vectors.log'), (payload) => {
       records += 1;
       index.applyRecord(payload);
+      // The snapshot reflects the journal up to here: later records update it like live changes.
+      if (records === snapshotAt) index.approximate?.adoptSnapshot(index.ids.length);
     });
     index.recordsSinceCompaction = records;
+    index.logRecords = records;
+    index.maybeApproximate();
     return index;
   }
 
@@ -108,6 +139,19 @@ export class LocalVectorIndex implements VectorIndex {
     }
     const exclude = new Set(q.excludeIds ?? []);
     const k = q.topK;
+    if (q.label === undefined && this.approximate?.ready) {
+      const found = this.approximate.search(q.vector, k + exclude.size);
+      if (found) {
+        const out: VectorMatch[] = [];
+        for (const { slot, distance } of found) {
+          const id = this.ids[slot];
+          if (id === undefined || exclude.has(id)) continue;
+          out.push({ id, distance, metadata: { ...this.metas[slot]! } });
+          if (out.length === k) break;
+        }
+        return out;
+      }
+    }
     const bestSlots: number[] = [];
     const bestScores: number[] = [];
     const d = this.dimension;
@@ -158,7 +202,41 @@ export class LocalVectorIndex implements VectorIndex {
 
   async close(): Promise<void> {
     await this.compacting;
+    if (this.approximate) {
+      await this.approximate.save(this.logRecords);
+      this.approximate.close();
+    }
     await this.log.close();
+  }
+
+  /** Whether unfiltered queries are answered by the HNSW graph now (it exists and is in step). */
+  get approximateReady(): boolean {
+    return this.approximate?.ready ?? false;
+  }
+
+  /** Resolves when the HNSW graph is in step with every vector (at once when there is none). */
+  async approximateSettled(): Promise<void> {
+    await this.approximateStarting;
+    await this.approximate?.catchUp();
+  }
+
+  private slots() {
+    return {
+      dimension: this.dimension,
+      slotCount: () => this.ids.length,
+      vectorAt: (slot: number) => this.data.subarray(slot * this.dimension, (slot + 1) * this.dimension),
+    };
+  }
+
+  /** Starts (or resumes) the HNSW graph once the index is large enough for it. */
+  private maybeApproximate(): void {
+    if (this.approximateStarting) return;
+    if (!this.approximate && this.ids.length < this.options.approximateMinVectors) return;
+    this.approximateStarting = (async () => {
+      this.approximate ??= await HnswAccelerator.create(this.dir, this.slots(), this.options.hnsw);
+      const accelerator = this.approximate;
+      void accelerator.catchUp(() => void accelerator.save(this.logRecords).catch(() => undefined));
+    })();
   }
 
   private applyRecord(payload: Buffer): void {
@@ -189,6 +267,7 @@ export class LocalVectorIndex implements VectorIndex {
       this.slotOf.set(id, slot);
     } else {
       this.metas[slot] = metadata;
+      if (!sameVector(this.data, slot * this.dimension, vector)) this.approximate?.changed(slot);
     }
     this.data.set(vector, slot * this.dimension);
   }
@@ -208,6 +287,7 @@ export class LocalVectorIndex implements VectorIndex {
     this.ids.pop();
     this.metas.pop();
     this.slotOf.delete(id);
+    this.approximate?.moved(slot, this.ids.length);
   }
 
   private ensureCapacity(slots: number): void {
@@ -221,6 +301,9 @@ export class LocalVectorIndex implements VectorIndex {
     if (payloads.length === 0) return;
     await this.log.append(payloads);
     this.recordsSinceCompaction += payloads.length;
+    this.logRecords += payloads.length;
+    if (this.approximate) void this.approximate.catchUp();
+    else this.maybeApproximate();
     if (!this.compacting && this.recordsSinceCompaction > Math.max(COMPACT_MIN_RECORDS, 2 * this.ids.length)) {
       this.compacting = this.compact().finally(() => {
         this.compacting = undefined;
@@ -240,9 +323,17 @@ export class LocalVectorIndex implements VectorIndex {
       }
     }
     this.recordsSinceCompaction = 0;
+    // The HNSW snapshot counts records of the old file: it cannot be matched to the new one.
+    await this.approximate?.forgetSnapshot();
     await this.log.rewrite(snapshot());
-    this.recordsSinceCompaction = this.ids.length;
+    this.recordsSinceCompaction = ids.length;
+    this.logRecords = ids.length;
   }
+}
+
+function sameVector(data: Float32Array, offset: number, vector: Float32Array): boolean {
+  for (let j = 0; j < vector.length; j += 1) if (data[offset + j] !== vector[j]) return false;
+  return true;
 }
 
 function encodePut(r: VectorRecord): Buffer {
@@ -278,7 +369,10 @@ interface IndexDescriptor {
 export class LocalVectorStore implements VectorStore {
   private readonly open = new Map<string, Promise<LocalVectorIndex>>();
 
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly options: LocalIndexOptions = {},
+  ) {}
 
   async ensureIndex(name: string, dimension: number): Promise<VectorIndex> {
     assertIndexName(name);
@@ -332,7 +426,7 @@ export class LocalVectorStore implements VectorStore {
   private load(name: string, dimension: number): Promise<LocalVectorIndex> {
     let loading = this.open.get(name);
     if (!loading) {
-      loading = LocalVectorIndex.open(join(this.dir, name), name, dimension);
+      loading = LocalVectorIndex.open(join(this.dir, name), name, dimension, this.options);
       this.open.set(name, loading);
       loading.catch(() => this.open.delete(name));
     }

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalVectorStore, NATIVE_SCAN_MIN_VECTORS } from '../../../../shared/adapters/local-vector-index';
@@ -173,5 +173,119 @@ describe('LocalVectorIndex native scan (onnxruntime MatMul above NATIVE_SCAN_MIN
     expect(answer.map((m) => m.id)).not.toContain(victim);
     const alive = (i: number) => `id-${i}` !== victim;
     expect(answer.map((m) => m.id)).toEqual(brute(q, 10, alive));
+  });
+});
+
+describe('LocalVectorIndex with an HNSW graph (from approximateMinVectors on)', () => {
+  const DIM = 24;
+  const N = 600;
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'vectors-hnsw-'));
+  });
+  const open = (minVectors = 200) => {
+    const s = new LocalVectorStore(dir, { approximateMinVectors: minVectors });
+    stores.push(s);
+    return s;
+  };
+  const brute = (vectors: Map<string, Float32Array>, q: Float32Array, k: number) =>
+    [...vectors]
+      .map(([id, v]) => ({ id, dot: v.reduce((acc, x, j) => acc + x * q[j]!, 0) }))
+      .sort((a, b) => b.dot - a.dot)
+      .slice(0, k)
+      .map((x) => x.id);
+  const recall = (got: string[], want: string[]) => got.filter((id) => want.includes(id)).length / want.length;
+
+  it('answers unfiltered queries from the graph once it is in step; label filters stay exact', async () => {
+    const r = rng(11);
+    const index = (await open().ensureIndex('emb-hnsw', DIM)) as import('../../../../shared/adapters/local-vector-index').LocalVectorIndex;
+    const vectors = new Map<string, Float32Array>();
+    for (let i = 0; i < N; i += 1) vectors.set(`id-${i}`, randomUnit(DIM, r));
+    await index.put([...vectors].map(([id, vector], i) => ({ id, vector, metadata: meta(i, i % 4 === 0 ? 'cat' : undefined) })));
+    await index.approximateSettled();
+    expect(index.approximateReady).toBe(true);
+    let total = 0;
+    for (let t = 0; t < 20; t += 1) {
+      const q = randomUnit(DIM, r);
+      total += recall(
+        (await index.query({ vector: q, topK: 10 })).map((m) => m.id),
+        brute(vectors, q, 10),
+      );
+      const cats = new Map([...vectors].filter(([id]) => Number(id.slice(3)) % 4 === 0));
+      expect((await index.query({ vector: q, topK: 5, label: 'cat' })).map((m) => m.id)).toEqual(brute(cats, q, 5));
+    }
+    expect(total / 20).toBeGreaterThan(0.95);
+  });
+
+  it('follows puts, replaced vectors and deletes (slots move on delete) without returning a removed id', async () => {
+    const r = rng(12);
+    const index = (await open().ensureIndex('emb-hnsw', DIM)) as import('../../../../shared/adapters/local-vector-index').LocalVectorIndex;
+    const vectors = new Map<string, Float32Array>();
+    for (let i = 0; i < N; i += 1) vectors.set(`id-${i}`, randomUnit(DIM, r));
+    await index.put([...vectors].map(([id, vector], i) => ({ id, vector, metadata: meta(i) })));
+    await index.approximateSettled();
+    // Delete a third (each delete moves the last slot), replace some vectors, add new ones.
+    const removed = [...vectors.keys()].filter((_, i) => i % 3 === 0);
+    await index.delete(removed);
+    for (const id of removed) vectors.delete(id);
+    const replaced = [...vectors.keys()].slice(0, 50);
+    for (const id of replaced) vectors.set(id, randomUnit(DIM, r));
+    await index.put(replaced.map((id, i) => ({ id, vector: vectors.get(id)!, metadata: meta(i) })));
+    for (let i = N; i < N + 100; i += 1) vectors.set(`id-${i}`, randomUnit(DIM, r));
+    await index.put([...vectors].slice(-100).map(([id, vector], i) => ({ id, vector, metadata: meta(i) })));
+    await index.approximateSettled();
+    expect(index.approximateReady).toBe(true);
+    for (const id of replaced.slice(0, 10)) {
+      const [top] = await index.query({ vector: vectors.get(id)!, topK: 1 });
+      expect(top).toMatchObject({ id, distance: expect.any(Number) });
+      expect(top!.distance).toBeLessThan(1e-4);
+    }
+    let total = 0;
+    for (let t = 0; t < 20; t += 1) {
+      const q = randomUnit(DIM, r);
+      const got = (await index.query({ vector: q, topK: 10 })).map((m) => m.id);
+      expect(got.filter((id) => removed.includes(id))).toEqual([]);
+      total += recall(got, brute(vectors, q, 10));
+    }
+    expect(total / 20).toBeGreaterThan(0.95);
+  });
+
+  it('reopens from its snapshot, and applies what the journal holds after it (a crash loses no vector)', async () => {
+    const r = rng(13);
+    const vectors = new Map<string, Float32Array>();
+    for (let i = 0; i < N; i += 1) vectors.set(`id-${i}`, randomUnit(DIM, r));
+    const first = new LocalVectorStore(dir, { approximateMinVectors: 200 });
+    const a = (await first.ensureIndex('emb-hnsw', DIM)) as import('../../../../shared/adapters/local-vector-index').LocalVectorIndex;
+    await a.put([...vectors].map(([id, vector], i) => ({ id, vector, metadata: meta(i) })));
+    await a.approximateSettled();
+    await first.close(); // saves the snapshot
+
+    const second = open();
+    const b = (await second.ensureIndex('emb-hnsw', DIM)) as import('../../../../shared/adapters/local-vector-index').LocalVectorIndex;
+    expect(b.approximateReady).toBe(true); // adopted as it was: nothing to rebuild
+    // More records after the snapshot, then a "crash": the store is dropped without close (no new snapshot).
+    const late = Array.from({ length: 50 }, (_, i) => [`late-${i}`, randomUnit(DIM, r)] as const);
+    await b.put(late.map(([id, vector], i) => ({ id, vector, metadata: meta(i) })));
+    await b.delete(['id-0']);
+    vectors.delete('id-0');
+    for (const [id, v] of late) vectors.set(id, v);
+    stores.splice(stores.indexOf(second), 1);
+
+    const third = open();
+    const c = (await third.ensureIndex('emb-hnsw', DIM)) as import('../../../../shared/adapters/local-vector-index').LocalVectorIndex;
+    await c.approximateSettled();
+    expect(c.approximateReady).toBe(true);
+    expect(await c.count()).toBe(vectors.size);
+    for (const [id, v] of late.slice(0, 10)) expect((await c.query({ vector: v, topK: 1 }))[0]?.id).toBe(id);
+    expect((await c.query({ vector: randomUnit(DIM, r), topK: 50 })).map((m) => m.id)).not.toContain('id-0');
+  });
+
+  it('stays exact below approximateMinVectors', async () => {
+    const r = rng(14);
+    const index = (await open(10_000).ensureIndex('emb-hnsw', DIM)) as import('../../../../shared/adapters/local-vector-index').LocalVectorIndex;
+    await index.put(Array.from({ length: 300 }, (_, i) => ({ id: `id-${i}`, vector: randomUnit(DIM, r), metadata: meta(i) })));
+    await index.approximateSettled();
+    expect(index.approximateReady).toBe(false);
+    expect(existsSync(join(dir, 'emb-hnsw', 'hnsw.usearch'))).toBe(false);
   });
 });
