@@ -5,7 +5,8 @@
  *   embedding  onnxruntime-node vs PyTorch eager on CPU, batch 1/8/32/128; cold start
  *   pipeline   embedded-stack ingest vs a bare decode/resize/infer loop; CPU per image; profile
  *   latency    upload-to-searchable p50/p99
- *   query      the index at 10k/100k/1M vectors vs a Float32Array scan and usearch HNSW (--sizes)
+ *   query      the index's exact scan at 10k/100k/1M vectors vs a Float32Array scan and usearch HNSW (--sizes)
+ *   ann        the index at 150k and 1M real-encoder vectors: HNSW recall@10 and latency, build time, label filters (--vectors, --queries)
  *   http       GET /neighbors under wrk, 16 connections (--seconds, default 60)
  *   loader     SimCLR step: device-side batched augmentation vs a CPU-augmenting DataLoader (--seconds)
  *   trainer    learning quality on Fashion-MNIST: kNN, linear probe, pseudo-labels vs raw pixels (--minutes, --preset)
@@ -19,6 +20,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { annBench } from './ann';
 import { awsCostBench } from './aws-cost';
 import { derivedFormatBench, ownEncoderBench } from './own-encoder';
 import { embeddingBench } from './embedding';
@@ -36,6 +38,7 @@ const benches: Record<string, (ctx: BenchContext) => Promise<void>> = {
     writeResult(ctx, 's3-upload', { ...r });
   },
   'aws-cost': awsCostBench,
+  ann: annBench,
   'derived-format': derivedFormatBench,
   'own-encoder': ownEncoderBench,
   embedding: embeddingBench,
