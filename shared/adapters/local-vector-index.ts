@@ -70,6 +70,8 @@ export class LocalVectorIndex implements VectorIndex {
   /** Records in the journal file (what an HNSW snapshot's position counts). */
   private logRecords = 0;
   private approximate: HnswAccelerator | undefined;
+  /** The slots of each human label and pseudo-label: a filtered query scores only these. */
+  private readonly byLabel = new Map<string, Set<number>>();
   private approximateStarting: Promise<void> | undefined;
 
   private constructor(
@@ -152,10 +154,26 @@ export class LocalVectorIndex implements VectorIndex {
         return out;
       }
     }
-    const bestSlots: number[] = [];
-    const bestScores: number[] = [];
+    const top = new TopK(k);
     const d = this.dimension;
     const v = q.vector;
+    const data = this.data;
+    const consider = (slot: number, dot: number) => {
+      if (!top.admits(dot)) return;
+      if (exclude.size > 0 && exclude.has(this.ids[slot]!)) return;
+      top.add(slot, dot);
+    };
+    const members = q.label === undefined ? undefined : this.byLabel.get(q.label);
+    if (q.label !== undefined && (!members || members.size * 4 < this.ids.length)) {
+      // A label's own vectors only (exact): a fraction of the index instead of all of it.
+      for (const slot of members ?? []) {
+        const base = slot * d;
+        let dot = 0;
+        for (let j = 0; j < d; j += 1) dot += data[base + j]! * v[j]!;
+        consider(slot, dot);
+      }
+      return this.matches(top);
+    }
     let scores: Float32Array | undefined;
     if (this.ids.length >= NATIVE_SCAN_MIN_VECTORS) {
       const before = this.mutations;
@@ -163,7 +181,6 @@ export class LocalVectorIndex implements VectorIndex {
       // Slots moved during the native call (a put or delete): score again in this tick instead.
       if (this.mutations !== before) scores = undefined;
     }
-    const data = this.data;
     const n = this.ids.length;
     for (let slot = 0; slot < n; slot += 1) {
       if (q.label !== undefined) {
@@ -177,19 +194,13 @@ export class LocalVectorIndex implements VectorIndex {
         const base = slot * d;
         for (let j = 0; j < d; j += 1) dot += data[base + j]! * v[j]!;
       }
-      if (bestScores.length === k && dot <= bestScores[k - 1]!) continue;
-      if (exclude.size > 0 && exclude.has(this.ids[slot]!)) continue;
-      // Insert into the small sorted top-k list (descending similarity).
-      let pos = bestScores.length;
-      while (pos > 0 && bestScores[pos - 1]! < dot) pos -= 1;
-      bestScores.splice(pos, 0, dot);
-      bestSlots.splice(pos, 0, slot);
-      if (bestScores.length > k) {
-        bestScores.pop();
-        bestSlots.pop();
-      }
+      consider(slot, dot);
     }
-    return bestSlots.map((slot, i) => ({ id: this.ids[slot]!, distance: 1 - bestScores[i]!, metadata: { ...this.metas[slot]! } }));
+    return this.matches(top);
+  }
+
+  private matches(top: TopK): VectorMatch[] {
+    return top.slots.map((slot, i) => ({ id: this.ids[slot]!, distance: 1 - top.scores[i]!, metadata: { ...this.metas[slot]! } }));
   }
 
   async *listIds(): AsyncIterable<string> {
@@ -265,8 +276,11 @@ export class LocalVectorIndex implements VectorIndex {
       this.ids.push(id);
       this.metas.push(metadata);
       this.slotOf.set(id, slot);
+      this.label(slot, metadata, true);
     } else {
+      this.label(slot, this.metas[slot]!, false);
       this.metas[slot] = metadata;
+      this.label(slot, metadata, true);
       if (!sameVector(this.data, slot * this.dimension, vector)) this.approximate?.changed(slot);
     }
     this.data.set(vector, slot * this.dimension);
@@ -277,7 +291,10 @@ export class LocalVectorIndex implements VectorIndex {
     if (slot === undefined) return;
     this.mutations += 1;
     const last = this.ids.length - 1;
+    this.label(slot, this.metas[slot]!, false);
     if (slot !== last) {
+      this.label(last, this.metas[last]!, false);
+      this.label(slot, this.metas[last]!, true);
       const movedId = this.ids[last]!;
       this.ids[slot] = movedId;
       this.metas[slot] = this.metas[last]!;
@@ -288,6 +305,21 @@ export class LocalVectorIndex implements VectorIndex {
     this.metas.pop();
     this.slotOf.delete(id);
     this.approximate?.moved(slot, this.ids.length);
+  }
+
+  /** Adds `slot` to (or removes it from) the sets of the labels in `metadata`. */
+  private label(slot: number, metadata: VectorMetadata, present: boolean): void {
+    for (const name of new Set([metadata.label, metadata.pseudoLabel])) {
+      if (name === undefined) continue;
+      let set = this.byLabel.get(name);
+      if (present) {
+        if (!set) this.byLabel.set(name, (set = new Set()));
+        set.add(slot);
+      } else if (set) {
+        set.delete(slot);
+        if (set.size === 0) this.byLabel.delete(name);
+      }
+    }
   }
 
   private ensureCapacity(slots: number): void {
@@ -328,6 +360,28 @@ export class LocalVectorIndex implements VectorIndex {
     await this.log.rewrite(snapshot());
     this.recordsSinceCompaction = ids.length;
     this.logRecords = ids.length;
+  }
+}
+
+/** The k best (slot, similarity) pairs seen, best first. */
+class TopK {
+  readonly slots: number[] = [];
+  readonly scores: number[] = [];
+  constructor(private readonly k: number) {}
+
+  admits(score: number): boolean {
+    return this.scores.length < this.k || score > this.scores[this.k - 1]!;
+  }
+
+  add(slot: number, score: number): void {
+    let pos = this.scores.length;
+    while (pos > 0 && this.scores[pos - 1]! < score) pos -= 1;
+    this.scores.splice(pos, 0, score);
+    this.slots.splice(pos, 0, slot);
+    if (this.scores.length > this.k) {
+      this.scores.pop();
+      this.slots.pop();
+    }
   }
 }
 

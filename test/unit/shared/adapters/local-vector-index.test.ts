@@ -280,6 +280,35 @@ describe('LocalVectorIndex with an HNSW graph (from approximateMinVectors on)', 
     expect((await c.query({ vector: randomUnit(DIM, r), topK: 50 })).map((m) => m.id)).not.toContain('id-0');
   });
 
+  it("answers a label filter exactly from the label's own vectors, through deletes (moved slots) and relabelling", async () => {
+    const r = rng(15);
+    const index = await open(Number.POSITIVE_INFINITY).ensureIndex('emb-labels', DIM);
+    const vectors = new Map<string, Float32Array>();
+    const labels = new Map<string, string | undefined>();
+    for (let i = 0; i < N; i += 1) {
+      vectors.set(`id-${i}`, randomUnit(DIM, r));
+      labels.set(`id-${i}`, i % 10 === 0 ? 'rare' : i % 2 === 0 ? 'even' : undefined);
+    }
+    await index.put([...vectors].map(([id, vector], i) => ({ id, vector, metadata: meta(i, labels.get(id)) })));
+    const gone = [...vectors.keys()].filter((_, i) => i % 7 === 0);
+    await index.delete(gone);
+    for (const id of gone) vectors.delete(id);
+    // Relabel: some 'rare' become 'even', some unlabelled become 'rare' (as pseudo-labels).
+    const relabelled = [...vectors.keys()].slice(0, 60);
+    await index.put(
+      relabelled.map((id, i) => {
+        const label = labels.get(id) === 'rare' ? 'even' : labels.get(id) === undefined ? 'rare' : labels.get(id);
+        labels.set(id, label);
+        return { id, vector: vectors.get(id)!, metadata: { key: id, modelVersion: 'v0', ...(i % 2 === 0 ? { label } : { pseudoLabel: label }) } };
+      }),
+    );
+    for (let t = 0; t < 10; t += 1) {
+      const q = randomUnit(DIM, r);
+      const rare = new Map([...vectors].filter(([id]) => labels.get(id) === 'rare'));
+      expect((await index.query({ vector: q, topK: 7, label: 'rare' })).map((m) => m.id)).toEqual(brute(rare, q, 7));
+    }
+  });
+
   it('stays exact below approximateMinVectors', async () => {
     const r = rng(14);
     const index = (await open(10_000).ensureIndex('emb-hnsw', DIM)) as import('../../../../shared/adapters/local-vector-index').LocalVectorIndex;
