@@ -147,6 +147,6 @@ export async function annBench(ctx: BenchContext): Promise<void> {
 
 function concat(vectors: Float32Array[]): Float32Array {
   const out = new Float32Array(vectors.length * DIM);
-  vectors.forEach((v, i) => out.set(v, i * DIM));
+  for (const [i, v] of vectors.entries()) out.set(v, i * DIM);
   return out;
 }

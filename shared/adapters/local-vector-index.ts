@@ -313,7 +313,10 @@ export class LocalVectorIndex implements VectorIndex {
       if (name === undefined) continue;
       let set = this.byLabel.get(name);
       if (present) {
-        if (!set) this.byLabel.set(name, (set = new Set()));
+        if (!set) {
+          set = new Set();
+          this.byLabel.set(name, set);
+        }
         set.add(slot);
       } else if (set) {
         set.delete(slot);
