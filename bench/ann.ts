@@ -74,8 +74,10 @@ export async function annBench(ctx: BenchContext): Promise<void> {
     await index.approximateSettled();
     const buildSeconds = round((performance.now() - t1) / 1000, 1);
     const approximate = index.approximateReady;
+    // The process's memory with the index and its graph built (before the sweep loads more graphs).
+    const rssAfterBuild = rssMiB();
     console.log(
-      `  ${n.toLocaleString()} vectors: put ${putSeconds} s, graph ${approximate ? `built in ${buildSeconds} s` : 'not used (exact)'}; RSS ${rssMiB()} MiB`,
+      `  ${n.toLocaleString()} vectors: put ${putSeconds} s, graph ${approximate ? `built in ${buildSeconds} s` : 'not used (exact)'}; RSS ${rssAfterBuild} MiB`,
     );
 
     const timed = async (query: (q: Float32Array) => Promise<string[]>) => {
