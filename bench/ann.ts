@@ -7,7 +7,8 @@
  * is built in the background as the stack would build it, then 1,000 held-out queries (fresh views) are
  * timed one at a time through `query` and scored against an exact search by usearch's own brute force
  * (recall@10). Label-filtered queries (exact by design) are timed too, and the saved graph is reloaded
- * at other ef_search values to show the recall/latency trade-off.
+ * at other ef_search values to show the recall/latency trade-off. `--exact` measures the same with the
+ * graph off (bench/results/ann-exact.json): the exact scan the index uses below APPROXIMATE_MIN_VECTORS.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,7 +46,9 @@ const rssMiB = () => round(process.memoryUsage().rss / 2 ** 20, 0);
 export async function annBench(ctx: BenchContext): Promise<void> {
   const sizes = (flag(ctx.args, 'vectors') ?? (ctx.quick ? '20000' : `${APPROXIMATE_MIN_VECTORS},1000000`)).split(',').map(Number);
   const queryCount = Number(flag(ctx.args, 'queries') ?? (ctx.quick ? '100' : '1000'));
-  const minVectors = ctx.quick ? 10_000 : APPROXIMATE_MIN_VECTORS;
+  // --exact: the same measurements with the graph off (the exact scan, and label filters, at these sizes).
+  const exact = ctx.args.includes('--exact');
+  const minVectors = exact ? Number.POSITIVE_INFINITY : ctx.quick ? 10_000 : APPROXIMATE_MIN_VECTORS;
   const usearch = await import('usearch');
   const all = embeddings(Math.max(...sizes), queryCount);
   const rows: Record<string, unknown>[] = [];
@@ -139,7 +142,7 @@ export async function annBench(ctx: BenchContext): Promise<void> {
     );
     rows.push(row);
   }
-  writeResult(ctx, 'ann', {
+  writeResult(ctx, exact ? 'ann-exact' : 'ann', {
     data: 'Fashion-MNIST 70,000 images x augmented views through a trained MLP encoder (bench/ann_embeddings.py), 128-d, L2-normalised',
     queries: queryCount,
     k: K,

@@ -29,6 +29,8 @@ const COMPACT_MIN_RECORDS = 10_000;
  * exact scan answers within 10 ms p99 on this project's benchmark machine (npm run bench -- query, ann).
  */
 export const APPROXIMATE_MIN_VECTORS = 150_000;
+/** Labels whose packed vectors are kept for filtered queries (the most recently queried). */
+const PACKED_LABELS = 4;
 
 export interface LocalIndexOptions {
   /** Vectors from which the HNSW graph is used; Infinity keeps every query exact. */
@@ -72,6 +74,8 @@ export class LocalVectorIndex implements VectorIndex {
   private approximate: HnswAccelerator | undefined;
   /** The slots of each human label and pseudo-label: a filtered query scores only these. */
   private readonly byLabel = new Map<string, Set<number>>();
+  /** Packed copies of the labels last queried, valid while `mutations` has not moved. */
+  private readonly packedLabels = new Map<string, { slots: Int32Array; vectors: Float32Array; mutations: number }>();
   private approximateStarting: Promise<void> | undefined;
 
   private constructor(
@@ -165,8 +169,19 @@ export class LocalVectorIndex implements VectorIndex {
     };
     const members = q.label === undefined ? undefined : this.byLabel.get(q.label);
     if (q.label !== undefined && (!members || members.size * 4 < this.ids.length)) {
-      // A label's own vectors only (exact): a fraction of the index instead of all of it.
-      for (const slot of members ?? []) {
+      // A label's own vectors only (exact): a fraction of the index instead of all of it, packed
+      // together (kept until the label's members change) so that one native MatMul scores them.
+      if (!members) return [];
+      const packed = this.packedLabel(q.label, members);
+      if (packed.slots.length >= NATIVE_SCAN_MIN_VECTORS) {
+        const before = this.mutations;
+        const scores = await nativeScores(packed.vectors, packed.slots.length, d, v);
+        if (this.mutations === before) {
+          for (let i = 0; i < packed.slots.length; i += 1) consider(packed.slots[i]!, scores[i]!);
+          return this.matches(top);
+        }
+      }
+      for (const slot of this.byLabel.get(q.label) ?? []) {
         const base = slot * d;
         let dot = 0;
         for (let j = 0; j < d; j += 1) dot += data[base + j]! * v[j]!;
@@ -197,6 +212,22 @@ export class LocalVectorIndex implements VectorIndex {
       consider(slot, dot);
     }
     return this.matches(top);
+  }
+
+  /** The label's member slots and their vectors side by side, rebuilt only after the index changed. */
+  private packedLabel(label: string, members: Set<number>): { slots: Int32Array; vectors: Float32Array } {
+    const cached = this.packedLabels.get(label);
+    if (cached && cached.mutations === this.mutations) return cached;
+    const d = this.dimension;
+    const slots = Int32Array.from(members);
+    const vectors = new Float32Array(slots.length * d);
+    for (let i = 0; i < slots.length; i += 1) vectors.set(this.data.subarray(slots[i]! * d, (slots[i]! + 1) * d), i * d);
+    const packed = { slots, vectors, mutations: this.mutations };
+    this.packedLabels.delete(label);
+    this.packedLabels.set(label, packed);
+    // A few labels at a time: each copy is as large as the label's share of the index.
+    for (const old of this.packedLabels.keys()) if (this.packedLabels.size > PACKED_LABELS) this.packedLabels.delete(old);
+    return packed;
   }
 
   private matches(top: TopK): VectorMatch[] {

@@ -166,6 +166,27 @@ describe('LocalVectorIndex native scan (onnxruntime MatMul above NATIVE_SCAN_MIN
           .slice(0, 3),
       );
     }
+    // A label with its own packed copy (over NATIVE_SCAN_MIN_VECTORS members, under a quarter of the index).
+    const labelled = Array.from({ length: 3 * n }, () => randomUnit(32, r));
+    const isX = (i: number) => i % 7 === 0;
+    await index.put(
+      labelled.map((vector, i) => ({ id: `x-${i}`, vector, metadata: { key: `x${i}`, modelVersion: 'v0', ...(isX(i) ? { pseudoLabel: 'x' } : {}) } })),
+    );
+    const bruteX = (q: Float32Array, k: number, skip: Set<number>) =>
+      labelled
+        .map((v, i) => ({ i, dot: v.reduce((acc, x, j) => acc + x * q[j]!, 0) }))
+        .filter((x) => isX(x.i) && !skip.has(x.i))
+        .sort((a, b) => b.dot - a.dot)
+        .slice(0, k)
+        .map((x) => `x-${x.i}`);
+    const qx = randomUnit(32, r);
+    expect((await index.query({ vector: qx, topK: 10, label: 'x' })).map((m) => m.id)).toEqual(bruteX(qx, 10, new Set()));
+    // Deleting the best member invalidates the packed copy.
+    const best = Number(bruteX(qx, 1, new Set())[0]!.slice(2));
+    await index.delete([`x-${best}`]);
+    expect((await index.query({ vector: qx, topK: 10, label: 'x' })).map((m) => m.id)).toEqual(bruteX(qx, 10, new Set([best])));
+    await index.delete(labelled.map((_, i) => `x-${i}`));
+
     // A delete lands while the native scan runs: the answer is still exact for the index afterwards.
     const q = randomUnit(32, r);
     const victim = brute(q, 1, () => true)[0]!;
