@@ -29,8 +29,6 @@ const COMPACT_MIN_RECORDS = 10_000;
  * exact scan answers within 10 ms p99 on this project's benchmark machine (npm run bench -- query, ann).
  */
 export const APPROXIMATE_MIN_VECTORS = 150_000;
-/** Labels whose packed vectors are kept for filtered queries (the most recently queried). */
-const PACKED_LABELS = 4;
 
 export interface LocalIndexOptions {
   /** Vectors from which the HNSW graph is used; Infinity keeps every query exact. */
@@ -74,7 +72,7 @@ export class LocalVectorIndex implements VectorIndex {
   private approximate: HnswAccelerator | undefined;
   /** The slots of each human label and pseudo-label: a filtered query scores only these. */
   private readonly byLabel = new Map<string, Set<number>>();
-  /** Packed copies of the labels last queried, valid while `mutations` has not moved. */
+  /** Packed copies of the labels last queried (at most as many vectors as the index), valid while `mutations` has not moved. */
   private readonly packedLabels = new Map<string, { slots: Int32Array; vectors: Float32Array; mutations: number }>();
   private approximateStarting: Promise<void> | undefined;
 
@@ -170,7 +168,7 @@ export class LocalVectorIndex implements VectorIndex {
     const members = q.label === undefined ? undefined : this.byLabel.get(q.label);
     if (q.label !== undefined && (!members || members.size * 4 < this.ids.length)) {
       // A label's own vectors only (exact): a fraction of the index instead of all of it, packed
-      // together (kept until the label's members change) so that one native MatMul scores them.
+      // together (kept until the index changes) so that one native MatMul scores them.
       if (!members) return [];
       const packed = this.packedLabel(q.label, members);
       if (packed.slots.length >= NATIVE_SCAN_MIN_VECTORS) {
@@ -225,8 +223,14 @@ export class LocalVectorIndex implements VectorIndex {
     const packed = { slots, vectors, mutations: this.mutations };
     this.packedLabels.delete(label);
     this.packedLabels.set(label, packed);
-    // A few labels at a time: each copy is as large as the label's share of the index.
-    for (const old of this.packedLabels.keys()) if (this.packedLabels.size > PACKED_LABELS) this.packedLabels.delete(old);
+    // Copies of at most the index's own size in all (the labels queried longest ago go first).
+    let total = 0;
+    for (const p of this.packedLabels.values()) total += p.slots.length;
+    for (const [name, p] of this.packedLabels) {
+      if (total <= this.ids.length || name === label) break;
+      this.packedLabels.delete(name);
+      total -= p.slots.length;
+    }
     return packed;
   }
 
