@@ -22,12 +22,12 @@ const DIM = 128;
 const K = 10;
 const CACHE = join(ROOT, '.cache', 'ann');
 
-function embeddings(count: number, queries: number): { vectors: Float32Array; labels: Uint8Array; queries: Float32Array[] } {
+function embeddings(count: number, queries: number, trainSeconds: number): { vectors: Float32Array; labels: Uint8Array; queries: Float32Array[] } {
   const meta = existsSync(join(CACHE, 'meta.json'))
     ? (JSON.parse(readFileSync(join(CACHE, 'meta.json'), 'utf8')) as { count: number; queries: number })
     : undefined;
   if (!meta || meta.count < count || meta.queries < queries) {
-    const res = spawnSync(PYTHON, ['bench/ann_embeddings.py', '--count', String(count), '--queries', String(queries), '--out', CACHE], {
+    const res = spawnSync(PYTHON, ['bench/ann_embeddings.py', '--count', String(count), '--queries', String(queries), '--seconds', String(trainSeconds), '--out', CACHE], {
       cwd: ROOT,
       stdio: 'inherit',
     });
@@ -50,7 +50,7 @@ export async function annBench(ctx: BenchContext): Promise<void> {
   const exact = ctx.args.includes('--exact');
   const minVectors = exact ? Number.POSITIVE_INFINITY : ctx.quick ? 10_000 : APPROXIMATE_MIN_VECTORS;
   const usearch = await import('usearch');
-  const all = embeddings(Math.max(...sizes), queryCount);
+  const all = embeddings(Math.max(...sizes), queryCount, ctx.quick ? 5 : 30);
   const rows: Record<string, unknown>[] = [];
   for (const n of sizes) {
     const vectors = all.vectors.subarray(0, n * DIM);
