@@ -27,10 +27,14 @@ function embeddings(count: number, queries: number, trainSeconds: number): { vec
     ? (JSON.parse(readFileSync(join(CACHE, 'meta.json'), 'utf8')) as { count: number; queries: number })
     : undefined;
   if (!meta || meta.count < count || meta.queries < queries) {
-    const res = spawnSync(PYTHON, ['bench/ann_embeddings.py', '--count', String(count), '--queries', String(queries), '--seconds', String(trainSeconds), '--out', CACHE], {
-      cwd: ROOT,
-      stdio: 'inherit',
-    });
+    const res = spawnSync(
+      PYTHON,
+      ['bench/ann_embeddings.py', '--count', String(count), '--queries', String(queries), '--seconds', String(trainSeconds), '--out', CACHE],
+      {
+        cwd: ROOT,
+        stdio: 'inherit',
+      },
+    );
     if (res.status !== 0) throw new Error(`ann_embeddings.py exited with ${res.status}`);
   }
   const raw = readFileSync(join(CACHE, 'vectors.f32'));
