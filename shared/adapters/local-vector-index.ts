@@ -246,10 +246,11 @@ export class LocalVectorIndex implements VectorIndex {
     return this.ids.length;
   }
 
-  async close(): Promise<void> {
+  /** `keepGraph: false` when the index is about to be deleted: saving its graph would be wasted work. */
+  async close({ keepGraph = true } = {}): Promise<void> {
     await this.compacting;
     if (this.approximate) {
-      await this.approximate.save(this.logRecords);
+      if (keepGraph) await this.approximate.save(this.logRecords);
       this.approximate.close();
     }
     await this.log.close();
@@ -493,7 +494,7 @@ export class LocalVectorStore implements VectorStore {
     assertIndexName(name);
     const loading = this.open.get(name);
     this.open.delete(name);
-    if (loading) await (await loading).close();
+    if (loading) await (await loading).close({ keepGraph: false });
     await rm(join(this.dir, name), { recursive: true, force: true });
   }
 
