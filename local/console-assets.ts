@@ -4,11 +4,11 @@
  * API's origin: the embedded stack's API server and the CLI's signing proxy (`pipeline -- console`).
  * Nothing is fetched from anywhere else.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { strongEtag } from '../shared/etag';
 
 /** The prefix of the console's static files; `/` is the page itself. */
 export const CONSOLE_PREFIX = '/console/';
@@ -42,8 +42,7 @@ export async function buildConsoleAssets(): Promise<ConsoleAssets> {
     logLevel: 'silent',
   });
   const assets = new Map<string, Asset>();
-  const add = (path: string, body: Buffer, contentType: string) =>
-    assets.set(path, { body, contentType, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` });
+  const add = (path: string, body: Buffer, contentType: string) => assets.set(path, { body, contentType, etag: strongEtag(body) });
   for (const file of result.outputFiles) {
     const name = file.path.endsWith('.map') ? 'app.js.map' : 'app.js';
     add(`${CONSOLE_PREFIX}${name}`, Buffer.from(file.contents), name.endsWith('.map') ? 'application/json' : 'text/javascript; charset=utf-8');

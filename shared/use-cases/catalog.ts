@@ -22,7 +22,7 @@ import { parseJsonObject } from '../json';
 import type { ObjectInfo } from '../ports/object-store';
 import { CatalogEntrySchema, LabelRecordSchema, QuarantineRecordSchema, type CatalogEntry } from '../schemas';
 import type { ArtifactsDeps } from './deps';
-import type { ImageStatus, StatusDeps } from './status';
+import { defined, type ImageStatus, type StatusDeps } from './status';
 
 /** Entries read per step of a scan (S3 Vectors' GetVectors takes at most 100 keys). */
 const BATCH = 100;
@@ -158,22 +158,15 @@ async function statusOf(
   const base = { key: entry.key, uploadedAt: entry.uploadedAt, size: entry.size, thumbnail };
   if (vector) {
     const { modelVersion, label, pseudoLabel, confidence } = vector;
-    return {
-      ...base,
-      state: 'indexed',
-      modelVersion,
-      ...(label !== undefined ? { label } : {}),
-      ...(pseudoLabel !== undefined ? { pseudoLabel } : {}),
-      ...(confidence !== undefined ? { confidence } : {}),
-    };
+    return { ...base, state: 'indexed', modelVersion, ...defined({ label, pseudoLabel, confidence }) };
   }
   const [quarantined, labelBody] = await Promise.all([
     deps.store.get(deps.artifactsBucket, artifactKeys.quarantine(entry.imageId)),
     deps.store.get(deps.artifactsBucket, artifactKeys.label(entry.imageId)),
   ]);
   const label = labelBody ? parseJsonObject(labelBody, LabelRecordSchema).label : undefined;
-  if (quarantined) return { ...base, state: 'quarantined', reason: parseJsonObject(quarantined, QuarantineRecordSchema).reason, ...(label ? { label } : {}) };
-  return { ...base, state: 'pending', ...(label ? { label } : {}) };
+  if (quarantined) return { ...base, state: 'quarantined', reason: parseJsonObject(quarantined, QuarantineRecordSchema).reason, ...defined({ label }) };
+  return { ...base, state: 'pending', ...defined({ label }) };
 }
 
 function encodeCursor(entryKey: string): string {

@@ -14,7 +14,7 @@ import { imageIdForKey } from '../ids';
 import type { VectorIndex, VectorRecord } from '../ports/vector-index';
 import type { PipelineSettings } from '../config';
 import { listImages, type ImageListItem } from './catalog';
-import type { StatusDeps } from './status';
+import { defined, type StatusDeps } from './status';
 import { labelProgress } from './training';
 
 const NEIGHBORS = 10;
@@ -87,10 +87,9 @@ async function score(index: VectorIndex, item: ImageListItem, record: VectorReco
   return {
     key: item.key,
     certainty: Math.round(certainty * 1e4) / 1e4,
-    ...(item.pseudoLabel !== undefined ? { pseudoLabel: item.pseudoLabel } : {}),
-    ...(item.confidence !== undefined ? { confidence: item.confidence } : {}),
+    ...defined({ pseudoLabel: item.pseudoLabel, confidence: item.confidence }),
     neighborLabels,
-    ...(suggestion !== undefined ? { suggestion } : {}),
+    ...defined({ suggestion }),
   };
 }
 

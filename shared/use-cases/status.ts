@@ -162,6 +162,7 @@ async function recentRuns(deps: Pick<StatusDeps, 'store' | 'artifactsBucket'>): 
   return runs.filter((b): b is Buffer => !!b).map((b) => parseJsonObject(b, TrainingRunSchema));
 }
 
-function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
+/** `o` without its undefined fields (so a JSON answer has no `"label": undefined` to drop or keep). */
+export function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

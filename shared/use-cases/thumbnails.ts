@@ -1,6 +1,6 @@
 /** `GET /thumbnails?key=`: the small WebP augment made at ingest (derived/<imageId>/thumb.webp), never the original. */
-import { createHash } from 'node:crypto';
 import { artifactKeys } from '../artifact-keys';
+import { strongEtag } from '../etag';
 import { NotFoundError } from '../errors';
 import { imageIdForKey } from '../ids';
 import { parseJsonObject } from '../json';
@@ -16,7 +16,7 @@ export interface Thumbnail {
 export async function thumbnailOf(deps: BucketsDeps, key: string): Promise<Thumbnail> {
   const imageId = imageIdForKey(key);
   const webp = await deps.store.get(deps.artifactsBucket, artifactKeys.derivedThumbnail(imageId));
-  if (webp) return { webp, etag: `"${createHash('sha256').update(webp).digest('base64url').slice(0, 27)}"` };
+  if (webp) return { webp, etag: strongEtag(webp) };
   if (!(await deps.store.head(deps.imagesBucket, key))) throw new NotFoundError(`no image with key "${key}"`);
   const quarantined = await deps.store.get(deps.artifactsBucket, artifactKeys.quarantine(imageId));
   if (quarantined) {
