@@ -7,6 +7,12 @@ import { l2Normalize } from '../image/tensor';
 export interface OnnxEncoderOptions {
   /** Threads for one inference (default: onnxruntime's choice). */
   intraOpNumThreads?: number;
+  /**
+   * Let onnxruntime's worker threads spin between runs (its default). Off here: the embed worker
+   * runs many small batches between other work, and spinning threads burned more CPU than the
+   * inference itself (perf on the embedded stack: 21% of its CPU in onnxruntime's wait loop).
+   */
+  spinning?: boolean;
 }
 
 export class OnnxEncoder implements Encoder {
@@ -20,6 +26,7 @@ export class OnnxEncoder implements Encoder {
       executionProviders: ['cpu'],
       graphOptimizationLevel: 'all',
       ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+      extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' }, inter_op: { allow_spinning: options.spinning ? '1' : '0' } } },
     });
     const { inputName, outputName } = manifest.encoder;
     if (!session.inputNames.includes(inputName) || !session.outputNames.includes(outputName)) {
