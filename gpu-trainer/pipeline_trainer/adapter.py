@@ -61,16 +61,16 @@ def onnx2torch_status() -> str:
 
 
 @torch.no_grad()
-def frozen_embeddings(frozen: torch.nn.Module, views: np.ndarray, mean, std, device, batch: int = 256) -> torch.Tensor:
-    """uint8 [N, V, H, W, C] -> raw embeddings [N, V, D] of the frozen encoder."""
+def frozen_embeddings(frozen: torch.nn.Module, views, mean, std, device, batch: int = 256) -> torch.Tensor:
+    """uint8 [N, V, H, W, C] (an array or Views, read `batch` images at a time) -> raw embeddings [N, V, D] of the frozen encoder."""
     n, v = views.shape[:2]
-    flat = views.reshape(n * v, *views.shape[2:])
     out = []
-    for i in range(0, len(flat), batch):
-        x = normalize(to_unit_float(torch.from_numpy(flat[i : i + batch]).to(device)), mean, std)
-        out.append(frozen(x).float())
-    e = torch.cat(out)
-    return e.reshape(n, v, -1)
+    for i in range(0, n, batch):
+        rows = np.ascontiguousarray(views[i : i + batch])
+        flat = rows.reshape(len(rows) * v, *rows.shape[2:])
+        x = normalize(to_unit_float(torch.from_numpy(flat).to(device)), mean, std)
+        out.append(frozen(x).float().reshape(len(rows), v, -1))
+    return torch.cat(out)
 
 
 def train_head(

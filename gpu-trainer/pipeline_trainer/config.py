@@ -27,6 +27,7 @@ class TrainConfig:
     seed: int = 0
     cache_dir: str = ".cache/trainer"
     read_workers: int = 16
+    prefetch_batches: int = 3  # steps whose images a background thread reads ahead of training (from local disk)
     # model: a preset names a tested combination of the keys below (TRAINER_PRESET, --preset)
     preset: str = ""
     # small-resnet (<= 64 px) | resnet18 | resnet50 | vit-s16; "": the serving encoder's (continue training
@@ -90,6 +91,7 @@ class TrainConfig:
             (0.5 <= self.gate_confidence < 1.0, "gate_confidence must be in [0.5, 1)"),
             (self.gate_min_heldout >= 1, "gate_min_heldout must be at least 1"),
             (self.batch_size >= 2, "batch_size must be at least 2"),
+            (1 <= self.prefetch_batches <= 64, "prefetch_batches must be 1-64"),
             (0 < self.warm_start_lr_scale <= 1, "warm_start_lr_scale must be in (0, 1]"),
             (self.temperature > 0, "temperature must be positive"),
             (self.optimizer in ("adamw", "lars"), "optimizer must be adamw or lars"),

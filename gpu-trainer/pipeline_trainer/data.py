@@ -3,7 +3,8 @@
 Derived images are stored independently of any model (canonical.png at the working resolution,
 views.jpg; shared/derived-layout.ts); each is decoded here at the model's own input size, with the
 model's resize rule. Reads run in parallel threads and decoded arrays are cached on local disk by
-image id, ETag and size, so a second run (or a resumed one) reads only what changed. A fixed, seeded, per-class share of the
+image id, ETag and size, so a second run (or a resumed one) reads only what changed. The run reads
+its rows from one file on local disk (store.py), so its memory does not grow with the corpus. A fixed, seeded, per-class share of the
 human-labelled images is held out for evaluation and never trained on.
 """
 
@@ -23,13 +24,14 @@ from PIL import Image
 
 from . import keys as artifact_keys
 from .s3io import get_bytes, list_keys
+from .store import DiskViews, ViewColumn, Views
 
 
 @dataclass
 class Dataset:
     image_ids: list[str]
     keys: list[str]
-    views: np.ndarray  # uint8 [N, V, H, W, C] at the model's input size; V = 1 + K, index 0 the canonical image
+    views: Views  # uint8 [N, V, H, W, C] at the model's input size, on local disk (store.py); V = 1 + K, index 0 the canonical image
     label_of: dict[int, int]  # row -> class index, for human-labelled rows
     class_names: list[str]
     snapshot: str
@@ -37,8 +39,8 @@ class Dataset:
     spec_key: tuple = ()  # (height, width, channels, fit, kernel) the arrays were decoded at
 
     @property
-    def canonical(self) -> np.ndarray:
-        return self.views[:, 0]
+    def canonical(self) -> ViewColumn:
+        return self.views.canonical
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -127,24 +129,36 @@ def _decode_v1(client, bucket: str, meta: dict, spec: LoadSpec) -> np.ndarray | 
     return np.stack([fit_image(Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).convert("RGB"), square) for a in arr])
 
 
-def _read_image(client, bucket: str, meta_key: str, cache: Path, spec: LoadSpec):
+def _cached_image(client, bucket: str, meta_key: str, cache: Path, spec: LoadSpec):
+    """(compact meta, path of its decoded views on local disk), decoding it first when it is not cached yet."""
     meta = json.loads(get_bytes(client, bucket, meta_key) or b"null")
     if not meta:
         return None
     version = hashlib.sha1(f"{meta['etag']}:{meta.get('schemaVersion', 1)}".encode()).hexdigest()[:12]
     cached = cache / f"{meta['imageId']}-{version}-{spec.tag()}.npy"
     if cached.exists():
-        arr = np.load(cached)
+        rows = int(np.load(cached, mmap_mode="r").shape[0])
     else:
         arr = (_decode_v2 if meta.get("schemaVersion") == 2 else _decode_v1)(client, bucket, meta, spec)
         if arr is None:
             return None
+        rows = int(arr.shape[0])
         # Unique per writer: ranks of a torchrun job fill the same cache at the same time.
         tmp = cached.with_name(f"{cached.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         with open(tmp, "wb") as fh:
             np.save(fh, arr)
         os.replace(tmp, cached)
-    return meta, arr
+    # Only what the run needs is kept per image: the corpus' metas would otherwise be its largest part.
+    return _Image(meta["imageId"], meta["key"], meta["etag"], stored_resolution(meta), rows), cached
+
+
+@dataclass(frozen=True)
+class _Image:
+    image_id: str
+    key: str
+    etag: str
+    resolution: int
+    views: int
 
 
 def stored_resolution(meta: dict) -> int:
@@ -166,24 +180,43 @@ def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, spec=No
     spec = LoadSpec.of(spec) if spec is not None else LoadSpec(32, 32, 3)
     cache = Path(cache_dir) / "derived"
     cache.mkdir(parents=True, exist_ok=True)
+    # S3 lists in key order, so rows come out sorted by image id.
     meta_keys = [k for k in list_keys(client, bucket, artifact_keys.PREFIXES["derived"]) if k.endswith("/meta.json")]
+    done = [0]
+    lock = threading.Lock()
+
+    def one(k: str):
+        result = _cached_image(client, bucket, k, cache, spec)
+        with lock:
+            done[0] += 1
+            if done[0] % 10_000 == 0:
+                log(f"[data] {done[0]}/{len(meta_keys)} images read", flush=True)
+        return result
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        loaded = [r for r in pool.map(lambda k: _read_image(client, bucket, k, cache, spec), meta_keys) if r is not None]
+        loaded = [r for r in pool.map(one, meta_keys) if r is not None]
     if not loaded:
         raise RuntimeError("no derived images in the artifacts bucket yet: upload images and let augment run first")
-    working = min(stored_resolution(m) for m, _ in loaded)
+    working = min(m.resolution for m, _ in loaded)
     if check_resolution and max(spec.height, spec.width) > working:
-        old = sum(1 for m, _ in loaded if stored_resolution(m) < max(spec.height, spec.width))
+        old = sum(1 for m, _ in loaded if m.resolution < max(spec.height, spec.width))
         raise ResolutionError(
             f"the model's input is {spec.height}x{spec.width} but {old} of {len(loaded)} images are stored at {working} px "
             f"(WORKING_SIZE, or layout 1 not yet migrated): it would only see upsampled pixels. Raise WORKING_SIZE, or let the "
             "stack re-derive them (it does on start), then train again"
         )
-    views_per_image = min(a.shape[0] for _, a in loaded)
-    loaded.sort(key=lambda ma: ma[0]["imageId"])
-    views = np.stack([a[:views_per_image] for _, a in loaded])
-    image_ids = [m["imageId"] for m, _ in loaded]
-    keys = [m["key"] for m, _ in loaded]
+    views_per_image = min(m.views for m, _ in loaded)
+    loaded.sort(key=lambda mp: mp[0].image_id)
+    # The decoded rows go to a file on local disk, one image at a time: memory holds none of them.
+    views = DiskViews(Path(cache_dir) / "stores", len(loaded), (views_per_image, spec.height, spec.width, spec.channels))
+
+    def fill(row: int) -> None:
+        views.write(row, np.load(loaded[row][1])[:views_per_image])
+
+    with ThreadPoolExecutor(max_workers=min(workers, 8)) as pool:
+        list(pool.map(fill, range(len(loaded))))
+    image_ids = [m.image_id for m, _ in loaded]
+    keys = [m.key for m, _ in loaded]
 
     label_keys = list_keys(client, bucket, artifact_keys.LABELS_PREFIX)
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -200,7 +233,7 @@ def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, spec=No
 
     digest = hashlib.sha256()
     for m, _ in loaded:
-        digest.update(f"{m['imageId']}:{m['etag']}\n".encode())
+        digest.update(f"{m.image_id}:{m.etag}\n".encode())
     for row in sorted(raw_labels):
         digest.update(f"{image_ids[row]}={raw_labels[row]}\n".encode())
     snapshot = digest.hexdigest()[:16]

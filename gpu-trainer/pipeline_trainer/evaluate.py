@@ -13,12 +13,16 @@ from .pseudo_label import predict, train_classifier
 
 
 @torch.no_grad()
-def embed_images(model: torch.nn.Module, images: np.ndarray, mean: list[float], std: list[float], device: torch.device, batch: int = 512) -> torch.Tensor:
-    """uint8 [N, H, W, C] -> L2-normalised embeddings [N, D] (on `device`)."""
+def embed_images(model: torch.nn.Module, images, mean: list[float], std: list[float], device: torch.device, batch: int = 512, rows=None) -> torch.Tensor:
+    """uint8 [N, H, W, C] (an array, or a column of Views read `batch` rows at a time) -> L2-normalised
+    embeddings [N, D] (on `device`); `rows`: only these rows, in this order."""
     model.eval()
     out = []
-    for i in range(0, len(images), batch):
-        x = normalize(to_unit_float(torch.from_numpy(images[i : i + batch]).to(device)), mean, std)
+    count = len(images) if rows is None else len(rows)
+    for i in range(0, count, batch):
+        chunk = images[i : i + batch] if rows is None else images[np.asarray(rows[i : i + batch])]
+        chunk = chunk if isinstance(chunk, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(chunk))
+        x = normalize(to_unit_float(chunk.to(device)), mean, std)
         out.append(F.normalize(model(x).float(), dim=1))
     return torch.cat(out) if out else torch.zeros(0, 1, device=device)
 

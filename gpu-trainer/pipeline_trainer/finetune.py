@@ -17,6 +17,12 @@ from .model import Encoder
 from .optim import make_optimizer
 from .pseudo_label import accuracy_and_coverage, class_thresholds, predict, select, train_classifier
 from .runtime import History, Runtime, TrainingError
+from .store import as_views
+
+
+def _on(batch, device) -> torch.Tensor:
+    """Rows read from Views (numpy, or a tensor when the views are one) as a tensor on the device."""
+    return (batch if isinstance(batch, torch.Tensor) else torch.from_numpy(batch)).to(device, non_blocking=True)
 
 
 def fixmatch_finetune(
@@ -36,16 +42,19 @@ def fixmatch_finetune(
     unlabelled images against the weak view's prediction where it clears the class threshold.
     Returns the fine-tuned classifier (on L2-normalised embeddings, as `pseudo_label.predict` expects)."""
     gen = torch.Generator(device=rt.device).manual_seed(cfg.seed + 7)
+    rows_gen = torch.Generator().manual_seed(cfg.seed + 7)  # which rows each step reads (on the CPU: they are read from disk)
+    views = as_views(views)
     mean, std = list(spec.mean), list(spec.std)
-    lab_rows = torch.tensor(sorted(labelled), device=rt.device)
+    lab_rows = torch.tensor(sorted(labelled))
     lab_y = torch.tensor([labelled[r] for r in sorted(labelled)], device=rt.device)
-    unl_rows = torch.from_numpy(unlabelled).to(rt.device)
+    unl_rows = torch.from_numpy(unlabelled)
     with torch.no_grad():
-        emb = embed_images(encoder, views[:, 0].cpu().numpy(), mean, std, rt.device)
-    classifier = train_classifier(emb[lab_rows], lab_y, num_classes, seed=cfg.seed).train()
+        emb = embed_images(encoder, views.canonical, mean, std, rt.device)
+    classifier = train_classifier(emb[lab_rows.to(rt.device)], lab_y, num_classes, seed=cfg.seed).train()
     params = list(encoder.parameters()) + list(classifier.parameters())
     opt = make_optimizer("adamw", params, cfg.finetune_lr, cfg.weight_decay)
-    thresholds = class_thresholds(predict(classifier, emb[unl_rows]), cfg.pseudo_threshold, cfg.per_class_thresholds)
+    thresholds = class_thresholds(predict(classifier, emb[unl_rows.to(rt.device)]), cfg.pseudo_threshold, cfg.per_class_thresholds)
+    del emb
 
     def logits(x):
         return classifier(F.normalize(encoder(normalize(x, mean, std)), dim=1)) * 10.0
@@ -54,11 +63,12 @@ def fixmatch_finetune(
     step = 0
     encoder.train()
     while time.monotonic() - start < budget_s:
-        li = lab_rows[torch.randint(0, len(lab_rows), (min(64, cfg.batch_size),), generator=gen, device=rt.device)]
-        ui = unl_rows[torch.randint(0, len(unl_rows), (cfg.batch_size,), generator=gen, device=rt.device)]
+        pick = torch.randint(0, len(lab_rows), (min(64, cfg.batch_size),), generator=rows_gen)
+        li = lab_rows[pick]
+        ui = unl_rows[torch.randint(0, len(unl_rows), (cfg.batch_size,), generator=rows_gen)]
         vi = torch.randint(0, views.shape[1], (len(li),), generator=gen, device=rt.device)
-        x_lab = weak_view(to_unit_float(views[li, vi]), gen)
-        x_unl = to_unit_float(views[ui, 0])
+        x_lab = weak_view(to_unit_float(_on(views[li], rt.device)[torch.arange(len(li), device=rt.device), vi]), gen)
+        x_unl = to_unit_float(_on(views.canonical[ui], rt.device))
         with torch.no_grad():
             encoder.eval()
             probs = F.softmax(logits(weak_view(x_unl, gen)), dim=1)
@@ -66,7 +76,7 @@ def fixmatch_finetune(
             conf, target = probs.max(1)
             mask = conf >= thresholds[target]
         strong = simclr_view(x_unl, gen, crop_scale_min=cfg.crop_scale_min, jitter_strength=cfg.jitter_strength, grayscale_p=cfg.grayscale_p, blur_p=cfg.blur_p)
-        y_lab = lab_y[torch.searchsorted(lab_rows, li)]
+        y_lab = lab_y[pick.to(rt.device)]
         out = logits(torch.cat([x_lab, strong]))
         loss = F.cross_entropy(out[: len(li)], y_lab)
         if mask.any():
@@ -84,7 +94,7 @@ def fixmatch_finetune(
             with torch.no_grad():
                 encoder.eval()
                 thresholds = class_thresholds(
-                    predict(classifier, embed_images(encoder, views[unl_rows, 0].cpu().numpy(), mean, std, rt.device)),
+                    predict(classifier, embed_images(encoder, views.canonical, mean, std, rt.device, rows=unlabelled)),
                     cfg.pseudo_threshold,
                     cfg.per_class_thresholds,
                 )

@@ -53,6 +53,7 @@ from .runtime import (
     unwrap,
 )
 from .s3io import get_bytes, get_json, put_bytes, put_json
+from .store import PrefetchedBatches, ViewColumn, Views, as_views
 
 
 def run(cfg: TrainConfig, client, bucket: str, job_id: str, work=None) -> dict:
@@ -123,7 +124,7 @@ def _run(cfg, client, bucket, job_id, rt: Runtime, started, deadline, recorder, 
     if start.startswith("warm start") and (serving.manifest or {}).get("training", {}).get("kind") != "random-init":
         cfg = dataclasses.replace(cfg, lr=cfg.lr * cfg.warm_start_lr_scale, finetune_lr=cfg.finetune_lr * cfg.warm_start_lr_scale)
         log(f"[train] refining a trained encoder: learning rates x{cfg.warm_start_lr_scale} (lr {cfg.lr:.2e}, fine-tune {cfg.finetune_lr:.2e})", flush=True)
-    views = torch.from_numpy(split.data.views).to(rt.device)  # uint8 [N, V, H, W, C], resident on the device
+    views = split.data.views  # uint8 [N, V, H, W, C] on local disk: each step's rows are read ahead of it
     history = History()
 
     budget = started + (deadline - started) * cfg.pretrain_share - time.monotonic()
@@ -302,7 +303,7 @@ def serving_module(serving: Serving) -> torch.nn.Module | None:
     return None
 
 
-def images_for(cfg: TrainConfig, client, bucket: str, data: Dataset, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+def images_for(cfg: TrainConfig, client, bucket: str, data: Dataset, spec: InputSpec) -> tuple[ViewColumn, Views]:
     """(canonical, views) of `data`'s images decoded at another model's input spec (rows aligned with `data`)."""
     if (spec.height, spec.width, spec.channels, spec.fit, spec.kernel) == data.spec_key:
         return data.canonical, data.views
@@ -311,8 +312,8 @@ def images_for(cfg: TrainConfig, client, bucket: str, data: Dataset, spec: Input
     missing = [i for i in data.image_ids if i not in row]
     if missing:
         raise TrainingError(f"{len(missing)} images changed while the run compared models; run again")
-    rows = [row[i] for i in data.image_ids]
-    return other.canonical[rows], other.views[rows]
+    rows = other.views.subset([row[i] for i in data.image_ids])
+    return rows.canonical, rows
 
 
 def export_with_parity(encoder, spec: InputSpec, metrics: dict, gate: GateDecision) -> tuple[bytes, GateDecision]:
@@ -376,7 +377,7 @@ def pretrain(
     cfg: TrainConfig,
     rt: Runtime,
     net: torch.nn.Module,
-    views: torch.Tensor,
+    views: Views | torch.Tensor,
     spec: InputSpec,
     budget_s: float,
     history: History,
@@ -386,12 +387,14 @@ def pretrain(
     on_eval=None,
 ) -> dict:
     """SimCLR pretraining until the budget (or max_steps) is used. `on_eval(step)`, if given, is called
-    every 5 log intervals on the main rank and returns held-out accuracies for the curves."""
-    n, v = views.shape[0], views.shape[1]
+    every 5 log intervals on the main rank and returns held-out accuracies for the curves.
+
+    `views`: rows on local disk (Views; each rank reads only its own share of each step's images, a
+    background thread a few steps ahead), or a tensor already on the device (gathered in place)."""
+    n = views.shape[0]
     gen = torch.Generator(device=rt.device).manual_seed(cfg.seed * 1000 + rt.rank)
     cpu_gen = torch.Generator().manual_seed(cfg.seed)
-    params = list(net.parameters())
-    opt = make_optimizer(cfg.optimizer, params, cfg.lr, cfg.weight_decay)
+    opt = make_optimizer(cfg.optimizer, list(net.parameters()), cfg.lr, cfg.weight_decay)
     ckpt_path = Path(cfg.cache_dir) / "checkpoints" / f"{job_id}.pt"
     step, elapsed_before = 0, 0.0
     if ckpt_path.exists():
@@ -400,13 +403,49 @@ def pretrain(
         opt.load_state_dict(ckpt["optimizer"])
         step, elapsed_before = ckpt["step"], ckpt["elapsed"]
         log(f"[train] resumed {job_id} at step {step} ({elapsed_before:.0f} s already spent)", flush=True)
-    use_amp = cfg.amp and rt.device.type == "cuda"
     local_batch = max(2, cfg.batch_size // rt.world)
+    state = {"order": torch.randperm(n, generator=cpu_gen), "cursor": 0}
+
+    def next_rows() -> torch.Tensor:
+        """This rank's share of the next step's images (every rank draws the same global order)."""
+        if state["cursor"] + cfg.batch_size > n:
+            state["order"], state["cursor"] = torch.randperm(n, generator=cpu_gen), 0
+        global_idx = state["order"][state["cursor"] : state["cursor"] + min(cfg.batch_size, n)]
+        state["cursor"] += cfg.batch_size
+        return global_idx[rt.rank :: rt.world][:local_batch]
+
+    stream = None if isinstance(views, torch.Tensor) else PrefetchedBatches(as_views(views), next_rows, rt.device, depth=cfg.prefetch_batches)
+    steps = _Steps(
+        views.shape[1], (lambda: views[next_rows().to(rt.device)]) if stream is None else stream.next, stream, opt, gen, ckpt_path, step, elapsed_before
+    )
+    net.train()
+    try:
+        return _pretrain_steps(cfg, rt, net, spec, budget_s, history, recorder, log, on_eval, steps)
+    finally:
+        if stream is not None:
+            stream.close()
+
+
+@dataclass
+class _Steps:
+    """What pretrain's loop works with: views per image, where each step's rows come from, and its state."""
+
+    views_per_image: int
+    next_batch: object  # () -> uint8 [B, V, H, W, C] on the device
+    stream: PrefetchedBatches | None
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    ckpt_path: Path
+    step: int
+    elapsed_before: float
+
+
+def _pretrain_steps(cfg, rt: Runtime, net, spec, budget_s, history, recorder, log, on_eval, s: _Steps) -> dict:
+    v, stream, opt, gen, ckpt_path, step, elapsed_before = s.views_per_image, s.stream, s.opt, s.gen, s.ckpt_path, s.step, s.elapsed_before
+    params = list(net.parameters())
+    use_amp = cfg.amp and rt.device.type == "cuda"
     start = time.monotonic() - elapsed_before
     images_seen = 0
-    order = torch.randperm(n, generator=cpu_gen)
-    cursor = 0
-    net.train()
     while True:
         # Rank 0's clock decides for every rank: when to stop, and the schedule's progress (so every
         # rank steps with the same learning rate). Each rank's own budget also counts its own data
@@ -416,16 +455,13 @@ def pretrain(
         if progress >= 1.0:
             break
         # ---- batch: two different views per image (Lambda views), each augmented again on the device
-        if cursor + cfg.batch_size > n:
-            order, cursor = torch.randperm(n, generator=cpu_gen), 0
-        global_idx = order[cursor : cursor + min(cfg.batch_size, n)]
-        cursor += cfg.batch_size
-        idx = global_idx[rt.rank :: rt.world][:local_batch].to(rt.device)
-        first = torch.randint(0, v, (len(idx),), generator=gen, device=rt.device)
-        second = (first + 1 + torch.randint(0, max(v - 1, 1), (len(idx),), generator=gen, device=rt.device)) % v if v > 1 else first
+        batch = s.next_batch()
+        rows = torch.arange(len(batch), device=rt.device)
+        first = torch.randint(0, v, (len(rows),), generator=gen, device=rt.device)
+        second = (first + 1 + torch.randint(0, max(v - 1, 1), (len(rows),), generator=gen, device=rt.device)) % v if v > 1 else first
         aug = dict(crop_scale_min=cfg.crop_scale_min, jitter_strength=cfg.jitter_strength, grayscale_p=cfg.grayscale_p, blur_p=cfg.blur_p)
-        x1 = simclr_view(to_unit_float(views[idx, first]), gen, **aug)
-        x2 = simclr_view(to_unit_float(views[idx, second]), gen, **aug)
+        x1 = simclr_view(to_unit_float(batch[rows, first]), gen, **aug)
+        x2 = simclr_view(to_unit_float(batch[rows, second]), gen, **aug)
         x = normalize(torch.cat([x1, x2]), list(spec.mean), list(spec.std))
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -444,7 +480,7 @@ def pretrain(
         torch.nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
         step += 1
-        images_seen += len(idx) * rt.world
+        images_seen += len(rows) * rt.world
         if step % cfg.log_every == 0 or step == 1:
             # Each rank's loss is its share times the world size (losses.nt_xent): their mean is the whole batch's loss.
             value = mean_over_ranks(rt, loss)
@@ -459,10 +495,11 @@ def pretrain(
             save_checkpoint(ckpt_path, net, opt, step, time.monotonic() - start, cfg)
     seconds = time.monotonic() - start - elapsed_before
     ips = images_seen / seconds if seconds > 0 else 0.0
-    log(f"[train] pretraining done: {step} steps, {ips:.0f} images/s", flush=True)
+    wait = stream.wait_seconds if stream is not None else 0.0
+    log(f"[train] pretraining done: {step} steps, {ips:.0f} images/s, {100 * wait / max(seconds, 1e-9):.1f}% of the time waiting for data", flush=True)
     if rt.main and ckpt_path.exists():
         ckpt_path.unlink()
-    return {"steps": step, "images_per_second": round(ips, 1)}
+    return {"steps": step, "images_per_second": round(ips, 1), "data_wait_share": round(wait / seconds, 4) if seconds > 0 else 0.0}
 
 
 def heldout_knn_curve(cfg, rt: Runtime, encoder: torch.nn.Module, data: Dataset, spec: InputSpec, train_rows, holdout_rows):
