@@ -7,6 +7,7 @@
  *   latency    upload-to-searchable p50/p99
  *   query      the index's exact scan at 10k/100k/1M vectors vs a Float32Array scan and usearch HNSW (--sizes)
  *   scale      the stack through a 100k-image ingest (RSS sampled, bytes per image by kind) and a rollout of all of them (--images)
+ *   trainer-data  the trainer's data path at 10k and 100k images: peak RSS and images/s, streamed from disk vs resident (--images, --seconds)
  *   ann        the index at 150k and 1M real-encoder vectors: HNSW recall@10 and latency, build time, label filters (--vectors, --queries)
  *   http       GET /neighbors under wrk, 16 connections (--seconds, default 60)
  *   loader     SimCLR step: device-side batched augmentation vs a CPU-augmenting DataLoader (--seconds)
@@ -23,6 +24,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { annBench } from './ann';
 import { scaleBench } from './scale';
+import { trainerDataBench } from './trainer-data';
 import { awsCostBench } from './aws-cost';
 import { derivedFormatBench, ownEncoderBench } from './own-encoder';
 import { embeddingBench } from './embedding';
@@ -42,6 +44,7 @@ const benches: Record<string, (ctx: BenchContext) => Promise<void>> = {
   'aws-cost': awsCostBench,
   ann: annBench,
   scale: scaleBench,
+  'trainer-data': trainerDataBench,
   'derived-format': derivedFormatBench,
   'own-encoder': ownEncoderBench,
   embedding: embeddingBench,
