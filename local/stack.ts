@@ -14,6 +14,7 @@ import { LocalQueue } from '../shared/adapters/local-queue';
 import { LocalVectorStore } from '../shared/adapters/local-vector-index';
 import { OnnxEncoderFactory } from '../shared/adapters/onnx-encoder';
 import type { LocalStackConfig } from '../shared/config';
+import { CanonicalHandoff } from '../shared/canonical-handoff';
 import { IndexResolver } from '../shared/index-resolver';
 import { ModelRegistry } from '../shared/model-registry';
 import { s3EventBody } from '../shared/s3-event';
@@ -119,14 +120,16 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         );
       },
     });
+    // augment and embed share this process: embed takes the working image augment just stored.
+    const handoff = new CanonicalHandoff();
     const common = { store, models, indexes, imagesBucket: IMAGES_BUCKET, artifactsBucket: ARTIFACTS_BUCKET, settings };
     // Each failed record's error travels from the handler's SQS edge to its worker, into the DLQ.
     const augmentErrors = new RecordErrors();
     const embedErrors = new RecordErrors();
-    const augmentHandler = createAugmentHandler({ ...common, embedQueue: embed }, new Logger({ serviceName: 'augment', logLevel }), {
+    const augmentHandler = createAugmentHandler({ ...common, embedQueue: embed, handoff }, new Logger({ serviceName: 'augment', logLevel }), {
       onRecordFailure: augmentErrors.onRecordFailure,
     });
-    const embedHandler = createEmbedHandler(common, new Logger({ serviceName: 'embed', logLevel }), { onRecordFailure: embedErrors.onRecordFailure });
+    const embedHandler = createEmbedHandler({ ...common, handoff }, new Logger({ serviceName: 'embed', logLevel }), { onRecordFailure: embedErrors.onRecordFailure });
     const deadLetters = [new LocalDeadLetterQueue('ingest', ingestDlq, ingest), new LocalDeadLetterQueue('embed', embedDlq, embed)];
     const apiHandler = createApiHandler({ ...common, pendingQueues: [ingest, embed], launcher, deadLetters }, new Logger({ serviceName: 'api', logLevel }));
 

@@ -16,6 +16,7 @@ import { QUARANTINE_COUNTER, StoredCounters } from '../counters';
 import { UnprocessableImageError } from '../errors';
 import { imageIdForKey } from '../ids';
 import { renderViews } from '../image/augment-views';
+import type { RgbImage } from '../image/decode';
 import { newerEvent, recordEvent } from './event-ledger';
 import { MIGRATION_SEQUENCER_PREFIX } from './derived-migration';
 import {
@@ -34,6 +35,7 @@ import { recordUpload } from './catalog';
 import type { IndexResolver } from '../index-resolver';
 import type { ModelCatalog } from '../model-registry';
 import type { Queue } from '../ports/queue';
+import type { CanonicalHandoff } from '../canonical-handoff';
 import type { PipelineSettings } from '../config';
 import type { DerivedMetaV2, EmbedMessage, QuarantineRecord } from '../schemas';
 import { nowOf } from '../clock';
@@ -54,6 +56,8 @@ export interface AugmentDeps extends ArtifactsDeps, Clock {
   indexes: IndexResolver;
   embedQueue: Queue;
   settings: PipelineSettings;
+  /** The embedded stack: working images handed to embed in process (it skips reading them back). */
+  handoff?: CanonicalHandoff;
 }
 
 export type AugmentOutcome = 'augmented' | 'quarantined' | 'deleted' | 'stale';
@@ -113,8 +117,10 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
   let viewsJpeg: Buffer | undefined;
   let thumbnail: { webp: Buffer; width: number; height: number };
   let meta: DerivedMetaV2;
+  let workingImage: RgbImage;
   try {
     const { decoded, working } = await decodeToWorking(bytes, deps.settings.maxImagePixels, sizes);
+    workingImage = working;
     const side = viewSideFor(working, sizes.viewSize);
     const count = deps.settings.augmentViews;
     const views = count > 0 ? await renderViews(decoded, { side }, count, `${imageId}:${head.etag}`) : [];
@@ -154,6 +160,7 @@ async function applyEvent(deps: AugmentDeps, imageId: string, event: ObjectEvent
   // A migration's event: layout 1's file is read by nothing once the new meta is written.
   if (event.sequencer.startsWith(MIGRATION_SEQUENCER_PREFIX)) await deps.store.delete(deps.artifactsBucket, artifactKeys.derivedViewsV1(imageId));
   await unquarantine(deps, imageId);
+  deps.handoff?.offer(imageId, head.etag, event.sequencer, workingImage);
   return { outcome: 'augmented', embed: { key: event.key, imageId, sequencer: event.sequencer, ...(event.time ? { uploadedAt: event.time } : {}) } };
 }
 

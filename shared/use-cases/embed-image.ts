@@ -13,11 +13,15 @@ import { decodeCanonical, modelPixels } from '../derived-layout';
 import { decodeNpyU8 } from '../image/npy';
 import { toModelInput } from '../image/tensor';
 import type { LoadedModel } from '../model-registry';
+import type { CanonicalHandoff } from '../canonical-handoff';
 import { DerivedMetaSchema, LabelRecordSchema, type DerivedMeta, type EmbedMessage, type VectorMetadata } from '../schemas';
 import { parseJsonObject } from '../json';
 import type { ArtifactsDeps, ModelsDeps } from './deps';
 
-export interface EmbedDeps extends ArtifactsDeps, ModelsDeps {}
+export interface EmbedDeps extends ArtifactsDeps, ModelsDeps {
+  /** The embedded stack: working images augment just stored, taken instead of reading canonical.png back. */
+  handoff?: CanonicalHandoff;
+}
 
 export type EmbedOutcome = 'indexed' | 'stale';
 
@@ -77,6 +81,8 @@ async function embedInto(deps: EmbedDeps, message: EmbedMessage, meta: DerivedMe
 /** The stored canonical image: layout 2's PNG, or (until it is migrated) layout 1's first array of views.npy. */
 async function readCanonical(deps: EmbedDeps, imageId: string, meta: DerivedMeta): Promise<RgbImage | undefined> {
   if (meta.schemaVersion === 2) {
+    const handed = deps.handoff?.take(imageId, meta.etag, meta.sequencer);
+    if (handed) return handed;
     const png = await deps.store.get(deps.artifactsBucket, artifactKeys.derivedCanonical(imageId));
     return png ? decodeCanonical(png) : undefined;
   }

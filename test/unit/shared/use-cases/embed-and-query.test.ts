@@ -1,3 +1,4 @@
+import { CanonicalHandoff } from '../../../../shared/canonical-handoff';
 import { ConflictError, NotFoundError, BadRequestError } from '../../../../shared/errors';
 import { imageIdForKey } from '../../../../shared/ids';
 import { augmentImage } from '../../../../shared/use-cases/augment-image';
@@ -44,6 +45,54 @@ describe('embed and query', () => {
 
     it('acknowledges a message whose derived files are gone', async () => {
       expect(await embedImage(p, { key: 'x.png', imageId: imageIdForKey('x.png'), sequencer: '1' })).toBe('stale');
+    });
+
+    it('takes the working image augment handed over in process instead of reading canonical.png back, with the same vector', async () => {
+      const handoff = new CanonicalHandoff();
+      const q = { ...p, handoff };
+      const key = 'handed.png';
+      const id = imageIdForKey(key);
+      await p.store.put(IMAGES, key, await gradientImage(40, 30));
+      await augmentImage(q, { kind: 'created', bucket: IMAGES, key, sequencer: '05' });
+      expect(handoff.size.entries).toBe(1);
+      const reads: string[] = [];
+      const get = p.store.get.bind(p.store);
+      const spied = { ...q, store: Object.assign(Object.create(p.store), { get: (b: string, k: string) => (reads.push(k), get(b, k)) }) };
+      expect(await embedImage(spied, { key, imageId: id, sequencer: '05' })).toBe('indexed');
+      expect(reads.some((k) => k.endsWith('/canonical.png'))).toBe(false);
+      expect(handoff.size).toEqual({ entries: 0, bytes: 0 }); // taken once
+      const index = (await p.vectorStore.openIndex('emb-v0'))!;
+      const [handed] = await index.get([id]);
+      // Read back from the stored PNG (nothing handed over now): the same vector.
+      expect(await embedImage(spied, { key, imageId: id, sequencer: '05' })).toBe('indexed');
+      expect(reads.some((k) => k.endsWith('/canonical.png'))).toBe(true);
+      const [stored] = await index.get([id]);
+      expect(Array.from(stored!.vector)).toEqual(Array.from(handed!.vector));
+    });
+
+    it('never takes a handed-over image for another upload of the key', async () => {
+      const handoff = new CanonicalHandoff();
+      const image = { width: 1, height: 1, rgb: Buffer.from([1, 2, 3]), format: 'raw' };
+      handoff.offer('id', 'etag-1', 'seq-1', image);
+      expect(handoff.take('id', 'etag-2', 'seq-1')).toBeUndefined();
+      handoff.offer('id', 'etag-1', 'seq-1', image);
+      expect(handoff.take('id', 'etag-1', 'seq-2')).toBeUndefined();
+      handoff.offer('id', 'etag-1', 'seq-1', image);
+      expect(handoff.take('id', 'etag-1', 'seq-1')).toBe(image);
+      expect(handoff.take('id', 'etag-1', 'seq-1')).toBeUndefined();
+    });
+
+    it('bounds the handed-over images by bytes, oldest out first', () => {
+      const handoff = new CanonicalHandoff(10);
+      const px = (n: number) => ({ width: n, height: 1, rgb: Buffer.alloc(n * 3), format: 'raw' });
+      handoff.offer('a', 'e', 's', px(1));
+      handoff.offer('b', 'e', 's', px(2));
+      handoff.offer('c', 'e', 's', px(1)); // 3 + 6 + 3 > 10: a goes
+      expect(handoff.size).toEqual({ entries: 2, bytes: 9 });
+      expect(handoff.take('a', 'e', 's')).toBeUndefined();
+      handoff.offer('big', 'e', 's', px(4)); // larger than the bound: not kept
+      expect(handoff.take('big', 'e', 's')).toBeUndefined();
+      expect(handoff.take('b', 'e', 's')).toBeDefined();
     });
 
     it('loads each encoder once per container', async () => {
