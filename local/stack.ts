@@ -129,7 +129,9 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     const augmentHandler = createAugmentHandler({ ...common, embedQueue: embed, handoff }, new Logger({ serviceName: 'augment', logLevel }), {
       onRecordFailure: augmentErrors.onRecordFailure,
     });
-    const embedHandler = createEmbedHandler({ ...common, handoff }, new Logger({ serviceName: 'embed', logLevel }), { onRecordFailure: embedErrors.onRecordFailure });
+    const embedHandler = createEmbedHandler({ ...common, handoff }, new Logger({ serviceName: 'embed', logLevel }), {
+      onRecordFailure: embedErrors.onRecordFailure,
+    });
     const deadLetters = [new LocalDeadLetterQueue('ingest', ingestDlq, ingest), new LocalDeadLetterQueue('embed', embedDlq, embed)];
     const apiHandler = createApiHandler({ ...common, pendingQueues: [ingest, embed], launcher, deadLetters }, new Logger({ serviceName: 'api', logLevel }));
 

@@ -57,7 +57,15 @@ describe('embed and query', () => {
       expect(handoff.size.entries).toBe(1);
       const reads: string[] = [];
       const get = p.store.get.bind(p.store);
-      const spied = { ...q, store: Object.assign(Object.create(p.store), { get: (b: string, k: string) => (reads.push(k), get(b, k)) }) };
+      const spied = {
+        ...q,
+        store: Object.assign(Object.create(p.store), {
+          get: (b: string, k: string) => {
+            reads.push(k);
+            return get(b, k);
+          },
+        }),
+      };
       expect(await embedImage(spied, { key, imageId: id, sequencer: '05' })).toBe('indexed');
       expect(reads.some((k) => k.endsWith('/canonical.png'))).toBe(false);
       expect(handoff.size).toEqual({ entries: 0, bytes: 0 }); // taken once
