@@ -38,7 +38,7 @@ export async function createBucket(ctx: ObjectContext, bucket: string, req: Inco
 
 export async function deleteBucket(ctx: ObjectContext, bucket: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   await drain(req);
-  if (ctx.uploads.inProgress(bucket).length > 0 && ctx.storage.bucket(bucket).objects.size === 0) {
+  if (ctx.uploads.inProgress(bucket).length > 0 && ctx.storage.bucket(bucket).size === 0) {
     for (const u of ctx.uploads.inProgress(bucket)) await ctx.uploads.abort(u.uploadId, u.bucket, u.key);
   }
   await ctx.storage.deleteBucket(bucket);
@@ -51,8 +51,8 @@ export async function headBucket(ctx: ObjectContext, bucket: string, q: URLSearc
   const headers: Record<string, string | number> = { 'x-amz-bucket-region': 'us-east-1' };
   // Ceph RGW's HeadBucket extension (?read-stats=true), which its s3-tests use.
   if (q.get('read-stats') === 'true') {
-    headers['x-rgw-object-count'] = b.objects.size;
-    headers['x-rgw-bytes-used'] = [...b.objects.values()].reduce((n, o) => n + o.size, 0);
+    headers['x-rgw-object-count'] = b.size;
+    headers['x-rgw-bytes-used'] = [...b.values()].reduce((n, o) => n + o.size, 0);
   }
   res.writeHead(200, headers).end();
 }
