@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- trainer-data [--images 10000,100000] [--seconds 60]`: the trainer's data path at
  * corpus sizes (bench/trainer_data_bench.py): peak memory and SimCLR images/s, streaming its rows
- * from local disk against the same rows resident in memory.
+ * from local disk against the same rows resident in memory. One result per size:
+ * bench/results/trainer-data-<images>.json.
  *
  * Each corpus is written once to an embedded S3 data directory under .cache/trainer-data (in
  * process, through the server's own durable storage) in layout 2: a 28 px canonical PNG of a
@@ -119,8 +120,8 @@ async function withS3<T>(dataDir: string, fn: (endpoint: string) => T): Promise<
 export async function trainerDataBench(ctx: BenchContext): Promise<void> {
   const sizes = ctx.quick ? [300, 600] : (flag(ctx.args, 'images') ?? '10000,100000').split(',').map(Number);
   const seconds = ctx.quick ? '3' : (flag(ctx.args, 'seconds') ?? '60');
-  const runs: Record<string, unknown>[] = [];
   for (const count of sizes) {
+    const runs: Record<string, unknown>[] = [];
     const dataDir = join(ROOT, '.cache', 'trainer-data', `s3-${count}`);
     mkdirSync(dataDir, { recursive: true });
     await populate(dataDir, count);
@@ -140,10 +141,16 @@ export async function trainerDataBench(ctx: BenchContext): Promise<void> {
     } finally {
       rmSync(cache, { recursive: true, force: true });
     }
+    writeResult(
+      ctx,
+      `trainer-data-${count}`,
+      {
+        images: count,
+        model: 'the trainer defaults (cpu-small: small-resnet at 32x32, batch 256)',
+        data: 'Fashion-MNIST as layout-2 derived images: 28 px canonical PNG + 2 views, from the embedded S3 server over HTTP',
+        runs,
+      },
+      'trainer-data',
+    );
   }
-  writeResult(ctx, 'trainer-data', {
-    model: 'the trainer defaults (cpu-small: small-resnet at 32x32, batch 256)',
-    data: 'Fashion-MNIST as layout-2 derived images: 28 px canonical PNG + 2 views, from the embedded S3 server over HTTP',
-    runs,
-  });
 }

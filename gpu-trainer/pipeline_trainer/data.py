@@ -130,7 +130,7 @@ def _decode_v1(client, bucket: str, meta: dict, spec: LoadSpec) -> np.ndarray | 
 
 
 def _cached_image(client, bucket: str, meta_key: str, cache: Path, spec: LoadSpec):
-    """(compact meta, path of its decoded views on local disk), decoding it first when it is not cached yet."""
+    """The image's compact meta with the path of its decoded views on local disk, decoding it first when it is not cached yet."""
     meta = json.loads(get_bytes(client, bucket, meta_key) or b"null")
     if not meta:
         return None
@@ -149,16 +149,17 @@ def _cached_image(client, bucket: str, meta_key: str, cache: Path, spec: LoadSpe
             np.save(fh, arr)
         os.replace(tmp, cached)
     # Only what the run needs is kept per image: the corpus' metas would otherwise be its largest part.
-    return _Image(meta["imageId"], meta["key"], meta["etag"], stored_resolution(meta), rows), cached
+    return _Image(meta["imageId"], meta["key"], meta["etag"], stored_resolution(meta), rows, str(cached))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Image:
     image_id: str
     key: str
     etag: str
     resolution: int
     views: int
+    cached: str  # its decoded views on local disk
 
 
 def stored_resolution(meta: dict) -> int:
@@ -193,30 +194,34 @@ def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, spec=No
                 log(f"[data] {done[0]}/{len(meta_keys)} images read", flush=True)
         return result
 
+    loaded = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        loaded = [r for r in pool.map(one, meta_keys) if r is not None]
+        # A chunk at a time: one pending future per image would itself grow with the corpus.
+        for start in range(0, len(meta_keys), 4096):
+            loaded.extend(r for r in pool.map(one, meta_keys[start : start + 4096]) if r is not None)
     if not loaded:
         raise RuntimeError("no derived images in the artifacts bucket yet: upload images and let augment run first")
-    working = min(m.resolution for m, _ in loaded)
+    working = min(m.resolution for m in loaded)
     if check_resolution and max(spec.height, spec.width) > working:
-        old = sum(1 for m, _ in loaded if m.resolution < max(spec.height, spec.width))
+        old = sum(1 for m in loaded if m.resolution < max(spec.height, spec.width))
         raise ResolutionError(
             f"the model's input is {spec.height}x{spec.width} but {old} of {len(loaded)} images are stored at {working} px "
             f"(WORKING_SIZE, or layout 1 not yet migrated): it would only see upsampled pixels. Raise WORKING_SIZE, or let the "
             "stack re-derive them (it does on start), then train again"
         )
-    views_per_image = min(m.views for m, _ in loaded)
-    loaded.sort(key=lambda mp: mp[0].image_id)
+    views_per_image = min(m.views for m in loaded)
+    loaded.sort(key=lambda m: m.image_id)
     # The decoded rows go to a file on local disk, one image at a time: memory holds none of them.
     views = DiskViews(Path(cache_dir) / "stores", len(loaded), (views_per_image, spec.height, spec.width, spec.channels))
 
     def fill(row: int) -> None:
-        views.write(row, np.load(loaded[row][1])[:views_per_image])
+        views.write(row, np.load(loaded[row].cached)[:views_per_image])
 
     with ThreadPoolExecutor(max_workers=min(workers, 8)) as pool:
-        list(pool.map(fill, range(len(loaded))))
-    image_ids = [m.image_id for m, _ in loaded]
-    keys = [m.key for m, _ in loaded]
+        for start in range(0, len(loaded), 4096):
+            list(pool.map(fill, range(start, min(start + 4096, len(loaded)))))
+    image_ids = [m.image_id for m in loaded]
+    keys = [m.key for m in loaded]
 
     label_keys = list_keys(client, bucket, artifact_keys.LABELS_PREFIX)
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -232,7 +237,7 @@ def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, spec=No
     label_of = {row: class_index[name] for row, name in raw_labels.items()}
 
     digest = hashlib.sha256()
-    for m, _ in loaded:
+    for m in loaded:
         digest.update(f"{m.image_id}:{m.etag}\n".encode())
     for row in sorted(raw_labels):
         digest.update(f"{image_ids[row]}={raw_labels[row]}\n".encode())
