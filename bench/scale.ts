@@ -7,7 +7,7 @@
  * are counted per image, by kind: originals, derived files, records, index journals, queue journals
  * and the S3 server's own metadata. Then a new version (the serving encoder, imported again) is
  * rolled out, re-embedding every image, and its images/s are set against the ingest's. The RSS
- * curve is drawn as an SVG (docs/scale-rss.svg).
+ * curve is drawn as an SVG (docs/scale-rss-<images>.svg); the result is bench/results/scale-<images>.json.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -176,10 +176,10 @@ export async function scaleBench(ctx: BenchContext): Promise<void> {
     };
     if (!ctx.quick)
       writeFileSync(
-        join(ROOT, 'docs', 'scale-rss.svg'),
+        join(ROOT, 'docs', `scale-rss-${images}.svg`),
         svgPlot(samples, `Embedded stack RSS while ${images.toLocaleString()} images are ingested (this machine)`),
       );
-    writeResult(ctx, 'scale', result);
+    writeResult(ctx, `scale-${images}`, result, 'scale');
   } finally {
     sampling = false;
     s3.destroy();
