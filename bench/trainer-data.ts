@@ -118,8 +118,8 @@ async function withS3<T>(dataDir: string, fn: (endpoint: string) => T): Promise<
 }
 
 export async function trainerDataBench(ctx: BenchContext): Promise<void> {
-  const sizes = ctx.quick ? [300, 600] : (flag(ctx.args, 'images') ?? '10000,100000').split(',').map(Number);
-  const seconds = ctx.quick ? '3' : (flag(ctx.args, 'seconds') ?? '60');
+  const sizes = ctx.quick ? [300] : (flag(ctx.args, 'images') ?? '10000,100000').split(',').map(Number);
+  const seconds = ctx.quick ? '2' : (flag(ctx.args, 'seconds') ?? '60');
   for (const count of sizes) {
     const runs: Record<string, unknown>[] = [];
     const dataDir = join(ROOT, '.cache', 'trainer-data', `s3-${count}`);

@@ -166,11 +166,16 @@ export class ObjectStorage {
 
   private constructor(
     readonly dataDir: string,
-    private readonly onEvent?: (event: S3EventInput) => Promise<void>,
+    private readonly onEvent: ((event: S3EventInput) => Promise<void>) | undefined,
+    private readonly metadataCacheEntries: number,
   ) {}
 
-  static async open(dataDir: string, onEvent?: (event: S3EventInput) => Promise<void>): Promise<ObjectStorage> {
-    const storage = new ObjectStorage(dataDir, onEvent);
+  static async open(
+    dataDir: string,
+    onEvent?: (event: S3EventInput) => Promise<void>,
+    options: { metadataCacheEntries?: number } = {},
+  ): Promise<ObjectStorage> {
+    const storage = new ObjectStorage(dataDir, onEvent, options.metadataCacheEntries ?? METADATA_CACHE_ENTRIES);
     await storage.load();
     return storage;
   }
@@ -205,7 +210,7 @@ export class ObjectStorage {
     await mkdir(join(dir, 'meta'), { recursive: true });
     const createdAt = new Date().toISOString();
     await writeFile(join(dir, 'bucket.json'), JSON.stringify({ name, createdAt, location }));
-    this.buckets.set(name, new Bucket(name, dir, createdAt, location));
+    this.buckets.set(name, new Bucket(name, dir, createdAt, location, this.metadataCacheEntries));
     return true;
   }
 
@@ -352,7 +357,7 @@ export class ObjectStorage {
       } catch {
         continue;
       }
-      const bucket = new Bucket(entry.name, dir, saved.createdAt, saved.location ?? '');
+      const bucket = new Bucket(entry.name, dir, saved.createdAt, saved.location ?? '', this.metadataCacheEntries);
       const referenced = new Set<string>();
       for (const f of await readdir(join(dir, 'meta'))) {
         if (!f.endsWith('.json')) {
