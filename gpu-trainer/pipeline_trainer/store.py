@@ -10,6 +10,7 @@ that needs them, and measures how long the step waited.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import queue
@@ -39,17 +40,18 @@ def _rows_of(key, n: int) -> np.ndarray:
     return rows
 
 
-class Views:
+class Views(abc.ABC):
     """Rows of uint8 [V, H, W, C]; indexed like a numpy array of shape [N, V, H, W, C] (the first
     index selects rows and is read; the rest applies to what was read)."""
 
     row_shape: tuple[int, ...]
 
-    def __len__(self) -> int:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
 
+    @abc.abstractmethod
     def read(self, rows: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """These rows (int64, in range), in this order."""
 
     @property
     def shape(self) -> tuple[int, ...]:
