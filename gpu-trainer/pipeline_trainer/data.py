@@ -3,7 +3,7 @@
 Derived images are stored independently of any model (canonical.png at the working resolution,
 views.jpg; shared/derived-layout.ts); each is decoded here at the model's own input size, with the
 model's resize rule. Reads run in parallel threads and decoded arrays are cached on local disk by
-image id, ETag and size, so a second run (or a resumed one) reads only what changed. The run reads
+image id, the meta's ETag and size, so a second run (or a resumed one) reads only what changed. The run reads
 its rows from one file on local disk (store.py), so its memory does not grow with the corpus. A fixed, seeded, per-class share of the
 human-labelled images is held out for evaluation and never trained on.
 """
@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from . import keys as artifact_keys
-from .s3io import get_bytes, list_keys
+from .s3io import get_bytes, list_keys, list_objects
 from .store import DiskViews, ViewColumn, Views
 
 
@@ -129,27 +129,31 @@ def _decode_v1(client, bucket: str, meta: dict, spec: LoadSpec) -> np.ndarray | 
     return np.stack([fit_image(Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).convert("RGB"), square) for a in arr])
 
 
-def _cached_image(client, bucket: str, meta_key: str, cache: Path, spec: LoadSpec):
-    """The image's compact meta with the path of its decoded views on local disk, decoding it first when it is not cached yet."""
+def _cached_image(client, bucket: str, meta_key: str, meta_etag: str, cache: Path, spec: LoadSpec):
+    """The image's compact meta with the path of its decoded views on local disk. Both are cached
+    under the meta object's ETag (from the listing; augment rewrites the meta last, whenever the
+    image's derived files change), so an unchanged image costs no request at all."""
+    stem = f"{meta_key.split('/')[1]}-{hashlib.sha1(meta_etag.encode()).hexdigest()[:12]}-{spec.tag()}"
+    record, cached = cache / f"{stem}.json", cache / f"{stem}.npy"
+    if record.exists() and cached.exists():
+        return _Image(**json.loads(record.read_text()), cached=str(cached))
     meta = json.loads(get_bytes(client, bucket, meta_key) or b"null")
     if not meta:
         return None
-    version = hashlib.sha1(f"{meta['etag']}:{meta.get('schemaVersion', 1)}".encode()).hexdigest()[:12]
-    cached = cache / f"{meta['imageId']}-{version}-{spec.tag()}.npy"
-    if cached.exists():
-        rows = int(np.load(cached, mmap_mode="r").shape[0])
-    else:
-        arr = (_decode_v2 if meta.get("schemaVersion") == 2 else _decode_v1)(client, bucket, meta, spec)
-        if arr is None:
-            return None
-        rows = int(arr.shape[0])
-        # Unique per writer: ranks of a torchrun job fill the same cache at the same time.
-        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, arr)
-        os.replace(tmp, cached)
+    arr = (_decode_v2 if meta.get("schemaVersion") == 2 else _decode_v1)(client, bucket, meta, spec)
+    if arr is None:
+        return None
     # Only what the run needs is kept per image: the corpus' metas would otherwise be its largest part.
-    return _Image(meta["imageId"], meta["key"], meta["etag"], stored_resolution(meta), rows, str(cached))
+    image = {"image_id": meta["imageId"], "key": meta["key"], "etag": meta["etag"], "resolution": stored_resolution(meta), "views": int(arr.shape[0])}
+    # Unique per writer: ranks of a torchrun job fill the same cache at the same time. The record last:
+    # a record means its array is complete.
+    suffix = f".{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(f"{cached}{suffix}", "wb") as fh:
+        np.save(fh, arr)
+    os.replace(f"{cached}{suffix}", cached)
+    Path(f"{record}{suffix}").write_text(json.dumps(image))
+    os.replace(f"{record}{suffix}", record)
+    return _Image(**image, cached=str(cached))
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,23 +186,23 @@ def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, spec=No
     cache = Path(cache_dir) / "derived"
     cache.mkdir(parents=True, exist_ok=True)
     # S3 lists in key order, so rows come out sorted by image id.
-    meta_keys = [k for k in list_keys(client, bucket, artifact_keys.PREFIXES["derived"]) if k.endswith("/meta.json")]
+    metas = [(k, etag) for k, etag in list_objects(client, bucket, artifact_keys.PREFIXES["derived"]) if k.endswith("/meta.json")]
     done = [0]
     lock = threading.Lock()
 
-    def one(k: str):
-        result = _cached_image(client, bucket, k, cache, spec)
+    def one(listed: tuple[str, str]):
+        result = _cached_image(client, bucket, listed[0], listed[1], cache, spec)
         with lock:
             done[0] += 1
             if done[0] % 10_000 == 0:
-                log(f"[data] {done[0]}/{len(meta_keys)} images read", flush=True)
+                log(f"[data] {done[0]}/{len(metas)} images read", flush=True)
         return result
 
     loaded = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         # A chunk at a time: one pending future per image would itself grow with the corpus.
-        for start in range(0, len(meta_keys), 4096):
-            loaded.extend(r for r in pool.map(one, meta_keys[start : start + 4096]) if r is not None)
+        for start in range(0, len(metas), 4096):
+            loaded.extend(r for r in pool.map(one, metas[start : start + 4096]) if r is not None)
     if not loaded:
         raise RuntimeError("no derived images in the artifacts bucket yet: upload images and let augment run first")
     working = min(m.resolution for m in loaded)

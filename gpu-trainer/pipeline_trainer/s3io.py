@@ -64,6 +64,14 @@ def put_json(client, bucket: str, key: str, doc: dict) -> None:
     put_bytes(client, bucket, key, json.dumps(doc, indent=2).encode(), "application/json")
 
 
+def list_objects(client, bucket: str, prefix: str) -> list[tuple[str, str]]:
+    """(key, ETag without quotes) of every object under `prefix`, in key order."""
+    out: list[tuple[str, str]] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        out.extend((obj["Key"], obj["ETag"].strip('"')) for obj in page.get("Contents", []))
+    return out
+
+
 def list_keys(client, bucket: str, prefix: str) -> list[str]:
     keys: list[str] = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):

@@ -62,3 +62,27 @@ def test_grey_models_get_one_channel():
     img = Image.fromarray(np.full((40, 40, 3), 200, np.uint8))
     out = fit_image(img, LoadSpec(16, 16, 1, "cover"))
     assert out.shape == (16, 16, 1) and int(out[8, 8, 0]) == 200
+
+
+def test_a_second_load_reads_only_what_changed(local_s3, tmp_path):
+    client = make_client(S3Location.from_env())
+    populate_derived(client, count=10, labels_per_class=1, views=3)
+    gets: list[str] = []
+    client.meta.events.register("before-parameter-build.s3.GetObject", lambda params, **_: gets.append(params["Key"]))
+    quiet = {"log": lambda *a, **k: None}
+    first = load_dataset(client, "artifacts", str(tmp_path), spec=LoadSpec(32, 32, 3), **quiet)
+    assert sum(k.endswith("/meta.json") for k in gets) == 10
+    gets.clear()
+    second = load_dataset(client, "artifacts", str(tmp_path), spec=LoadSpec(32, 32, 3), **quiet)
+    # Unchanged images cost no request: the listing's ETags say they are the cached ones.
+    assert [k for k in gets if k.startswith("derived/")] == []
+    np.testing.assert_array_equal(second.views[:], first.views[:])
+    assert second.image_ids == first.image_ids and second.snapshot == first.snapshot
+    # A rewritten meta (augment rewrites it last whenever the image changes) is read and decoded again.
+    meta_key = next(k["Key"] for k in client.list_objects_v2(Bucket="artifacts", Prefix="derived/")["Contents"] if k["Key"].endswith("meta.json"))
+    meta = json.loads(client.get_object(Bucket="artifacts", Key=meta_key)["Body"].read())
+    client.put_object(Bucket="artifacts", Key=meta_key, Body=json.dumps({**meta, "etag": "changed"}).encode())
+    gets.clear()
+    third = load_dataset(client, "artifacts", str(tmp_path), spec=LoadSpec(32, 32, 3), **quiet)
+    assert [k for k in gets if k.endswith("/meta.json")] == [meta_key]
+    assert third.snapshot != first.snapshot
