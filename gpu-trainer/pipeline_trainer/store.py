@@ -191,7 +191,47 @@ def as_views(views) -> Views:
     return views if isinstance(views, Views) else ArrayViews(views)
 
 
-class PrefetchedBatches:
+class _Batches(abc.ABC):
+    """Each training step's rows; a context manager that stops whatever reads them."""
+
+    wait_seconds = 0.0
+
+    @abc.abstractmethod
+    def next(self):
+        """The next step's rows as a uint8 tensor [B, V, H, W, C] on the device."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stops whatever reads ahead."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ResidentBatches(_Batches):
+    """Rows of a tensor already on the device, gathered in place (no reading, no waiting)."""
+
+    def __init__(self, views, next_rows: Callable[[], np.ndarray], device) -> None:
+        self.views, self.next_rows, self.device = views, next_rows, device
+
+    def next(self):
+        return self.views[self.next_rows().to(self.device)]
+
+    def close(self) -> None:
+        """Nothing reads ahead."""
+
+
+def batches_for(views, next_rows: Callable, device, depth: int) -> _Batches:
+    """Each step's rows of `views`: gathered in place from a tensor, else read ahead from Views."""
+    if hasattr(views, "detach"):
+        return ResidentBatches(views, next_rows, device)
+    return PrefetchedBatches(as_views(views), next_rows, device, depth)
+
+
+class PrefetchedBatches(_Batches):
     """Each step's rows, read by a background thread `depth` steps ahead (into pinned memory when the
     device is CUDA, copied without blocking). `next_rows()` runs on that thread, in step order.
     `wait_seconds`: how long the training loop waited for data in all."""

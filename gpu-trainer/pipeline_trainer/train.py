@@ -53,7 +53,7 @@ from .runtime import (
     unwrap,
 )
 from .s3io import get_bytes, get_json, put_bytes, put_json
-from .store import PrefetchedBatches, ViewColumn, Views, as_views
+from .store import ViewColumn, Views, batches_for
 
 
 def run(cfg: TrainConfig, client, bucket: str, job_id: str, work=None) -> dict:
@@ -394,7 +394,8 @@ def pretrain(
     n = views.shape[0]
     gen = torch.Generator(device=rt.device).manual_seed(cfg.seed * 1000 + rt.rank)
     cpu_gen = torch.Generator().manual_seed(cfg.seed)
-    opt = make_optimizer(cfg.optimizer, list(net.parameters()), cfg.lr, cfg.weight_decay)
+    params = list(net.parameters())
+    opt = make_optimizer(cfg.optimizer, params, cfg.lr, cfg.weight_decay)
     ckpt_path = Path(cfg.cache_dir) / "checkpoints" / f"{job_id}.pt"
     step, elapsed_before = 0, 0.0
     if ckpt_path.exists():
@@ -404,98 +405,73 @@ def pretrain(
         step, elapsed_before = ckpt["step"], ckpt["elapsed"]
         log(f"[train] resumed {job_id} at step {step} ({elapsed_before:.0f} s already spent)", flush=True)
     local_batch = max(2, cfg.batch_size // rt.world)
-    state = {"order": torch.randperm(n, generator=cpu_gen), "cursor": 0}
 
-    def next_rows() -> torch.Tensor:
-        """This rank's share of the next step's images (every rank draws the same global order)."""
-        if state["cursor"] + cfg.batch_size > n:
-            state["order"], state["cursor"] = torch.randperm(n, generator=cpu_gen), 0
-        global_idx = state["order"][state["cursor"] : state["cursor"] + min(cfg.batch_size, n)]
-        state["cursor"] += cfg.batch_size
-        return global_idx[rt.rank :: rt.world][:local_batch]
+    def rank_rows():
+        """This rank's share of each step's images (every rank draws the same global order)."""
+        order, cursor = torch.randperm(n, generator=cpu_gen), 0
+        while True:
+            if cursor + cfg.batch_size > n:
+                order, cursor = torch.randperm(n, generator=cpu_gen), 0
+            yield order[cursor : cursor + min(cfg.batch_size, n)][rt.rank :: rt.world][:local_batch]
+            cursor += cfg.batch_size
 
-    stream = None if isinstance(views, torch.Tensor) else PrefetchedBatches(as_views(views), next_rows, rt.device, depth=cfg.prefetch_batches)
-    steps = _Steps(
-        views.shape[1], (lambda: views[next_rows().to(rt.device)]) if stream is None else stream.next, stream, opt, gen, ckpt_path, step, elapsed_before
-    )
-    net.train()
-    try:
-        return _pretrain_steps(cfg, rt, net, spec, budget_s, history, recorder, log, on_eval, steps)
-    finally:
-        if stream is not None:
-            stream.close()
-
-
-@dataclass
-class _Steps:
-    """What pretrain's loop works with: views per image, where each step's rows come from, and its state."""
-
-    views_per_image: int
-    next_batch: object  # () -> uint8 [B, V, H, W, C] on the device
-    stream: PrefetchedBatches | None
-    opt: torch.optim.Optimizer
-    gen: torch.Generator
-    ckpt_path: Path
-    step: int
-    elapsed_before: float
-
-
-def _pretrain_steps(cfg, rt: Runtime, net, spec, budget_s, history, recorder, log, on_eval, s: _Steps) -> dict:
-    v, stream, opt, gen, ckpt_path, step, elapsed_before = s.views_per_image, s.stream, s.opt, s.gen, s.ckpt_path, s.step, s.elapsed_before
-    params = list(net.parameters())
+    next_rows = rank_rows().__next__
+    v = views.shape[1]
     use_amp = cfg.amp and rt.device.type == "cuda"
+    net.train()
     start = time.monotonic() - elapsed_before
     images_seen = 0
-    while True:
-        # Rank 0's clock decides for every rank: when to stop, and the schedule's progress (so every
-        # rank steps with the same learning rate). Each rank's own budget also counts its own data
-        # loading; left to decide alone, one rank would leave while the others wait in all_gather.
-        elapsed = time.monotonic() - start
-        progress = rank0_value(rt, max(step / cfg.max_steps if cfg.max_steps else 0.0, elapsed / budget_s))
-        if progress >= 1.0:
-            break
-        # ---- batch: two different views per image (Lambda views), each augmented again on the device
-        batch = s.next_batch()
-        rows = torch.arange(len(batch), device=rt.device)
-        first = torch.randint(0, v, (len(rows),), generator=gen, device=rt.device)
-        second = (first + 1 + torch.randint(0, max(v - 1, 1), (len(rows),), generator=gen, device=rt.device)) % v if v > 1 else first
-        aug = dict(crop_scale_min=cfg.crop_scale_min, jitter_strength=cfg.jitter_strength, grayscale_p=cfg.grayscale_p, blur_p=cfg.blur_p)
-        x1 = simclr_view(to_unit_float(batch[rows, first]), gen, **aug)
-        x2 = simclr_view(to_unit_float(batch[rows, second]), gen, **aug)
-        x = normalize(torch.cat([x1, x2]), list(spec.mean), list(spec.std))
-        if cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        # ---- forward, NT-Xent, backward, step
-        lr = warmup_cosine(step, progress, cfg.warmup_steps, cfg.lr)
-        set_lr(opt, lr)
-        with torch.autocast(device_type=rt.device.type, dtype=torch.bfloat16, enabled=use_amp):
-            z = net(x)
-        z1, z2 = z.float().chunk(2)
-        loss = nt_xent(z1, z2, cfg.temperature)
-        # A non-finite loss on any rank stops the run on every rank (the run record says failed).
-        if any_rank(rt, not bool(torch.isfinite(loss))):
-            raise TrainingError(f"training diverged: non-finite loss at step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 5.0)
-        opt.step()
-        step += 1
-        images_seen += len(rows) * rt.world
-        if step % cfg.log_every == 0 or step == 1:
-            # Each rank's loss is its share times the world size (losses.nt_xent): their mean is the whole batch's loss.
-            value = mean_over_ranks(rt, loss)
-            history.loss.append((step, value))
-            log(f"[train] step {step} loss {value:.4f} lr {lr:.2e} {time.monotonic() - start:.0f}/{budget_s:.0f} s", flush=True)
-            recorder.update(phase="pretraining", step=step, loss=round(value, 4), progress=round(min(progress, 1.0), 3))
-        if on_eval is not None and rt.main and step % (5 * cfg.log_every) == 0:
-            for name, value in on_eval(step).items():
-                history.accuracy.setdefault(name, []).append((step, value))
-            net.train()
-        if rt.main and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-            save_checkpoint(ckpt_path, net, opt, step, time.monotonic() - start, cfg)
+    with batches_for(views, next_rows, rt.device, cfg.prefetch_batches) as batches:
+        while True:
+            # Rank 0's clock decides for every rank: when to stop, and the schedule's progress (so every
+            # rank steps with the same learning rate). Each rank's own budget also counts its own data
+            # loading; left to decide alone, one rank would leave while the others wait in all_gather.
+            elapsed = time.monotonic() - start
+            progress = rank0_value(rt, max(step / cfg.max_steps if cfg.max_steps else 0.0, elapsed / budget_s))
+            if progress >= 1.0:
+                break
+            # ---- batch: two different views per image (Lambda views), each augmented again on the device
+            batch = batches.next()
+            rows = torch.arange(len(batch), device=rt.device)
+            first = torch.randint(0, v, (len(rows),), generator=gen, device=rt.device)
+            second = (first + 1 + torch.randint(0, max(v - 1, 1), (len(rows),), generator=gen, device=rt.device)) % v if v > 1 else first
+            aug = dict(crop_scale_min=cfg.crop_scale_min, jitter_strength=cfg.jitter_strength, grayscale_p=cfg.grayscale_p, blur_p=cfg.blur_p)
+            x1 = simclr_view(to_unit_float(batch[rows, first]), gen, **aug)
+            x2 = simclr_view(to_unit_float(batch[rows, second]), gen, **aug)
+            x = normalize(torch.cat([x1, x2]), list(spec.mean), list(spec.std))
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            # ---- forward, NT-Xent, backward, step
+            lr = warmup_cosine(step, progress, cfg.warmup_steps, cfg.lr)
+            set_lr(opt, lr)
+            with torch.autocast(device_type=rt.device.type, dtype=torch.bfloat16, enabled=use_amp):
+                z = net(x)
+            z1, z2 = z.float().chunk(2)
+            loss = nt_xent(z1, z2, cfg.temperature)
+            # A non-finite loss on any rank stops the run on every rank (the run record says failed).
+            if any_rank(rt, not bool(torch.isfinite(loss))):
+                raise TrainingError(f"training diverged: non-finite loss at step {step}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            opt.step()
+            step += 1
+            images_seen += len(rows) * rt.world
+            if step % cfg.log_every == 0 or step == 1:
+                # Each rank's loss is its share times the world size (losses.nt_xent): their mean is the whole batch's loss.
+                value = mean_over_ranks(rt, loss)
+                history.loss.append((step, value))
+                log(f"[train] step {step} loss {value:.4f} lr {lr:.2e} {time.monotonic() - start:.0f}/{budget_s:.0f} s", flush=True)
+                recorder.update(phase="pretraining", step=step, loss=round(value, 4), progress=round(min(progress, 1.0), 3))
+            if on_eval is not None and rt.main and step % (5 * cfg.log_every) == 0:
+                for name, value in on_eval(step).items():
+                    history.accuracy.setdefault(name, []).append((step, value))
+                net.train()
+            if rt.main and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                save_checkpoint(ckpt_path, net, opt, step, time.monotonic() - start, cfg)
     seconds = time.monotonic() - start - elapsed_before
     ips = images_seen / seconds if seconds > 0 else 0.0
-    wait = stream.wait_seconds if stream is not None else 0.0
+    wait = batches.wait_seconds
     log(f"[train] pretraining done: {step} steps, {ips:.0f} images/s, {100 * wait / max(seconds, 1e-9):.1f}% of the time waiting for data", flush=True)
     if rt.main and ckpt_path.exists():
         ckpt_path.unlink()
