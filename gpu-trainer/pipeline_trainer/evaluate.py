@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from .augment import normalize, to_unit_float
 from .pseudo_label import predict, train_classifier
+from .store import on_device
 
 
 @torch.no_grad()
@@ -21,8 +22,7 @@ def embed_images(model: torch.nn.Module, images, mean: list[float], std: list[fl
     count = len(images) if rows is None else len(rows)
     for i in range(0, count, batch):
         chunk = images[i : i + batch] if rows is None else images[np.asarray(rows[i : i + batch])]
-        chunk = chunk if isinstance(chunk, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(chunk))
-        x = normalize(to_unit_float(chunk.to(device)), mean, std)
+        x = normalize(to_unit_float(on_device(chunk, device)), mean, std)
         out.append(F.normalize(model(x).float(), dim=1))
     return torch.cat(out) if out else torch.zeros(0, 1, device=device)
 

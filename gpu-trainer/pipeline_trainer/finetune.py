@@ -17,12 +17,7 @@ from .model import Encoder
 from .optim import make_optimizer
 from .pseudo_label import accuracy_and_coverage, class_thresholds, predict, select, train_classifier
 from .runtime import History, Runtime, TrainingError
-from .store import as_views
-
-
-def _on(batch, device) -> torch.Tensor:
-    """Rows read from Views (numpy, or a tensor when the views are one) as a tensor on the device."""
-    return (batch if isinstance(batch, torch.Tensor) else torch.from_numpy(batch)).to(device, non_blocking=True)
+from .store import as_views, on_device
 
 
 def fixmatch_finetune(
@@ -67,8 +62,8 @@ def fixmatch_finetune(
         li = lab_rows[pick]
         ui = unl_rows[torch.randint(0, len(unl_rows), (cfg.batch_size,), generator=rows_gen)]
         vi = torch.randint(0, views.shape[1], (len(li),), generator=gen, device=rt.device)
-        x_lab = weak_view(to_unit_float(_on(views[li], rt.device)[torch.arange(len(li), device=rt.device), vi]), gen)
-        x_unl = to_unit_float(_on(views.canonical[ui], rt.device))
+        x_lab = weak_view(to_unit_float(on_device(views[li], rt.device)[torch.arange(len(li), device=rt.device), vi]), gen)
+        x_unl = to_unit_float(on_device(views.canonical[ui], rt.device))
         with torch.no_grad():
             encoder.eval()
             probs = F.softmax(logits(weak_view(x_unl, gen)), dim=1)

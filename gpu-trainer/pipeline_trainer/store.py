@@ -187,6 +187,14 @@ class DiskViews(Views):
             self.close()
 
 
+def on_device(rows, device):
+    """Rows read from Views (numpy, or a tensor when the views are one) as a tensor on `device`."""
+    import torch
+
+    tensor = rows if isinstance(rows, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(rows))
+    return tensor.to(device, non_blocking=True)
+
+
 def as_views(views) -> Views:
     return views if isinstance(views, Views) else ArrayViews(views)
 
