@@ -10,7 +10,7 @@
  * curve is drawn as an SVG (docs/scale-rss-<images>.svg); the result is bench/results/scale-<images>.json.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -33,11 +33,14 @@ async function fashionPng(i: number): Promise<Buffer> {
   return (i >= FM_TOTAL ? img.flop() : img).png().toBuffer();
 }
 
-function du(dir: string): number {
-  let total = 0;
+/** Bytes of the files under `dir`: their sizes, and what the file system allocated for them (whole blocks). */
+function du(dir: string): { size: number; allocated: number } {
+  const total = { size: 0, allocated: 0 };
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    total += e.isDirectory() ? du(p) : statSync(p).size;
+    const part = e.isDirectory() ? du(p) : (({ size, blocks }) => ({ size, allocated: blocks * 512 }))(statSync(p));
+    total.size += part.size;
+    total.allocated += part.allocated;
   }
   return total;
 }
@@ -127,12 +130,15 @@ export async function scaleBench(ctx: BenchContext): Promise<void> {
     const perImage = Object.fromEntries(
       [
         ...[...objects].map(([k, v]) => [k, v] as const),
-        ['index journals', onDisk.vectors] as const,
-        ['queue journals', onDisk.queues] as const,
-        ['S3 server metadata and overhead', onDisk.s3 - objectTotal] as const,
+        ['index journals', onDisk.vectors.size] as const,
+        ['queue journals', onDisk.queues.size] as const,
+        ['S3 server metadata and overhead', onDisk.s3.size - objectTotal] as const,
       ].map(([k, v]) => [k, round(v / images, 1)]),
     );
     console.log(`  bytes per image: ${JSON.stringify(perImage)}`);
+    // What the data directory takes on disk: every file occupies whole file-system blocks.
+    const allocatedPerImage = Object.fromEntries(Object.entries(onDisk).map(([k, v]) => [k, round(v.allocated / images, 1)]));
+    console.log(`  allocated on disk per image: ${JSON.stringify(allocatedPerImage)}`);
 
     // A rollout of every image: the serving encoder imported again as the next version.
     const manifest = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: 'artifacts', Key: 'models/v0/manifest.json' }))).Body!.transformToString());
@@ -172,6 +178,7 @@ export async function scaleBench(ctx: BenchContext): Promise<void> {
       ingest,
       rss: { samples, minMiB: Math.min(...rss), maxMiB: Math.max(...rss), lastMiB: rss[rss.length - 1] },
       bytesPerImage: perImage,
+      allocatedBytesPerImage: allocatedPerImage,
       rollout,
     };
     if (!ctx.quick)
@@ -184,5 +191,6 @@ export async function scaleBench(ctx: BenchContext): Promise<void> {
     sampling = false;
     s3.destroy();
     await stack.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
