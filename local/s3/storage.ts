@@ -2,22 +2,24 @@
  * The embedded S3 server's durable storage: buckets, objects and their metadata under a data
  * directory, per-key locks, conditional writes, ordered listing and object events.
  *
- * Each object is a data file plus a metadata file. A write lands its data in a new file first
- * (streamed and fsynced by the caller), then, under the key's lock, checks the request's
- * conditions, writes the metadata to a temporary name, fsyncs and renames it: a crash leaves either
- * the old or the new version, and data files no metadata refers to are removed at the next start.
+ * Each object is a data file plus a metadata record in its bucket's journal. A write lands its data
+ * in a new file first (streamed and fsynced by the caller), then, under the key's lock, checks the
+ * request's conditions and appends the metadata record (group-committed with concurrent writes):
+ * a crash leaves either the old or the new version, and data files no record refers to are removed
+ * at the next start.
  * The object event is handed to `onEvent` under the same lock, so events of one key are delivered
  * in write order, and a write is acknowledged only once its event is durably queued.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3EventInput } from '../../shared/s3-event';
 import type { ChecksumAlgorithm } from './checksums';
 import { S3Error, noSuchBucket, noSuchKey, preconditionFailed } from './errors';
 import { compareKeys, lowerBound } from './key-order';
 import { listPage, type ListOptions, type ListPage } from './listing';
+import { AppendLog, frameLength, readFrameSync } from '../../shared/storage/append-log';
 
 /** Headers S3 stores with an object and returns on GET and HEAD. */
 export const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires'] as const;
@@ -72,52 +74,118 @@ export function validBucketName(name: string): boolean {
 /** Metadata of this many recently used objects per bucket stays in memory; the rest is read from disk. */
 export const METADATA_CACHE_ENTRIES = 4096;
 
+/** A bucket's metadata journal: one record per object write (its metadata) or delete (a tombstone). */
+const META_LOG = 'meta.log';
+/** Compact the journal once superseded records outnumber live ones and at least this many. */
+const COMPACT_MIN_DEAD = 10_000;
+
+type MetaRecord = { k: string; m: StoredObject } | { k: string; d: 1 };
+
+export interface BucketOptions {
+  /** Objects whose metadata stays in memory (most recently used). */
+  cacheEntries?: number;
+  /** Superseded journal records before a compaction is considered (tests lower it). */
+  compactMinDead?: number;
+}
+
 /**
- * A bucket's objects. Memory holds only the keys (for listing and existence) and a bounded cache of
- * recently used metadata; every object's metadata is its own file, read back on a miss. So memory
- * grows by a key per object, not by its metadata (measured: 480 heap bytes an object before).
+ * A bucket's objects. Each object is a data file plus its metadata, a record in the bucket's
+ * metadata journal (`meta.log`, an AppendLog: group-committed, so concurrent writes share one
+ * fsync). Memory holds only each key with the journal offset of its newest record (for listing,
+ * existence and reading it back) and a bounded cache of recently used metadata; a miss is one
+ * positioned read. So memory grows by a key per object, not by its metadata (measured: 480 heap
+ * bytes an object with all metadata in memory). The journal is compacted in the background when
+ * superseded records outnumber live ones.
+ *
+ * Buckets written before the journal kept a metadata file per object under `meta/`: opening one
+ * moves those into the journal (made durable before the files are removed).
  */
 export class Bucket {
-  private readonly keys = new Set<string>();
+  private readonly offsets = new Map<string, number>();
   private readonly cache = new Map<string, StoredObject>();
   private sorted: string[] | undefined;
+  private readFd = -1;
+  private deadRecords = 0;
+  private compacting: Promise<void> | undefined;
 
-  constructor(
+  private constructor(
     readonly name: string,
     readonly dir: string,
     readonly createdAt: string,
     /** The LocationConstraint the bucket was created with ('' for us-east-1). */
-    readonly location = '',
-    private readonly cacheEntries = METADATA_CACHE_ENTRIES,
+    readonly location: string,
+    private readonly cacheEntries: number,
+    private log: AppendLog | undefined,
+    private readonly compactMinDead: number,
   ) {}
 
+  /**
+   * Opens a bucket's metadata (creating an empty journal if there is none) and returns it with the
+   * data file of every live object, so the caller can tell leftovers of interrupted writes.
+   */
+  static async open(
+    name: string,
+    dir: string,
+    createdAt: string,
+    location = '',
+    { cacheEntries = METADATA_CACHE_ENTRIES, compactMinDead = COMPACT_MIN_DEAD }: BucketOptions = {},
+  ): Promise<{ bucket: Bucket; dataFiles: Set<string> }> {
+    const bucket = new Bucket(name, dir, createdAt, location, cacheEntries, undefined, compactMinDead);
+    const dataFileOf = new Map<string, string>();
+    let records = 0;
+    const path = join(dir, META_LOG);
+    bucket.log = await AppendLog.open(path, (payload, offset) => {
+      records += 1;
+      const rec = JSON.parse(payload.toString('utf8')) as MetaRecord;
+      if ('d' in rec) {
+        bucket.offsets.delete(rec.k);
+        dataFileOf.delete(rec.k);
+      } else {
+        bucket.offsets.set(rec.k, offset);
+        dataFileOf.set(rec.k, rec.m.dataFile);
+      }
+    });
+    bucket.readFd = openSync(path, 'r');
+    // Buckets from before the journal: a metadata file per object.
+    const legacy = join(dir, 'meta');
+    if (existsSync(legacy)) {
+      const names = await readdir(legacy);
+      for (let i = 0; i < names.length; i += 4096) {
+        const metas: StoredObject[] = [];
+        for (const f of names.slice(i, i + 4096)) {
+          if (f.endsWith('.json')) metas.push(JSON.parse(await readFile(join(legacy, f), 'utf8')) as StoredObject);
+        }
+        const offsets = await bucket.log.append(metas.map((m) => Buffer.from(JSON.stringify({ k: m.key, m } satisfies MetaRecord))));
+        metas.forEach((m, j) => {
+          bucket.offsets.set(m.key, offsets[j]!);
+          dataFileOf.set(m.key, m.dataFile);
+        });
+        records += metas.length;
+      }
+      await rm(legacy, { recursive: true, force: true });
+    }
+    bucket.deadRecords = records - bucket.offsets.size;
+    return { bucket, dataFiles: new Set(dataFileOf.values()) };
+  }
+
   get size(): number {
-    return this.keys.size;
+    return this.offsets.size;
   }
 
-  metaPath(key: string): string {
-    return join(this.dir, 'meta', `${hashKey(key)}.json`);
-  }
-
-  /** The current metadata of `key`: from the cache, else from its file (synchronously: a small local read). */
+  /** The current metadata of `key`: from the cache, else from its journal record (synchronously: one small positioned read). */
   get(key: string): StoredObject | undefined {
-    if (!this.keys.has(key)) return undefined;
+    const offset = this.offsets.get(key);
+    if (offset === undefined) return undefined;
     const cached = this.cache.get(key);
     if (cached) {
       this.cache.delete(key); // most recently used last
       this.cache.set(key, cached);
       return cached;
     }
-    let meta: StoredObject;
-    try {
-      meta = JSON.parse(readFileSync(this.metaPath(key), 'utf8')) as StoredObject;
-    } catch (err) {
-      // Removed between the key check and the read (a delete in progress): gone.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-    this.remember(meta);
-    return meta;
+    const rec = JSON.parse(readFrameSync(this.readFd, offset).toString('utf8')) as MetaRecord;
+    if ('d' in rec || rec.k !== key) throw new Error(`bucket ${this.name}: the journal record at ${offset} is not ${key}'s metadata`);
+    this.remember(rec.m);
+    return rec.m;
   }
 
   *values(): Iterable<StoredObject> {
@@ -129,33 +197,83 @@ export class Bucket {
 
   /** Keys in S3 order; replaced, never mutated, when keys change, so it is safe to iterate lazily. */
   sortedKeys(): string[] {
-    this.sorted ??= [...this.keys].sort(compareKeys);
+    this.sorted ??= [...this.offsets.keys()].sort(compareKeys);
     return this.sorted;
   }
 
-  set(meta: StoredObject): void {
-    if (!this.keys.has(meta.key)) {
-      this.keys.add(meta.key);
-      this.sorted = undefined;
-    }
+  /** Makes `meta` the key's metadata once it is durable in the journal (callers hold the key's lock). */
+  async set(meta: StoredObject): Promise<void> {
+    const [offset] = await this.journal().append([Buffer.from(JSON.stringify({ k: meta.key, m: meta } satisfies MetaRecord))]);
+    if (this.offsets.has(meta.key)) this.deadRecords += 1;
+    else this.sorted = undefined;
+    this.offsets.set(meta.key, offset!);
     this.cache.delete(meta.key);
     this.remember(meta);
+    this.maybeCompact();
   }
 
-  /** A key found on disk at start: listed, its metadata read when first used. */
-  addLoaded(key: string): void {
-    this.keys.add(key);
-    this.sorted = undefined;
-  }
-
-  remove(key: string): void {
+  /** Removes a key once its tombstone is durable (callers hold the key's lock). */
+  async remove(key: string): Promise<void> {
+    if (!this.offsets.has(key)) return;
+    await this.journal().append([Buffer.from(JSON.stringify({ k: key, d: 1 } satisfies MetaRecord))]);
     this.cache.delete(key);
-    if (this.keys.delete(key)) this.sorted = undefined;
+    if (this.offsets.delete(key)) this.sorted = undefined;
+    this.deadRecords += 2; // the tombstone and the record it ends
+    this.maybeCompact();
+  }
+
+  /** Waits for a compaction in progress, then closes the journal. */
+  async close(): Promise<void> {
+    await this.compacting;
+    await this.log?.close();
+    this.log = undefined;
+    if (this.readFd >= 0) closeSync(this.readFd);
+    this.readFd = -1;
+  }
+
+  private journal(): AppendLog {
+    if (!this.log) throw new Error(`bucket ${this.name} is closed`);
+    return this.log;
   }
 
   private remember(meta: StoredObject): void {
     this.cache.set(meta.key, meta);
     if (this.cache.size > this.cacheEntries) this.cache.delete(this.cache.keys().next().value as string);
+  }
+
+  private maybeCompact(): void {
+    if (this.compacting || this.deadRecords < Math.max(this.compactMinDead, this.offsets.size)) return;
+    this.compacting = this.compact()
+      .catch((err) => console.error(`[s3] bucket ${this.name}: compacting the metadata journal failed (it stays as it is): ${(err as Error).message}`))
+      .finally(() => {
+        this.compacting = undefined;
+      });
+  }
+
+  /**
+   * Rewrites the journal with only the live records. No write completes while the rewrite runs (the
+   * journal holds appends back until it is done), so the keys and offsets read here stay current; the
+   * new offsets and the new file take over in one synchronous step afterwards.
+   */
+  async compact(): Promise<void> {
+    const log = this.journal();
+    const moved = new Map<string, number>();
+    const fd = this.readFd;
+    const offsets = this.offsets;
+    function* live(): Iterable<Buffer> {
+      let at = 0;
+      for (const [key, offset] of offsets) {
+        const payload = Buffer.from(readFrameSync(fd, offset));
+        moved.set(key, at);
+        at += frameLength(payload.length);
+        yield payload;
+      }
+    }
+    await log.rewrite(live());
+    for (const [key, offset] of moved) this.offsets.set(key, offset);
+    this.readFd = openSync(log.path, 'r');
+    closeSync(fd);
+    this.deadRecords = 0;
   }
 }
 
@@ -167,22 +285,23 @@ export class ObjectStorage {
   private constructor(
     readonly dataDir: string,
     private readonly onEvent: ((event: S3EventInput) => Promise<void>) | undefined,
-    private readonly metadataCacheEntries: number,
+    private readonly bucketOptions: BucketOptions,
   ) {}
 
   static async open(
     dataDir: string,
     onEvent?: (event: S3EventInput) => Promise<void>,
-    options: { metadataCacheEntries?: number } = {},
+    options: { metadataCacheEntries?: number; compactMinDead?: number } = {},
   ): Promise<ObjectStorage> {
-    const storage = new ObjectStorage(dataDir, onEvent, options.metadataCacheEntries ?? METADATA_CACHE_ENTRIES);
+    const storage = new ObjectStorage(dataDir, onEvent, { cacheEntries: options.metadataCacheEntries, compactMinDead: options.compactMinDead });
     await storage.load();
     return storage;
   }
 
-  /** Waits for writes in progress. */
+  /** Waits for writes in progress, then closes the buckets' journals. */
   async close(): Promise<void> {
     await Promise.all([...this.keyLocks.values()]);
+    for (const bucket of this.buckets.values()) await bucket.close();
   }
 
   // ---- buckets --------------------------------------------------------------------------------
@@ -207,10 +326,10 @@ export class ObjectStorage {
     if (!validBucketName(name)) throw new S3Error(400, 'InvalidBucketName', `The specified bucket is not valid: ${name}`);
     const dir = join(this.dataDir, name);
     await mkdir(join(dir, 'objects'), { recursive: true });
-    await mkdir(join(dir, 'meta'), { recursive: true });
     const createdAt = new Date().toISOString();
     await writeFile(join(dir, 'bucket.json'), JSON.stringify({ name, createdAt, location }));
-    this.buckets.set(name, new Bucket(name, dir, createdAt, location, this.metadataCacheEntries));
+    const { bucket } = await Bucket.open(name, dir, createdAt, location, this.bucketOptions);
+    this.buckets.set(name, bucket);
     return true;
   }
 
@@ -218,6 +337,7 @@ export class ObjectStorage {
     const bucket = this.bucket(name);
     if (bucket.size > 0) throw new S3Error(409, 'BucketNotEmpty', 'The bucket you tried to delete is not empty');
     this.buckets.delete(name);
+    await bucket.close();
     await rm(bucket.dir, { recursive: true, force: true });
   }
 
@@ -260,10 +380,7 @@ export class ObjectStorage {
           ...attributes,
           ...(data.parts ? { parts: data.parts } : {}),
         };
-        const metaPath = bucket.metaPath(key);
-        await writeDurably(`${metaPath}.tmp`, Buffer.from(JSON.stringify(meta)));
-        await rename(`${metaPath}.tmp`, metaPath);
-        bucket.set(meta);
+        await bucket.set(meta);
         if (current) await rm(join(bucket.dir, 'objects', current.dataFile), { force: true });
         await this.emit({ eventName, bucket: bucketName, key, size: meta.size, etag: meta.etag });
         return meta;
@@ -289,8 +406,7 @@ export class ObjectStorage {
       const current = bucket.get(key);
       if (!current) return false;
       checkDeleteCondition(current, condition);
-      await unlink(bucket.metaPath(key));
-      bucket.remove(key);
+      await bucket.remove(key);
       await rm(join(bucket.dir, 'objects', current.dataFile), { force: true });
       await this.emit({ eventName: 'ObjectRemoved:Delete', bucket: bucketName, key });
       return true;
@@ -357,19 +473,9 @@ export class ObjectStorage {
       } catch {
         continue;
       }
-      const bucket = new Bucket(entry.name, dir, saved.createdAt, saved.location ?? '', this.metadataCacheEntries);
-      const referenced = new Set<string>();
-      for (const f of await readdir(join(dir, 'meta'))) {
-        if (!f.endsWith('.json')) {
-          await rm(join(dir, 'meta', f), { force: true });
-          continue;
-        }
-        const meta = JSON.parse(await readFile(join(dir, 'meta', f), 'utf8')) as StoredObject;
-        bucket.addLoaded(meta.key);
-        referenced.add(meta.dataFile);
-      }
+      const { bucket, dataFiles } = await Bucket.open(entry.name, dir, saved.createdAt, saved.location ?? '', this.bucketOptions);
       // Data files without metadata are leftovers of writes interrupted by a crash.
-      for (const f of await readdir(join(dir, 'objects'))) if (!referenced.has(f)) await rm(join(dir, 'objects', f), { force: true });
+      for (const f of await readdir(join(dir, 'objects'))) if (!dataFiles.has(f)) await rm(join(dir, 'objects', f), { force: true });
       this.buckets.set(bucket.name, bucket);
     }
   }

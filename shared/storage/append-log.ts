@@ -6,8 +6,10 @@
  * every record passed to `append` is on disk (fdatasync) when its promise resolves. On open, the
  * log is replayed up to the first torn or corrupt frame (a crash mid-write) and truncated there.
  * `rewrite` replaces the whole log atomically (write a temporary file, fsync, rename) for compaction.
+ * Each record's frame offset in the file is reported (on replay and on append), so a reader can
+ * come back to one record with a single positioned read.
  */
-import { closeSync, fsyncSync, openSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readSync } from 'node:fs';
 import { open, rename, mkdir, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -19,9 +21,12 @@ const IO_CHUNK = 8 * 1024 * 1024;
 
 interface Pending {
   frames: Buffer[];
-  resolve: () => void;
+  resolve: (offsets: number[]) => void;
   reject: (err: unknown) => void;
 }
+
+/** Bytes a payload of `length` bytes takes in the log. */
+export const frameLength = (length: number) => HEADER + length;
 
 export function frame(payload: Buffer): Buffer {
   const header = Buffer.allocUnsafe(HEADER);
@@ -40,10 +45,12 @@ export class AppendLog {
   private constructor(
     readonly path: string,
     private handle: FileHandle,
+    /** Bytes of intact frames in the file: where the next frame goes. */
+    private end: number,
   ) {}
 
-  /** Opens (creating if needed) and replays the log; `onRecord` sees every intact record in order. */
-  static async open(path: string, onRecord: (payload: Buffer) => void): Promise<AppendLog> {
+  /** Opens (creating if needed) and replays the log; `onRecord` sees every intact record in order, with its frame's offset. */
+  static async open(path: string, onRecord: (payload: Buffer, offset: number) => void): Promise<AppendLog> {
     await mkdir(dirname(path), { recursive: true });
     const handle = await open(path, 'a+');
     try {
@@ -54,20 +61,21 @@ export class AppendLog {
         await handle.truncate(validBytes);
         await handle.datasync();
       }
-      return new AppendLog(path, handle);
+      return new AppendLog(path, handle, validBytes);
     } catch (err) {
       await handle.close();
       throw err;
     }
   }
 
-  append(payloads: Buffer[]): Promise<void> {
+  /** Resolves, once every payload is durable, with the offset of each one's frame. */
+  append(payloads: Buffer[]): Promise<number[]> {
     if (this.closed) return Promise.reject(new Error(`append-log ${this.path} is closed`));
-    if (payloads.length === 0) return Promise.resolve();
+    if (payloads.length === 0) return Promise.resolve([]);
     for (const p of payloads) {
       if (p.length > MAX_RECORD) return Promise.reject(new Error(`record of ${p.length} bytes exceeds ${MAX_RECORD}`));
     }
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<number[]>((resolve, reject) => {
       this.pending.push({ frames: payloads.map(frame), resolve, reject });
       this.kick();
     });
@@ -84,9 +92,20 @@ export class AppendLog {
         this.pending = [];
         try {
           const buf = Buffer.concat(batch.flatMap((p) => p.frames));
+          const at = this.end;
           await this.handle.write(buf, 0, buf.length, null);
+          this.end += buf.length;
           await this.handle.datasync();
-          for (const p of batch) p.resolve();
+          let offset = at;
+          for (const p of batch) {
+            p.resolve(
+              p.frames.map((f) => {
+                const o = offset;
+                offset += f.length;
+                return o;
+              }),
+            );
+          }
         } catch (err) {
           for (const p of batch) p.reject(err);
         }
@@ -104,7 +123,8 @@ export class AppendLog {
   /**
    * Atomically replaces the log's contents with `payloads` (compaction). Appends issued while the
    * rewrite runs are held back and written to the new log afterwards, so replaying them on top of
-   * the snapshot must be harmless: callers log full states, not deltas.
+   * the snapshot must be harmless: callers log full states, not deltas. The new log's frames are
+   * at the offsets `frameLength` gives, in the order of `payloads`, from 0.
    */
   async rewrite(payloads: Iterable<Buffer>): Promise<void> {
     if (this.closed) throw new Error(`append-log ${this.path} is closed`);
@@ -124,6 +144,7 @@ export class AppendLog {
   private async writeReplacement(payloads: Iterable<Buffer>): Promise<void> {
     const tmp = `${this.path}.rewrite`;
     const out = await open(tmp, 'w');
+    let written = 0;
     try {
       let chunk: Buffer[] = [];
       let chunkBytes = 0;
@@ -138,6 +159,7 @@ export class AppendLog {
         }
       }
       if (chunkBytes > 0) await out.write(Buffer.concat(chunk));
+      written = (await out.stat()).size;
       await out.datasync();
     } finally {
       await out.close();
@@ -146,6 +168,7 @@ export class AppendLog {
     fsyncDir(dirname(this.path));
     await this.handle.close();
     this.handle = await open(this.path, 'a+');
+    this.end = written;
   }
 
   async close(): Promise<void> {
@@ -157,7 +180,7 @@ export class AppendLog {
   }
 }
 
-async function replay(handle: FileHandle, onRecord: (payload: Buffer) => void): Promise<number> {
+async function replay(handle: FileHandle, onRecord: (payload: Buffer, offset: number) => void): Promise<number> {
   let offset = 0;
   let carry = Buffer.alloc(0);
   let position = 0;
@@ -175,7 +198,7 @@ async function replay(handle: FileHandle, onRecord: (payload: Buffer) => void): 
       if (buf.length - cursor - HEADER < len) break;
       const payload = buf.subarray(cursor + HEADER, cursor + HEADER + len);
       if (crc32(payload) !== sum) return offset;
-      onRecord(Buffer.from(payload));
+      onRecord(Buffer.from(payload), offset);
       cursor += HEADER + len;
       offset += HEADER + len;
     }
@@ -192,4 +215,24 @@ function fsyncDir(dir: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The payload of the frame at `offset` in a log file open for reading (synchronous: one positioned
+ * read of a small record, usually). Throws when the frame there is not intact.
+ */
+export function readFrameSync(fd: number, offset: number, guess = 512): Buffer {
+  let buf = Buffer.allocUnsafe(HEADER + guess);
+  let got = readSync(fd, buf, 0, buf.length, offset);
+  if (got < HEADER) throw new Error(`no record at offset ${offset}`);
+  const len = buf.readUInt32LE(0);
+  if (len > MAX_RECORD) throw new Error(`no record at offset ${offset}`);
+  if (got < HEADER + len) {
+    if (buf.length < HEADER + len) buf = Buffer.allocUnsafe(HEADER + len);
+    got = readSync(fd, buf, 0, HEADER + len, offset);
+    if (got < HEADER + len) throw new Error(`record at offset ${offset} is cut short`);
+  }
+  const payload = buf.subarray(HEADER, HEADER + len);
+  if (crc32(payload) !== buf.readUInt32LE(4)) throw new Error(`record at offset ${offset} fails its checksum`);
+  return payload;
 }

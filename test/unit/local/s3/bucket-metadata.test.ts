@@ -1,51 +1,139 @@
 /**
- * The S3 server keeps only keys and a bounded cache of metadata in memory; the rest is read back
- * from each object's metadata file, so a bucket of many objects does not hold all their metadata.
+ * The S3 server keeps only keys (with their journal offsets) and a bounded cache of metadata in
+ * memory; the rest is read back from the bucket's metadata journal, so a bucket of many objects does
+ * not hold all their metadata. The journal is compacted, survives a restart, and takes over buckets
+ * written with a metadata file per object.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Bucket, ObjectStorage, type StoredObject } from '../../../../local/s3/storage';
+import { ObjectStorage, type StoredObject } from '../../../../local/s3/storage';
 
 const attrs = { contentType: 'image/png', userMetadata: {} };
 
+/** Records in a journal file (frames: u32 length, u32 CRC, payload). */
+function frames(bytes: Buffer): number {
+  let n = 0;
+  for (let at = 0; at + 8 <= bytes.length; at += 8 + bytes.readUInt32LE(at)) n += 1;
+  return n;
+}
+const freshDir = () => mkdtempSync(join(tmpdir(), 'bucket-meta-'));
+
+async function contents(storage: ObjectStorage, bucket: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const meta of storage.bucket(bucket).values()) out[meta.key] = (await storage.readAll(bucket, meta.key))!.toString();
+  return out;
+}
+
 describe('bucket metadata', () => {
-  it('reads metadata back from disk once it has left the bounded cache', async () => {
-    const storage = await ObjectStorage.open(mkdtempSync(join(tmpdir(), 'bucket-meta-')));
+  it('reads metadata back from the journal once it has left the bounded cache', async () => {
+    const dir = freshDir();
+    const storage = await ObjectStorage.open(dir, undefined, { metadataCacheEntries: 2 });
     await storage.createBucket('bucket');
-    const dir = storage.bucket('bucket').dir;
-    const bucket = new Bucket('bucket', dir, 'now', '', 2);
     const metas: StoredObject[] = [];
-    for (const key of ['a', 'b', 'c']) {
-      const meta = await storage.putBuffer('bucket', key, Buffer.from(key), attrs);
-      metas.push(meta);
-      bucket.set(meta);
-    }
+    for (const key of ['a', 'b', 'c']) metas.push(await storage.putBuffer('bucket', key, Buffer.from(key), attrs));
+    const bucket = storage.bucket('bucket');
     expect(bucket.size).toBe(3);
     expect(bucket.sortedKeys()).toEqual(['a', 'b', 'c']);
-    // 'a' left the cache (2 entries): its file answers. Change the file to see where the answer comes from.
-    writeFileSync(bucket.metaPath('a'), JSON.stringify({ ...metas[0], etag: 'from-disk' }));
-    expect(bucket.get('a')?.etag).toBe('from-disk');
-    writeFileSync(bucket.metaPath('c'), JSON.stringify({ ...metas[2], etag: 'from-disk' }));
-    expect(bucket.get('c')?.etag).toBe(metas[2]!.etag); // still cached
+    // 'a' left the cache (2 entries): the journal answers, and the same metadata comes back.
+    expect(bucket.get('a')).toEqual(metas[0]);
+    // Damage a's record on disk (its ETag): a read from the journal now fails its checksum, while a
+    // cached entry is still answered from memory. So a miss really is a read of the journal.
+    const log = join(dir, 'bucket', 'meta.log');
+    const bytes = readFileSync(log);
+    const at = bytes.indexOf(metas[0]!.etag);
+    bytes.write(metas[0]!.etag.startsWith('0') ? '1' : '0', at);
+    writeFileSync(log, bytes);
+    storage.bucket('bucket').get('b');
+    storage.bucket('bucket').get('c'); // 'a' is out of the cache again
+    expect(() => bucket.get('a')).toThrow(/checksum/);
+    expect(bucket.get('c')).toEqual(metas[2]);
     expect(bucket.get('missing')).toBeUndefined();
-    bucket.remove('b');
+    expect(await storage.remove('bucket', 'b')).toBe(true);
     expect(bucket.get('b')).toBeUndefined();
-    expect([...bucket.values()].map((m) => m.key)).toEqual(['a', 'c']);
+    expect(bucket.sortedKeys()).toEqual(['a', 'c']);
+    await storage.close();
   });
 
-  it('answers a key whose metadata file is gone (a delete in progress) as missing', async () => {
-    const storage = await ObjectStorage.open(mkdtempSync(join(tmpdir(), 'bucket-meta-')));
+  it('is the same after a restart: writes, overwrites and deletes replayed from the journal', async () => {
+    const dir = freshDir();
+    const first = await ObjectStorage.open(dir, undefined, { metadataCacheEntries: 1 });
+    await first.createBucket('bucket');
+    for (let round = 0; round < 3; round += 1) {
+      await Promise.all(Array.from({ length: 20 }, (_, i) => first.putBuffer('bucket', `k/${i}`, Buffer.from(`${i}@${round}`), attrs)));
+    }
+    for (let i = 0; i < 5; i += 1) await first.remove('bucket', `k/${i}`);
+    const before = await contents(first, 'bucket');
+    expect(Object.keys(before)).toHaveLength(15);
+    expect(before['k/7']).toBe('7@2');
+    await first.close();
+
+    const again = await ObjectStorage.open(dir, undefined, { metadataCacheEntries: 1 });
+    expect(await contents(again, 'bucket')).toEqual(before);
+    // Only the live versions' data files are left: overwritten and deleted ones were removed.
+    expect(readdirSync(join(dir, 'bucket', 'objects'))).toHaveLength(15);
+    await again.close();
+  });
+
+  it('compacts the journal to its live records, and reads and writes go on across it', async () => {
+    const dir = freshDir();
+    const storage = await ObjectStorage.open(dir, undefined, { metadataCacheEntries: 4, compactMinDead: 100 });
     await storage.createBucket('bucket');
-    const bucket = new Bucket('bucket', storage.bucket('bucket').dir, 'now', '', 1);
-    bucket.addLoaded('never-written');
-    expect(bucket.get('never-written')).toBeUndefined();
+    const log = join(dir, 'bucket', 'meta.log');
+    for (let round = 0; round < 12; round += 1) {
+      // Writes from every round run while an earlier round's compaction may be rewriting the file.
+      await Promise.all(Array.from({ length: 30 }, (_, i) => storage.putBuffer('bucket', `k/${i}`, Buffer.from(`${i}@${round}`), attrs)));
+    }
+    await storage.remove('bucket', 'k/0');
+    await storage.close(); // waits for a compaction in progress
+    // 361 records were written. Compactions keep the live ones (29) plus at most the 100 superseded
+    // records that trigger the next one, and the writes held back while the last one ran.
+    const records = frames(readFileSync(log));
+    expect(records).toBeGreaterThanOrEqual(29);
+    expect(records).toBeLessThan(29 + 100 + 31);
+    const reopened = await ObjectStorage.open(dir, undefined, { metadataCacheEntries: 4 });
+    const now = await contents(reopened, 'bucket');
+    expect(Object.keys(now)).toHaveLength(29);
+    for (let i = 1; i < 30; i += 1) expect(now[`k/${i}`]).toBe(`${i}@11`);
+    await reopened.close();
+  });
+
+  it('takes over a bucket written with a metadata file per object', async () => {
+    const dir = freshDir();
+    const bucketDir = join(dir, 'old');
+    mkdirSync(join(bucketDir, 'objects'), { recursive: true });
+    mkdirSync(join(bucketDir, 'meta'), { recursive: true });
+    writeFileSync(join(bucketDir, 'bucket.json'), JSON.stringify({ name: 'old', createdAt: '2026-01-01T00:00:00.000Z', location: '' }));
+    for (const key of ['x/1.png', 'x/2.png']) {
+      const hash = createHash('sha256').update(key).digest('hex');
+      const body = Buffer.from(`body of ${key}`);
+      const meta: StoredObject = {
+        key,
+        size: body.length,
+        etag: createHash('md5').update(body).digest('hex'),
+        lastModified: '2026-01-01T00:00:00.000Z',
+        dataFile: `${hash}-legacy`,
+        ...attrs,
+      };
+      writeFileSync(join(bucketDir, 'objects', meta.dataFile), body);
+      writeFileSync(join(bucketDir, 'meta', `${hash}.json`), JSON.stringify(meta));
+    }
+    const storage = await ObjectStorage.open(dir, undefined, { metadataCacheEntries: 1 });
+    expect(await contents(storage, 'old')).toEqual({ 'x/1.png': 'body of x/1.png', 'x/2.png': 'body of x/2.png' });
+    expect(storage.bucket('old').get('x/1.png')?.lastModified).toBe('2026-01-01T00:00:00.000Z');
+    expect(existsSync(join(bucketDir, 'meta'))).toBe(false);
+    await storage.putBuffer('old', 'x/3.png', Buffer.from('new'), attrs);
+    await storage.close();
+    const again = await ObjectStorage.open(dir);
+    expect(Object.keys(await contents(again, 'old'))).toEqual(['x/1.png', 'x/2.png', 'x/3.png']);
+    await again.close();
   });
 
   it('grows by about a key per object, not by its metadata', async () => {
     const gc = (globalThis as { gc?: () => void }).gc;
     if (!gc) throw new Error('run with NODE_OPTIONS=--expose-gc (npm run test:unit does)');
-    const storage = await ObjectStorage.open(mkdtempSync(join(tmpdir(), 'bucket-meta-')), undefined, { metadataCacheEntries: 256 });
+    const storage = await ObjectStorage.open(freshDir(), undefined, { metadataCacheEntries: 256 });
     await storage.createBucket('artifacts');
     const body = Buffer.alloc(300, 7);
     const n = 10_000;
@@ -65,5 +153,6 @@ describe('bucket metadata', () => {
     const perObject = (process.memoryUsage().heapUsed - before) / n;
     // Measured: 480 bytes an object with every object's metadata in memory, 72 with keys only.
     expect(perObject).toBeLessThan(200);
+    await storage.close();
   }, 120_000);
 });

@@ -1,7 +1,7 @@
-import { appendFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppendLog, frame } from '../../../../shared/storage/append-log';
+import { AppendLog, frame, frameLength, readFrameSync } from '../../../../shared/storage/append-log';
 
 const tmp = () => join(mkdtempSync(join(tmpdir(), 'applog-')), 'log');
 const replayAll = async (path: string) => {
@@ -27,6 +27,43 @@ describe('AppendLog', () => {
       const { log: again, out } = await replayAll(path);
       expect(out).toEqual(['a', 'b', 'c', 'd']);
       await again.close();
+    });
+
+    it('reports each frame offset on append and on replay, and one positioned read gets the record back', async () => {
+      const path = tmp();
+      const { log } = await replayAll(path);
+      const big = Buffer.alloc(3000, 'z'); // longer than the first read's guess
+      const [a, b] = await Promise.all([log.append([Buffer.from('first'), big]), log.append([Buffer.from('third')])]);
+      expect(a).toEqual([0, frameLength(5)]);
+      expect(b).toEqual([frameLength(5) + frameLength(3000)]);
+      await log.rewrite([Buffer.from('kept'), Buffer.from('also kept')]);
+      expect(await log.append([Buffer.from('after')])).toEqual([frameLength(4) + frameLength(9)]);
+      await log.close();
+      const seen: Array<[string, number]> = [];
+      const again = await AppendLog.open(path, (p, offset) => seen.push([p.toString(), offset]));
+      await again.close();
+      expect(seen).toEqual([
+        ['kept', 0],
+        ['also kept', frameLength(4)],
+        ['after', frameLength(4) + frameLength(9)],
+      ]);
+      const fd = openSync(path, 'r');
+      try {
+        expect(readFrameSync(fd, frameLength(4)).toString()).toBe('also kept');
+        expect(() => readFrameSync(fd, 3)).toThrow(/no record|cut short|checksum/);
+      } finally {
+        closeSync(fd);
+      }
+      const long = tmp();
+      const { log: third } = await replayAll(long);
+      const [at] = await third.append([big]);
+      await third.close();
+      const fd2 = openSync(long, 'r');
+      try {
+        expect(readFrameSync(fd2, at!).equals(big)).toBe(true);
+      } finally {
+        closeSync(fd2);
+      }
     });
 
     it('rejects appends after close', async () => {
