@@ -1,5 +1,5 @@
 /** One page of an S3 listing over keys in S3 order: prefix, delimiter roll-up, marker, page size. */
-import { compareKeys, lowerBound } from './key-order';
+import { compareKeys } from './key-order';
 import type { StoredObject } from './storage';
 
 export interface ListOptions {
@@ -19,10 +19,15 @@ export interface ListPage {
 }
 
 /**
- * One page of keys in S3 order, rolled up into common prefixes by the delimiter. A page that ends
+ * One page of keys in S3 order (`keysFrom(start)`: the keys not before `start`), rolled up into
+ * common prefixes by the delimiter. A page that ends
  * on a common prefix continues after everything under it, so no prefix is returned twice.
  */
-export function listPage(keys: readonly string[], lookup: (key: string) => StoredObject | undefined, options: ListOptions): ListPage {
+export function listPage(
+  keysFrom: (start: string) => Iterable<string>,
+  lookup: (key: string) => StoredObject | undefined,
+  options: ListOptions,
+): ListPage {
   const { prefix, delimiter, after, maxKeys } = options;
   const rollUp = (key: string): string | undefined => {
     if (!delimiter) return undefined;
@@ -31,8 +36,7 @@ export function listPage(keys: readonly string[], lookup: (key: string) => Store
   };
   const start = after && compareKeys(after, prefix) > 0 ? after : prefix;
   const page: ListPage = { contents: [], commonPrefixes: [], truncated: false, last: '' };
-  for (let i = lowerBound(keys, start); i < keys.length; i += 1) {
-    const key = keys[i]!;
+  for (const key of keysFrom(start)) {
     if (!key.startsWith(prefix)) break;
     if (after && compareKeys(key, after) <= 0) continue;
     const common = rollUp(key);

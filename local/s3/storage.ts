@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import type { S3EventInput } from '../../shared/s3-event';
 import type { ChecksumAlgorithm } from './checksums';
 import { S3Error, noSuchBucket, noSuchKey, preconditionFailed } from './errors';
-import { compareKeys, lowerBound } from './key-order';
+import { compareKeys } from './key-order';
+import { SortedKeys } from './sorted-keys';
 import { listPage, type ListOptions, type ListPage } from './listing';
 import { AppendLog, frameLength, readFrameSync } from '../../shared/storage/append-log';
 
@@ -102,8 +103,8 @@ export interface BucketOptions {
  */
 export class Bucket {
   private readonly offsets = new Map<string, number>();
+  private keys = new SortedKeys();
   private readonly cache = new Map<string, StoredObject>();
-  private sorted: string[] | undefined;
   private readFd = -1;
   private deadRecords = 0;
   private compacting: Promise<void> | undefined;
@@ -165,6 +166,7 @@ export class Bucket {
       await rm(legacy, { recursive: true, force: true });
     }
     bucket.deadRecords = records - bucket.offsets.size;
+    bucket.keys = SortedKeys.of(bucket.offsets.keys());
     return { bucket, dataFiles: new Set(dataFileOf.values()) };
   }
 
@@ -189,23 +191,22 @@ export class Bucket {
   }
 
   *values(): Iterable<StoredObject> {
-    for (const key of this.sortedKeys()) {
+    for (const key of this.keysFrom('')) {
       const meta = this.get(key);
       if (meta) yield meta;
     }
   }
 
-  /** Keys in S3 order; replaced, never mutated, when keys change, so it is safe to iterate lazily. */
-  sortedKeys(): string[] {
-    this.sorted ??= [...this.offsets.keys()].sort(compareKeys);
-    return this.sorted;
+  /** Keys from `start` on (after it, with `exclusive`) in S3 order, lazily; safe while keys change. */
+  keysFrom(start: string, exclusive = false): Iterable<string> {
+    return this.keys.from(start, exclusive);
   }
 
   /** Makes `meta` the key's metadata once it is durable in the journal (callers hold the key's lock). */
   async set(meta: StoredObject): Promise<void> {
     const [offset] = await this.journal().append([Buffer.from(JSON.stringify({ k: meta.key, m: meta } satisfies MetaRecord))]);
     if (this.offsets.has(meta.key)) this.deadRecords += 1;
-    else this.sorted = undefined;
+    else this.keys.add(meta.key);
     this.offsets.set(meta.key, offset!);
     this.cache.delete(meta.key);
     this.remember(meta);
@@ -217,7 +218,7 @@ export class Bucket {
     if (!this.offsets.has(key)) return;
     await this.journal().append([Buffer.from(JSON.stringify({ k: key, d: 1 } satisfies MetaRecord))]);
     this.cache.delete(key);
-    if (this.offsets.delete(key)) this.sorted = undefined;
+    if (this.offsets.delete(key)) this.keys.delete(key);
     this.deadRecords += 2; // the tombstone and the record it ends
     this.maybeCompact();
   }
@@ -443,18 +444,15 @@ export class ObjectStorage {
 
   list(bucketName: string, options: ListOptions): ListPage {
     const bucket = this.bucket(bucketName);
-    return listPage(bucket.sortedKeys(), (k) => bucket.get(k), options);
+    return listPage((start) => bucket.keysFrom(start), (k) => bucket.get(k), options);
   }
 
-  /** Every object under `prefix` after `startAfter`, in key order, as of the call. */
+  /** Every object under `prefix` after `startAfter`, in key order, lazily (keys written meanwhile may or may not appear). */
   *iterate(bucketName: string, prefix: string, startAfter: string): Iterable<StoredObject> {
     const bucket = this.bucket(bucketName);
-    const keys = bucket.sortedKeys();
-    const from = startAfter && compareKeys(startAfter, prefix) > 0 ? startAfter : prefix;
-    for (let i = lowerBound(keys, from); i < keys.length; i += 1) {
-      const key = keys[i]!;
+    const after = startAfter !== '' && compareKeys(startAfter, prefix) >= 0;
+    for (const key of bucket.keysFrom(after ? startAfter : prefix, after)) {
       if (!key.startsWith(prefix)) break;
-      if (startAfter && compareKeys(key, startAfter) <= 0) continue;
       const meta = bucket.get(key);
       if (meta) yield meta;
     }

@@ -1,9 +1,12 @@
 import { compareKeys } from '../../../../local/s3/key-order';
 import { listPage } from '../../../../local/s3/listing';
+import { SortedKeys } from '../../../../local/s3/sorted-keys';
 import type { StoredObject } from '../../../../local/s3/storage';
 
 const KEYS = ['photos/2024/a.jpg', 'photos/2024/b.jpg', 'photos/2025/c.jpg', 'photos/readme.txt', 'photos/z/1', 'top.txt'].sort(compareKeys);
 const meta = (key: string) => ({ key }) as StoredObject;
+const sorted = SortedKeys.of(KEYS);
+const keysFrom = (start: string) => sorted.from(start);
 
 /** Every page of a listing, as a client pages with the last key or prefix returned. */
 function all(prefix: string, delimiter: string, maxKeys: number) {
@@ -11,7 +14,7 @@ function all(prefix: string, delimiter: string, maxKeys: number) {
   const prefixes: string[] = [];
   let after = '';
   for (let guard = 0; guard < 100; guard += 1) {
-    const page = listPage(KEYS, meta, { prefix, delimiter, after, maxKeys });
+    const page = listPage(keysFrom, meta, { prefix, delimiter, after, maxKeys });
     keys.push(...page.contents.map((c) => c.key));
     prefixes.push(...page.commonPrefixes);
     if (!page.truncated) return { keys, prefixes };
@@ -31,6 +34,6 @@ describe('listPage', () => {
   });
 
   it('reports a listing asked for zero keys as complete', () => {
-    expect(listPage(KEYS, meta, { prefix: '', delimiter: '', after: '', maxKeys: 0 })).toMatchObject({ contents: [], truncated: false });
+    expect(listPage(keysFrom, meta, { prefix: '', delimiter: '', after: '', maxKeys: 0 })).toMatchObject({ contents: [], truncated: false });
   });
 });
