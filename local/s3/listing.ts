@@ -23,11 +23,7 @@ export interface ListPage {
  * common prefixes by the delimiter. A page that ends
  * on a common prefix continues after everything under it, so no prefix is returned twice.
  */
-export function listPage(
-  keysFrom: (start: string) => Iterable<string>,
-  lookup: (key: string) => StoredObject | undefined,
-  options: ListOptions,
-): ListPage {
+export function listPage(keysFrom: (start: string) => Iterable<string>, lookup: (key: string) => StoredObject | undefined, options: ListOptions): ListPage {
   const { prefix, delimiter, after, maxKeys } = options;
   const rollUp = (key: string): string | undefined => {
     if (!delimiter) return undefined;

@@ -444,7 +444,11 @@ export class ObjectStorage {
 
   list(bucketName: string, options: ListOptions): ListPage {
     const bucket = this.bucket(bucketName);
-    return listPage((start) => bucket.keysFrom(start), (k) => bucket.get(k), options);
+    return listPage(
+      (start) => bucket.keysFrom(start),
+      (k) => bucket.get(k),
+      options,
+    );
   }
 
   /** Every object under `prefix` after `startAfter`, in key order, lazily (keys written meanwhile may or may not appear). */
