@@ -253,25 +253,26 @@ export class Bucket {
 
   /**
    * Rewrites the journal with only the live records. No write completes while the rewrite runs (the
-   * journal holds appends back until it is done), so the keys and offsets read here stay current; the
-   * new offsets and the new file take over in one synchronous step afterwards.
+   * journal holds appends back until it is done), so the keys, their order and their offsets read
+   * here stay as they are; the new offsets and the new file take over in one synchronous step afterwards.
    */
-  async compact(): Promise<void> {
+  private async compact(): Promise<void> {
     const log = this.journal();
-    const moved = new Map<string, number>();
     const fd = this.readFd;
     const offsets = this.offsets;
+    const moved: number[] = []; // the new offset of each key, in the map's order
     function* live(): Iterable<Buffer> {
       let at = 0;
-      for (const [key, offset] of offsets) {
+      for (const offset of offsets.values()) {
         const payload = Buffer.from(readFrameSync(fd, offset));
-        moved.set(key, at);
+        moved.push(at);
         at += frameLength(payload.length);
         yield payload;
       }
     }
     await log.rewrite(live());
-    for (const [key, offset] of moved) this.offsets.set(key, offset);
+    let i = 0;
+    for (const key of offsets.keys()) offsets.set(key, moved[i++]!);
     this.readFd = openSync(log.path, 'r');
     closeSync(fd);
     this.deadRecords = 0;
