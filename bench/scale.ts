@@ -38,9 +38,15 @@ function du(dir: string): { size: number; allocated: number } {
   const total = { size: 0, allocated: 0 };
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    const part = e.isDirectory() ? du(p) : (({ size, blocks }) => ({ size, allocated: blocks * 512 }))(statSync(p));
-    total.size += part.size;
-    total.allocated += part.allocated;
+    if (e.isDirectory()) {
+      const sub = du(p);
+      total.size += sub.size;
+      total.allocated += sub.allocated;
+    } else {
+      const st = statSync(p);
+      total.size += st.size;
+      total.allocated += st.blocks * 512; // st.blocks counts 512-byte units
+    }
   }
   return total;
 }

@@ -20,8 +20,8 @@ export interface ListPage {
 
 /**
  * One page of keys in S3 order (`keysFrom(start)`: the keys not before `start`), rolled up into
- * common prefixes by the delimiter. A page that ends
- * on a common prefix continues after everything under it, so no prefix is returned twice.
+ * common prefixes by the delimiter. A page that ends on a common prefix continues after everything
+ * under it, so no prefix is returned twice.
  */
 export function listPage(keysFrom: (start: string) => Iterable<string>, lookup: (key: string) => StoredObject | undefined, options: ListOptions): ListPage {
   const { prefix, delimiter, after, maxKeys } = options;

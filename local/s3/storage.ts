@@ -84,7 +84,7 @@ type MetaRecord = { k: string; m: StoredObject } | { k: string; d: 1 };
 
 export interface BucketOptions {
   /** Objects whose metadata stays in memory (most recently used). */
-  cacheEntries?: number;
+  metadataCacheEntries?: number;
   /** Superseded journal records before a compaction is considered (tests lower it). */
   compactMinDead?: number;
 }
@@ -129,9 +129,9 @@ export class Bucket {
     dir: string,
     createdAt: string,
     location = '',
-    { cacheEntries = METADATA_CACHE_ENTRIES, compactMinDead = COMPACT_MIN_DEAD }: BucketOptions = {},
+    { metadataCacheEntries = METADATA_CACHE_ENTRIES, compactMinDead = COMPACT_MIN_DEAD }: BucketOptions = {},
   ): Promise<{ bucket: Bucket; dataFiles: Set<string> }> {
-    const bucket = new Bucket(name, dir, createdAt, location, cacheEntries, undefined, compactMinDead);
+    const bucket = new Bucket(name, dir, createdAt, location, metadataCacheEntries, undefined, compactMinDead);
     const dataFileOf = new Map<string, string>();
     let records = 0;
     const path = join(dir, META_LOG);
@@ -290,12 +290,8 @@ export class ObjectStorage {
     private readonly bucketOptions: BucketOptions,
   ) {}
 
-  static async open(
-    dataDir: string,
-    onEvent?: (event: S3EventInput) => Promise<void>,
-    options: { metadataCacheEntries?: number; compactMinDead?: number } = {},
-  ): Promise<ObjectStorage> {
-    const storage = new ObjectStorage(dataDir, onEvent, { cacheEntries: options.metadataCacheEntries, compactMinDead: options.compactMinDead });
+  static async open(dataDir: string, onEvent?: (event: S3EventInput) => Promise<void>, options: BucketOptions = {}): Promise<ObjectStorage> {
+    const storage = new ObjectStorage(dataDir, onEvent, options);
     await storage.load();
     return storage;
   }

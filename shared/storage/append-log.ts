@@ -144,7 +144,7 @@ export class AppendLog {
   private async writeReplacement(payloads: Iterable<Buffer>): Promise<void> {
     const tmp = `${this.path}.rewrite`;
     const out = await open(tmp, 'w');
-    let written = 0;
+    let written = 0; // the new log's length: where appends continue
     try {
       let chunk: Buffer[] = [];
       let chunkBytes = 0;
@@ -154,12 +154,13 @@ export class AppendLog {
         chunkBytes += f.length;
         if (chunkBytes >= IO_CHUNK) {
           await out.write(Buffer.concat(chunk));
+          written += chunkBytes;
           chunk = [];
           chunkBytes = 0;
         }
       }
       if (chunkBytes > 0) await out.write(Buffer.concat(chunk));
-      written = (await out.stat()).size;
+      written += chunkBytes;
       await out.datasync();
     } finally {
       await out.close();
@@ -191,16 +192,13 @@ async function replay(handle: FileHandle, onRecord: (payload: Buffer, offset: nu
     position += bytesRead;
     let buf = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : Buffer.from(chunk.subarray(0, bytesRead));
     let cursor = 0;
-    while (buf.length - cursor >= HEADER) {
-      const len = buf.readUInt32LE(cursor);
-      const sum = buf.readUInt32LE(cursor + 4);
-      if (len > MAX_RECORD) return offset;
-      if (buf.length - cursor - HEADER < len) break;
-      const payload = buf.subarray(cursor + HEADER, cursor + HEADER + len);
-      if (crc32(payload) !== sum) return offset;
+    for (;;) {
+      const payload = frameAt(buf, cursor);
+      if (payload === 'partial') break;
+      if (payload === 'corrupt') return offset;
       onRecord(Buffer.from(payload), offset);
-      cursor += HEADER + len;
-      offset += HEADER + len;
+      cursor += frameLength(payload.length);
+      offset += frameLength(payload.length);
     }
     carry = buf.subarray(cursor);
     buf = carry;
@@ -217,22 +215,30 @@ function fsyncDir(dir: string): void {
   }
 }
 
+/** The frame starting at `at` in `buf`: its payload, 'partial' when `buf` ends before the frame does, or 'corrupt'. */
+function frameAt(buf: Buffer, at: number): Buffer | 'partial' | 'corrupt' {
+  if (buf.length - at < HEADER) return 'partial';
+  const len = buf.readUInt32LE(at);
+  if (len > MAX_RECORD) return 'corrupt';
+  if (buf.length - at - HEADER < len) return 'partial';
+  const payload = buf.subarray(at + HEADER, at + HEADER + len);
+  return crc32(payload) === buf.readUInt32LE(at + 4) ? payload : 'corrupt';
+}
+
 /**
  * The payload of the frame at `offset` in a log file open for reading (synchronous: one positioned
  * read of a small record, usually). Throws when the frame there is not intact.
  */
 export function readFrameSync(fd: number, offset: number, guess = 512): Buffer {
   let buf = Buffer.allocUnsafe(HEADER + guess);
-  let got = readSync(fd, buf, 0, buf.length, offset);
-  if (got < HEADER) throw new Error(`no record at offset ${offset}`);
-  const len = buf.readUInt32LE(0);
-  if (len > MAX_RECORD) throw new Error(`no record at offset ${offset}`);
-  if (got < HEADER + len) {
-    if (buf.length < HEADER + len) buf = Buffer.allocUnsafe(HEADER + len);
-    got = readSync(fd, buf, 0, HEADER + len, offset);
-    if (got < HEADER + len) throw new Error(`record at offset ${offset} is cut short`);
+  const got = readSync(fd, buf, 0, buf.length, offset);
+  let frame = frameAt(buf.subarray(0, got), 0);
+  if (frame === 'partial' && got === buf.length) {
+    // Longer than the guess (frameAt has checked the length): read it whole.
+    buf = Buffer.allocUnsafe(frameLength(buf.readUInt32LE(0)));
+    frame = frameAt(buf.subarray(0, readSync(fd, buf, 0, buf.length, offset)), 0);
   }
-  const payload = buf.subarray(HEADER, HEADER + len);
-  if (crc32(payload) !== buf.readUInt32LE(4)) throw new Error(`record at offset ${offset} fails its checksum`);
-  return payload;
+  if (typeof frame === 'string')
+    throw new Error(`the record at offset ${offset} is ${frame === 'partial' ? 'cut short or missing' : 'corrupt (length or checksum)'}`);
+  return frame;
 }
