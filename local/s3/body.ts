@@ -1,20 +1,23 @@
 /**
- * Receives a request body straight to a file: aws-chunked decoding, size limit, MD5 (the ETag) and
- * every checksum the request declares (Content-MD5, x-amz-checksum-* as a header or an aws-chunked
- * trailer, a hex x-amz-content-sha256) computed while it streams, fsynced before it counts. Memory
- * stays flat whatever the size. A body that does not match what the client declared is refused
- * (400 BadDigest and friends) and its file removed.
+ * Receives a request body into a sink (a small object's bytes in memory, a data file past that):
+ * aws-chunked decoding, size limit, MD5 (the ETag) and every checksum the request declares
+ * (Content-MD5, x-amz-checksum-* as a header or an aws-chunked trailer, a hex x-amz-content-sha256)
+ * computed while it streams, made durable before it counts. Memory stays bounded whatever the size.
+ * A body that does not match what the client declared is refused (400 BadDigest and friends) and
+ * what was received is discarded.
  */
 import type { IncomingMessage } from 'node:http';
-import { open, rm } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AwsChunkedDecoder } from './chunked';
 import { createDigest, isChecksumAlgorithm, type ChecksumAlgorithm, type Digest } from './checksums';
 import { S3Error, invalidArgument } from './errors';
 import { header } from './http';
+import type { Sink } from './storage';
 
-export interface ReceivedBody {
+export interface ReceivedBody<T> {
+  /** Where the bytes are (what the sink finished with). */
+  bytes: T;
   size: number;
   /** Hex MD5 of the body: the ETag of a single-part object. */
   md5: string;
@@ -54,8 +57,8 @@ export function isAwsChunked(req: IncomingMessage): boolean {
   );
 }
 
-/** Writes `req`'s payload to `path` (created or truncated) and verifies it; removes the file on any failure. */
-export async function receiveBody(req: IncomingMessage, path: string, maxBytes: number): Promise<ReceivedBody> {
+/** Writes `req`'s payload into `sink` and verifies it; discards what the sink received on any failure. */
+export async function receiveBody<T>(req: IncomingMessage, sink: Sink<T>, maxBytes: number): Promise<ReceivedBody<T>> {
   const contentMd5 = header(req, 'content-md5');
   if (contentMd5 !== undefined && Buffer.from(contentMd5, 'base64').length !== 16)
     throw new S3Error(400, 'InvalidDigest', 'The Content-MD5 you specified was invalid.');
@@ -70,10 +73,9 @@ export async function receiveBody(req: IncomingMessage, path: string, maxBytes: 
   if (checksumDigest) digests.push(['checksum', checksumDigest]);
   if (sha256) digests.push(['sha256', sha256]);
 
-  const fh = await open(path, 'w');
   let size = 0;
   try {
-    const sink = new Writable({
+    const writer = new Writable({
       write(chunk: Buffer, _encoding, callback) {
         size += chunk.length;
         if (size > maxBytes) {
@@ -82,13 +84,12 @@ export async function receiveBody(req: IncomingMessage, path: string, maxBytes: 
         }
         md5.update(chunk);
         for (const [, d] of digests) d.update(chunk);
-        fh.write(chunk).then(() => callback(), callback);
+        sink.write(chunk).then(() => callback(), callback);
       },
     });
     const decoder = isAwsChunked(req) ? new AwsChunkedDecoder() : undefined;
-    const stages: Array<Readable | Writable> = decoder ? [req, decoder, sink] : [req, sink];
+    const stages: Array<Readable | Writable> = decoder ? [req, decoder, writer] : [req, writer];
     await pipeline(stages as unknown as [Readable, Writable]);
-    await fh.datasync();
 
     const declaredLength = header(req, 'x-amz-decoded-content-length');
     if (decoder && declaredLength !== undefined && Number(declaredLength) !== size) {
@@ -102,7 +103,7 @@ export async function receiveBody(req: IncomingMessage, path: string, maxBytes: 
     if (contentMd5 !== undefined && Buffer.from(contentMd5, 'base64').toString('hex') !== md5Hex) {
       throw new S3Error(400, 'BadDigest', 'The Content-MD5 you specified did not match what we received.');
     }
-    const checksums: ReceivedBody['checksums'] = {};
+    const checksums: ReceivedBody<T>['checksums'] = {};
     if (checksum && checksumDigest) {
       const expected = checksum.inTrailer ? decoder?.trailers[`x-amz-checksum-${checksum.algorithm}`] : checksum.value;
       if (expected === undefined)
@@ -113,12 +114,10 @@ export async function receiveBody(req: IncomingMessage, path: string, maxBytes: 
       if (checksum.algorithm === 'sha256' && payloadSha256 && Buffer.from(actual, 'base64').toString('hex') !== payloadSha256) throw sha256Mismatch();
     }
     if (sha256 && payloadSha256 && Buffer.from(sha256.digest(), 'base64').toString('hex') !== payloadSha256) throw sha256Mismatch();
-    return { size, md5: md5Hex, checksums };
+    return { bytes: await sink.finish(), size, md5: md5Hex, checksums };
   } catch (err) {
-    await rm(path, { force: true });
+    await sink.discard();
     throw err;
-  } finally {
-    await fh.close();
   }
 }
 

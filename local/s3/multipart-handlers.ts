@@ -5,6 +5,7 @@ import { S3Error, invalidArgument, malformedXml } from './errors';
 import { drain, header, isoTime, sendXml, attributesOf } from './http';
 import { checkPartNumber } from './multipart';
 import { copyRange, OWNER, openCopySource, writeCondition, XML_BODY_LIMIT, type ObjectContext } from './object-handlers';
+import { FileSink } from './storage';
 import { parseXml, xmlText, type XmlNode } from './xml';
 
 export async function createUpload(ctx: ObjectContext, bucket: string, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -32,7 +33,7 @@ export async function uploadPart(
   const upload = ctx.uploads.get(q.get('uploadId') ?? '', bucket, key);
   const partNumber = partNumberOf(q);
   const { dataFile, path } = ctx.uploads.partPath(upload);
-  const body = await receiveBody(req, path, ctx.maxObjectBytes);
+  const body = await receiveBody(req, await FileSink.create(path), ctx.maxObjectBytes);
   const part = await ctx.uploads.addPart(upload, partNumber, dataFile, body.size, body.md5);
   const checksums = Object.fromEntries(Object.entries(body.checksums).map(([alg, v]) => [`x-amz-checksum-${alg}`, v]));
   res.writeHead(200, { etag: `"${part.etag}"`, ...checksums }).end();
@@ -64,14 +65,14 @@ export async function uploadPartCopy(
   await drain(req);
   const upload = ctx.uploads.get(q.get('uploadId') ?? '', bucket, key);
   const partNumber = partNumberOf(q);
-  const source = await openCopySource(ctx, req);
+  const { source } = await openCopySource(ctx, req);
   const { dataFile, path } = ctx.uploads.partPath(upload);
   let copied: { size: number; md5: string };
   try {
     const range = copySourceRange(header(req, 'x-amz-copy-source-range'), source.meta.size);
-    copied = await copyRange(source.handle, range.start, range.end, path);
+    copied = await copyRange(source, range.start, range.end, await FileSink.create(path));
   } finally {
-    await source.handle.close();
+    await source.close();
   }
   const part = await ctx.uploads.addPart(upload, partNumber, dataFile, copied.size, copied.md5);
   sendXml(res, 200, 'CopyPartResult', { LastModified: isoTime(part.lastModified), ETag: `"${part.etag}"` });

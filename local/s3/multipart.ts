@@ -11,7 +11,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { S3Error, invalidArgument, malformedXml, noSuchUpload } from './errors';
 import { compareKeys } from './key-order';
-import { unquote, writeStreamDurably, type ObjectAttributes, type ObjectStorage, type StoredObject, type WriteCondition } from './storage';
+import { unquote, writeAll, type ObjectAttributes, type ObjectStorage, type StoredObject, type WriteCondition } from './storage';
 
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
 export const MAX_PART_NUMBER = 10_000;
@@ -158,12 +158,11 @@ export class MultipartUploads {
     const etag = `${createHash('md5')
       .update(Buffer.concat(chosen.map((p) => Buffer.from(p.etag, 'hex'))))
       .digest('hex')}-${chosen.length}`;
-    const { dataFile, path } = this.storage.newDataFile(bucket, key);
-    const { size } = await writeStreamDurably(path, this.partBytes(upload, chosen));
+    const { size, bytes } = await writeAll(this.storage.newBody(bucket, key), this.partBytes(upload, chosen));
     await this.storage.commit(
       bucket,
       key,
-      { dataFile, size, etag, parts: chosen.map((p) => p.size) },
+      { ...bytes, size, etag, parts: chosen.map((p) => p.size) },
       upload.attributes,
       condition,
       'ObjectCreated:CompleteMultipartUpload',

@@ -1,11 +1,10 @@
 /** Object operations of the embedded S3 server: put, get/head, copy, delete, multipart parts and completion. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FileHandle } from 'node:fs/promises';
 import { receiveBody, readSmallBody } from './body';
 import { S3Error, invalidArgument, noSuchKey, notImplemented, preconditionFailed } from './errors';
 import { attributesOf, drain, header, headerBytes, httpDate, isoTime, sendXml } from './http';
 import { checkPartNumber, partRange, type MultipartUploads } from './multipart';
-import { unquote, writeStreamDurably, type ObjectStorage, type StoredObject, type WriteCondition } from './storage';
+import { unquote, writeAll, type ObjectBytes, type ObjectStorage, type OpenedObject, type Sink, type StoredObject, type WriteCondition } from './storage';
 import { pipeline } from 'node:stream/promises';
 
 export interface ObjectContext {
@@ -24,12 +23,11 @@ export function writeCondition(req: IncomingMessage): WriteCondition {
 
 export async function putObject(ctx: ObjectContext, bucket: string, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const attributes = attributesOf(req);
-  const { dataFile, path } = ctx.storage.newDataFile(bucket, key);
-  const body = await receiveBody(req, path, ctx.maxObjectBytes);
+  const body = await receiveBody(req, ctx.storage.newBody(bucket, key), ctx.maxObjectBytes);
   const meta = await ctx.storage.commit(
     bucket,
     key,
-    { dataFile, size: body.size, etag: body.md5 },
+    { ...body.bytes, size: body.size, etag: body.md5 },
     { ...attributes, ...(Object.keys(body.checksums).length > 0 ? { checksums: body.checksums } : {}) },
     writeCondition(req),
     'ObjectCreated:Put',
@@ -110,7 +108,7 @@ export async function getObject(ctx: ObjectContext, bucket: string, key: string,
   await drain(req);
   const opened = await ctx.storage.openObject(bucket, key);
   if (!opened) throw noSuchKey();
-  const { meta, handle } = opened;
+  const { meta } = opened;
   let streaming = false;
   try {
     checkReadConditions(req, meta);
@@ -140,40 +138,31 @@ export async function getObject(ctx: ObjectContext, bucket: string, key: string,
       return;
     }
     streaming = true;
-    await pipeFile(handle, range?.start ?? 0, range?.end ?? meta.size - 1, res);
+    await pipeObject(opened, range?.start ?? 0, range?.end ?? meta.size - 1, res);
   } finally {
-    if (!streaming) await handle.close();
+    if (!streaming) await opened.close();
   }
 }
 
-/** Streams bytes start..end of an open file to the response; closes the file however it ends (a destroyed response included). */
-async function pipeFile(handle: FileHandle, start: number, end: number, res: ServerResponse): Promise<void> {
+/** Streams bytes start..end of an open object to the response; closes the object however it ends (a destroyed response included). */
+async function pipeObject(source: OpenedObject, start: number, end: number, res: ServerResponse): Promise<void> {
   try {
-    await pipeline(handle.createReadStream({ start, end, autoClose: false }), res);
+    await pipeline(source.stream(start, end), res);
   } catch (err) {
     // A client that goes away mid-download is not a server error.
     if ((err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw err;
   } finally {
-    await handle.close();
+    await source.close();
   }
 }
 
-/** Copies bytes start..end of an open file into a new file at `path`, fsynced; returns size and hex MD5. */
-export function copyRange(source: FileHandle, start: number, end: number, path: string): Promise<{ size: number; md5: string }> {
-  const chunks = end >= start ? (source.createReadStream({ start, end, autoClose: false, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) : [];
-  return writeStreamDurably(
-    path,
-    (async function* () {
-      yield* chunks;
-    })(),
-  );
+/** Copies bytes start..end of an open object into `sink`; where they are, their size and hex MD5. */
+export function copyRange<T>(source: OpenedObject, start: number, end: number, sink: Sink<T>): Promise<{ size: number; md5: string; bytes: T }> {
+  return writeAll(sink, source.stream(start, end) as AsyncIterable<Buffer>);
 }
 
 /** The source of a copy (x-amz-copy-source: [/]bucket/key[?versionId=null], URL-encoded), opened, its preconditions checked. */
-export async function openCopySource(
-  ctx: ObjectContext,
-  req: IncomingMessage,
-): Promise<{ bucket: string; key: string; meta: StoredObject; handle: FileHandle }> {
+export async function openCopySource(ctx: ObjectContext, req: IncomingMessage): Promise<{ bucket: string; key: string; source: OpenedObject }> {
   const raw = header(req, 'x-amz-copy-source') ?? '';
   const [path, query] = raw.split('?') as [string, string | undefined];
   const version = query ? new URLSearchParams(query).get('versionId') : null;
@@ -193,10 +182,10 @@ export async function openCopySource(
   try {
     checkCopySourceConditions(req, opened.meta);
   } catch (err) {
-    await opened.handle.close();
+    await opened.close();
     throw err;
   }
-  return { bucket, key, ...opened };
+  return { bucket, key, source: opened };
 }
 
 function checkCopySourceConditions(req: IncomingMessage, meta: StoredObject): void {
@@ -221,26 +210,32 @@ export async function copyObject(ctx: ObjectContext, bucket: string, key: string
   ctx.storage.bucket(bucket);
   const directive = header(req, 'x-amz-metadata-directive') ?? 'COPY';
   if (directive !== 'COPY' && directive !== 'REPLACE') throw invalidArgument('Unknown metadata directive.');
-  const source = await openCopySource(ctx, req);
-  let copied: { size: number; md5: string };
-  const { dataFile, path } = ctx.storage.newDataFile(bucket, key);
+  const { source, ...from } = await openCopySource(ctx, req);
+  let copied: { size: number; md5: string; bytes: ObjectBytes };
   try {
-    if (source.bucket === bucket && source.key === key && directive === 'COPY') {
+    if (from.bucket === bucket && from.key === key && directive === 'COPY') {
       throw new S3Error(
         400,
         'InvalidRequest',
         "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
       );
     }
-    copied = await copyRange(source.handle, 0, source.meta.size - 1, path);
+    copied = await copyRange(source, 0, source.meta.size - 1, ctx.storage.newBody(bucket, key));
   } finally {
-    await source.handle.close();
+    await source.close();
   }
   const attributes =
     directive === 'REPLACE'
       ? attributesOf(req)
       : { contentType: source.meta.contentType, userMetadata: source.meta.userMetadata, ...(source.meta.headers ? { headers: source.meta.headers } : {}) };
-  const meta = await ctx.storage.commit(bucket, key, { dataFile, size: copied.size, etag: copied.md5 }, attributes, writeCondition(req), 'ObjectCreated:Copy');
+  const meta = await ctx.storage.commit(
+    bucket,
+    key,
+    { ...copied.bytes, size: copied.size, etag: copied.md5 },
+    attributes,
+    writeCondition(req),
+    'ObjectCreated:Copy',
+  );
   sendXml(res, 200, 'CopyObjectResult', { LastModified: isoTime(meta.lastModified), ETag: `"${meta.etag}"` });
 }
 

@@ -2,11 +2,13 @@
  * The embedded S3 server's durable storage: buckets, objects and their metadata under a data
  * directory, per-key locks, conditional writes, ordered listing and object events.
  *
- * Each object is a data file plus a metadata record in its bucket's journal. A write lands its data
- * in a new file first (streamed and fsynced by the caller), then, under the key's lock, checks the
- * request's conditions and appends the metadata record (group-committed with concurrent writes):
- * a crash leaves either the old or the new version, and data files no record refers to are removed
- * at the next start.
+ * Each object is a metadata record in its bucket's journal, with its bytes either in the same record
+ * (small objects, at most `inlineMaxBytes`) or in a data file of its own. A write collects its bytes
+ * first (a body sink: memory, spilling to a new fsynced file past the inline limit), then, under the
+ * key's lock, checks the request's conditions and appends the record (group-committed with
+ * concurrent writes): a crash leaves either the old or the new version, and data files no record
+ * refers to are removed at the next start. A small object so costs no file of its own and no fsync
+ * of its own: concurrent writes share the journal's.
  * The object event is handed to `onEvent` under the same lock, so events of one key are delivered
  * in write order, and a write is acknowledged only once its event is durably queued.
  */
@@ -14,6 +16,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import type { S3EventInput } from '../../shared/s3-event';
 import type { ChecksumAlgorithm } from './checksums';
 import { S3Error, noSuchBucket, noSuchKey, preconditionFailed } from './errors';
@@ -38,7 +41,8 @@ export interface StoredObject extends ObjectAttributes {
   size: number;
   etag: string;
   lastModified: string;
-  dataFile: string;
+  /** The data file holding the bytes; absent when they are inline, in the object's journal record. */
+  dataFile?: string;
   /** Sizes of the parts of an object completed by a multipart upload, in part order. */
   parts?: number[];
 }
@@ -80,19 +84,43 @@ const META_LOG = 'meta.log';
 /** Compact the journal once superseded records outnumber live ones and at least this many. */
 const COMPACT_MIN_DEAD = 10_000;
 
+/** Objects of at most this many bytes are kept in their journal record instead of a data file. */
+export const INLINE_MAX_BYTES = 32 * 1024;
+
 type MetaRecord = { k: string; m: StoredObject } | { k: string; d: 1 };
+
+/** The first byte of a record that carries the object's bytes: a JSON-only record starts with '{'. */
+const INLINE_TAG = 0;
+
+/** A journal record: the JSON, or INLINE_TAG, u32le length of the JSON, the JSON, the object's bytes. */
+function encodeRecord(rec: MetaRecord, inline?: Buffer): Buffer {
+  const json = Buffer.from(JSON.stringify(rec), 'utf8');
+  if (!inline) return json;
+  const head = Buffer.allocUnsafe(5);
+  head[0] = INLINE_TAG;
+  head.writeUInt32LE(json.length, 1);
+  return Buffer.concat([head, json, inline]);
+}
+
+function decodeRecord(payload: Buffer): { rec: MetaRecord; inline?: Buffer } {
+  if (payload[0] !== INLINE_TAG) return { rec: JSON.parse(payload.toString('utf8')) as MetaRecord };
+  const end = 5 + payload.readUInt32LE(1);
+  return { rec: JSON.parse(payload.toString('utf8', 5, end)) as MetaRecord, inline: payload.subarray(end) };
+}
 
 export interface BucketOptions {
   /** Objects whose metadata stays in memory (most recently used). */
   metadataCacheEntries?: number;
   /** Superseded journal records before a compaction is considered (tests lower it). */
   compactMinDead?: number;
+  /** Largest object kept in its journal record rather than a data file (0: only empty objects). */
+  inlineMaxBytes?: number;
 }
 
 /**
- * A bucket's objects. Each object is a data file plus its metadata, a record in the bucket's
- * metadata journal (`meta.log`, an AppendLog: group-committed, so concurrent writes share one
- * fsync). Memory holds only each key with the journal offset of its newest record (for listing,
+ * A bucket's objects. Each object is a record in the bucket's journal (`meta.log`, an AppendLog:
+ * group-committed, so concurrent writes share one fsync): its metadata, and its bytes too when it is
+ * small (otherwise they are in a data file of its own). Memory holds only each key with the journal offset of its newest record (for listing,
  * existence and reading it back) and a bounded cache of recently used metadata; a miss is one
  * positioned read. So memory grows by a key per object, not by its metadata (measured: 480 heap
  * bytes an object with all metadata in memory). The journal is compacted in the background when
@@ -137,13 +165,13 @@ export class Bucket {
     const path = join(dir, META_LOG);
     bucket.log = await AppendLog.open(path, (payload, offset) => {
       records += 1;
-      const rec = JSON.parse(payload.toString('utf8')) as MetaRecord;
+      const { rec } = decodeRecord(payload);
+      dataFileOf.delete(rec.k);
       if ('d' in rec) {
         bucket.offsets.delete(rec.k);
-        dataFileOf.delete(rec.k);
       } else {
         bucket.offsets.set(rec.k, offset);
-        dataFileOf.set(rec.k, rec.m.dataFile);
+        if (rec.m.dataFile) dataFileOf.set(rec.k, rec.m.dataFile);
       }
     });
     bucket.readFd = openSync(path, 'r');
@@ -159,7 +187,7 @@ export class Bucket {
         const offsets = await bucket.log.append(metas.map((m) => Buffer.from(JSON.stringify({ k: m.key, m } satisfies MetaRecord))));
         metas.forEach((m, j) => {
           bucket.offsets.set(m.key, offsets[j]!);
-          dataFileOf.set(m.key, m.dataFile);
+          if (m.dataFile) dataFileOf.set(m.key, m.dataFile);
         });
         records += metas.length;
       }
@@ -184,10 +212,27 @@ export class Bucket {
       this.cache.set(key, cached);
       return cached;
     }
-    const rec = JSON.parse(readFrameSync(this.readFd, offset).toString('utf8')) as MetaRecord;
+    const { meta } = this.recordAt(key, offset);
+    this.remember(meta);
+    return meta;
+  }
+
+  /**
+   * The current version of `key` with its bytes when they are inline (one positioned read of its
+   * record), synchronously: nothing can replace the version between the lookup and the read.
+   */
+  read(key: string): { meta: StoredObject; inline?: Buffer } | undefined {
+    const meta = this.get(key);
+    if (!meta || meta.dataFile) return meta && { meta };
+    const { inline } = this.recordAt(key, this.offsets.get(key)!, meta.size);
+    if (!inline || inline.length !== meta.size) throw new Error(`bucket ${this.name}: the journal record of ${key} does not hold its ${meta.size} bytes`);
+    return { meta, inline };
+  }
+
+  private recordAt(key: string, offset: number, inlineBytes = 0): { meta: StoredObject; inline?: Buffer } {
+    const { rec, inline } = decodeRecord(readFrameSync(this.readFd, offset, 512 + inlineBytes));
     if ('d' in rec || rec.k !== key) throw new Error(`bucket ${this.name}: the journal record at ${offset} is not ${key}'s metadata`);
-    this.remember(rec.m);
-    return rec.m;
+    return { meta: rec.m, inline };
   }
 
   *values(): Iterable<StoredObject> {
@@ -202,9 +247,12 @@ export class Bucket {
     return this.keys.from(start, exclusive);
   }
 
-  /** Makes `meta` the key's metadata once it is durable in the journal (callers hold the key's lock). */
-  async set(meta: StoredObject): Promise<void> {
-    const [offset] = await this.journal().append([Buffer.from(JSON.stringify({ k: meta.key, m: meta } satisfies MetaRecord))]);
+  /**
+   * Makes `meta` the key's metadata once it is durable in the journal, with the object's bytes in the
+   * same record when `inline` is given (callers hold the key's lock).
+   */
+  async set(meta: StoredObject, inline?: Buffer): Promise<void> {
+    const [offset] = await this.journal().append([encodeRecord({ k: meta.key, m: meta }, inline)]);
     if (this.offsets.has(meta.key)) this.deadRecords += 1;
     else this.keys.add(meta.key);
     this.offsets.set(meta.key, offset!);
@@ -216,7 +264,7 @@ export class Bucket {
   /** Removes a key once its tombstone is durable (callers hold the key's lock). */
   async remove(key: string): Promise<void> {
     if (!this.offsets.has(key)) return;
-    await this.journal().append([Buffer.from(JSON.stringify({ k: key, d: 1 } satisfies MetaRecord))]);
+    await this.journal().append([encodeRecord({ k: key, d: 1 })]);
     this.cache.delete(key);
     if (this.offsets.delete(key)) this.keys.delete(key);
     this.deadRecords += 2; // the tombstone and the record it ends
@@ -279,6 +327,140 @@ export class Bucket {
   }
 }
 
+/** Where a new object's bytes ended up: in memory, for its journal record, or in a durable data file. */
+export type ObjectBytes = { inline: Buffer } | { dataFile: string };
+
+/** Receives bytes; `finish` makes them durable and says where they are, `discard` throws them away. */
+export interface Sink<T> {
+  write(chunk: Buffer): Promise<void>;
+  finish(): Promise<T>;
+  discard(): Promise<void>;
+}
+
+/** Bytes written to a new file at `path`, fsynced by `finish`. */
+export class FileSink implements Sink<void> {
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
+  ) {}
+
+  static async create(path: string): Promise<FileSink> {
+    return new FileSink(path, await open(path, 'w'));
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    await this.handle.write(chunk);
+  }
+
+  async finish(): Promise<void> {
+    try {
+      await this.handle.datasync();
+    } finally {
+      await this.close();
+    }
+  }
+
+  async discard(): Promise<void> {
+    await this.close();
+    await rm(this.path, { force: true });
+  }
+
+  private async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.handle.close();
+  }
+}
+
+/**
+ * A new object's bytes: kept in memory while they fit the inline limit (they go into the object's
+ * journal record), written to a new data file from the first byte past it (what came before first).
+ */
+export class BodySink implements Sink<ObjectBytes> {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private file: { dataFile: string; sink: FileSink } | undefined;
+
+  constructor(
+    private readonly inlineMaxBytes: number,
+    private readonly newDataFile: () => { dataFile: string; path: string },
+  ) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    this.size += chunk.length;
+    if (!this.file && this.size <= this.inlineMaxBytes) {
+      this.chunks.push(chunk);
+      return;
+    }
+    if (!this.file) {
+      const { dataFile, path } = this.newDataFile();
+      this.file = { dataFile, sink: await FileSink.create(path) };
+      const held = this.chunks;
+      this.chunks = [];
+      for (const c of held) await this.file.sink.write(c);
+    }
+    await this.file.sink.write(chunk);
+  }
+
+  async finish(): Promise<ObjectBytes> {
+    if (!this.file) return { inline: Buffer.concat(this.chunks, this.size) };
+    await this.file.sink.finish();
+    return { dataFile: this.file.dataFile };
+  }
+
+  async discard(): Promise<void> {
+    this.chunks = [];
+    await this.file?.sink.discard();
+  }
+}
+
+/** Writes `chunks` into `sink` and finishes it: where they are, their size and hex MD5. Discards the sink on failure. */
+export async function writeAll<T>(sink: Sink<T>, chunks: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<{ size: number; md5: string; bytes: T }> {
+  const md5 = createHash('md5');
+  let size = 0;
+  try {
+    for await (const chunk of chunks) {
+      md5.update(chunk);
+      size += chunk.length;
+      await sink.write(chunk);
+    }
+    const bytes = await sink.finish();
+    return { size, md5: md5.digest('hex'), bytes };
+  } catch (err) {
+    await sink.discard();
+    throw err;
+  }
+}
+
+/** An object's current version, open for reading: a replace or delete meanwhile cannot pull its bytes away. */
+export interface OpenedObject {
+  meta: StoredObject;
+  /** Bytes start..end (inclusive) as a stream; it leaves the object open. */
+  stream(start: number, end: number): Readable;
+  readAll(): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+function inlineObject(meta: StoredObject, bytes: Buffer): OpenedObject {
+  return {
+    meta,
+    stream: (start, end) => Readable.from(end >= start ? [bytes.subarray(start, end + 1)] : []),
+    readAll: async () => bytes,
+    close: async () => undefined,
+  };
+}
+
+function fileObject(meta: StoredObject, handle: FileHandle): OpenedObject {
+  return {
+    meta,
+    stream: (start, end) => (end >= start ? handle.createReadStream({ start, end, autoClose: false, highWaterMark: 1024 * 1024 }) : Readable.from([])),
+    readAll: () => handle.readFile(),
+    close: () => handle.close(),
+  };
+}
+
 export class ObjectStorage {
   private readonly buckets = new Map<string, Bucket>();
   private readonly keyLocks = new Map<string, Promise<void>>();
@@ -289,6 +471,10 @@ export class ObjectStorage {
     private readonly onEvent: ((event: S3EventInput) => Promise<void>) | undefined,
     private readonly bucketOptions: BucketOptions,
   ) {}
+
+  private get inlineMaxBytes(): number {
+    return this.bucketOptions.inlineMaxBytes ?? INLINE_MAX_BYTES;
+  }
 
   static async open(dataDir: string, onEvent?: (event: S3EventInput) => Promise<void>, options: BucketOptions = {}): Promise<ObjectStorage> {
     const storage = new ObjectStorage(dataDir, onEvent, options);
@@ -346,20 +532,26 @@ export class ObjectStorage {
   }
 
   /** A new data file's name and path in the bucket, for a body about to be written. */
-  newDataFile(bucketName: string, key: string): { dataFile: string; path: string } {
+  private newDataFile(bucketName: string, key: string): { dataFile: string; path: string } {
     const bucket = this.bucket(bucketName);
     const dataFile = `${hashKey(key)}-${randomUUID()}`;
     return { dataFile, path: join(bucket.dir, 'objects', dataFile) };
   }
 
+  /** Where a new object's bytes go while they arrive (memory up to the inline limit, else a new data file); `commit` takes what it finishes with. */
+  newBody(bucketName: string, key: string): BodySink {
+    this.bucket(bucketName);
+    return new BodySink(this.inlineMaxBytes, () => this.newDataFile(bucketName, key));
+  }
+
   /**
-   * Makes a written, fsynced data file the object's content if `condition` holds against the
-   * current version, then emits `eventName`. The data file is removed when the write is refused.
+   * Makes a new object's bytes (a finished BodySink's) its content if `condition` holds against the
+   * current version, then emits `eventName`. A data file is removed when the write is refused.
    */
   async commit(
     bucketName: string,
     key: string,
-    data: { dataFile: string; size: number; etag: string; parts?: number[] },
+    data: ObjectBytes & { size: number; etag: string; parts?: number[] },
     attributes: ObjectAttributes,
     condition: WriteCondition,
     eventName: ObjectEventName,
@@ -374,27 +566,27 @@ export class ObjectStorage {
           size: data.size,
           etag: data.etag,
           lastModified: new Date().toISOString(),
-          dataFile: data.dataFile,
+          ...('dataFile' in data ? { dataFile: data.dataFile } : {}),
           ...attributes,
           ...(data.parts ? { parts: data.parts } : {}),
         };
-        await bucket.set(meta);
-        if (current) await rm(join(bucket.dir, 'objects', current.dataFile), { force: true });
+        if ('inline' in data && data.inline.length !== data.size)
+          throw new Error(`commit of ${key}: ${data.inline.length} inline bytes for an object of ${data.size}`);
+        await bucket.set(meta, 'inline' in data ? data.inline : undefined);
+        if (current?.dataFile) await rm(join(bucket.dir, 'objects', current.dataFile), { force: true });
         await this.emit({ eventName, bucket: bucketName, key, size: meta.size, etag: meta.etag });
         return meta;
       });
     } catch (err) {
-      await rm(join(bucket.dir, 'objects', data.dataFile), { force: true });
+      if ('dataFile' in data) await rm(join(bucket.dir, 'objects', data.dataFile), { force: true });
       throw err;
     }
   }
 
   /** Writes a whole object from memory (the in-process adapter). */
   async putBuffer(bucketName: string, key: string, body: Buffer, attributes: ObjectAttributes, condition: WriteCondition = {}): Promise<StoredObject> {
-    const { dataFile, path } = this.newDataFile(bucketName, key);
-    await writeDurably(path, body);
-    const etag = createHash('md5').update(body).digest('hex');
-    return this.commit(bucketName, key, { dataFile, size: body.length, etag }, attributes, condition, 'ObjectCreated:Put');
+    const { size, md5, bytes } = await writeAll(this.newBody(bucketName, key), [body]);
+    return this.commit(bucketName, key, { ...bytes, size, etag: md5 }, attributes, condition, 'ObjectCreated:Put');
   }
 
   /** Deletes a key; false when it did not exist. 412 when the object exists and `condition` fails. */
@@ -405,23 +597,26 @@ export class ObjectStorage {
       if (!current) return false;
       checkDeleteCondition(current, condition);
       await bucket.remove(key);
-      await rm(join(bucket.dir, 'objects', current.dataFile), { force: true });
+      if (current.dataFile) await rm(join(bucket.dir, 'objects', current.dataFile), { force: true });
       await this.emit({ eventName: 'ObjectRemoved:Delete', bucket: bucketName, key });
       return true;
     });
   }
 
   /**
-   * The current version of an object with its data file open: a concurrent replace or delete
-   * cannot pull the bytes away from a read that has started. The caller closes the handle.
+   * The current version of an object, open for reading: its inline bytes, or its data file open, so
+   * a concurrent replace or delete cannot pull the bytes away from a read that has started. The
+   * caller closes it.
    */
-  async openObject(bucketName: string, key: string): Promise<{ meta: StoredObject; handle: FileHandle } | undefined> {
+  async openObject(bucketName: string, key: string): Promise<OpenedObject | undefined> {
     const bucket = this.bucket(bucketName);
     for (;;) {
-      const meta = bucket.get(key);
-      if (!meta) return undefined;
+      const found = bucket.read(key);
+      if (!found) return undefined;
+      const { meta, inline } = found;
+      if (!meta.dataFile) return inlineObject(meta, inline!);
       try {
-        return { meta, handle: await open(join(bucket.dir, 'objects', meta.dataFile), 'r') };
+        return fileObject(meta, await open(join(bucket.dir, 'objects', meta.dataFile), 'r'));
       } catch (err) {
         // Replaced or deleted between the lookup and the open: look again.
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || bucket.get(key)?.dataFile === meta.dataFile) throw err;
@@ -433,9 +628,9 @@ export class ObjectStorage {
     const opened = await this.openObject(bucketName, key);
     if (!opened) return undefined;
     try {
-      return await opened.handle.readFile();
+      return await opened.readAll();
     } finally {
-      await opened.handle.close();
+      await opened.close();
     }
   }
 
@@ -530,36 +725,5 @@ function checkDeleteCondition(current: StoredObject, condition: DeleteCondition)
     Math.floor(condition.ifMatchLastModifiedTime.getTime() / 1000) !== Math.floor(Date.parse(current.lastModified) / 1000)
   ) {
     throw preconditionFailed();
-  }
-}
-
-/** Writes `chunks` to a new file at `path` and fsyncs it; the hex MD5 and size of what was written. Removes the file on failure. */
-export async function writeStreamDurably(path: string, chunks: AsyncIterable<Buffer>): Promise<{ size: number; md5: string }> {
-  const md5 = createHash('md5');
-  const out = await open(path, 'w');
-  let size = 0;
-  try {
-    for await (const chunk of chunks) {
-      md5.update(chunk);
-      size += chunk.length;
-      await out.write(chunk);
-    }
-    await out.datasync();
-  } catch (err) {
-    await rm(path, { force: true });
-    throw err;
-  } finally {
-    await out.close();
-  }
-  return { size, md5: md5.digest('hex') };
-}
-
-export async function writeDurably(path: string, body: Buffer): Promise<void> {
-  const fh = await open(path, 'w');
-  try {
-    await fh.writeFile(body);
-    await fh.datasync();
-  } finally {
-    await fh.close();
   }
 }

@@ -1,14 +1,15 @@
 /**
  * The S3 server keeps only keys (with their journal offsets) and a bounded cache of metadata in
  * memory; the rest is read back from the bucket's metadata journal, so a bucket of many objects does
- * not hold all their metadata. The journal is compacted, survives a restart, and takes over buckets
- * written with a metadata file per object.
+ * not hold all their metadata. Small objects' bytes are in their journal record, larger ones in a
+ * data file each. The journal is compacted, survives a restart, and takes over buckets written with
+ * a metadata file per object.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ObjectStorage, type StoredObject } from '../../../../local/s3/storage';
+import { ObjectStorage, writeAll, type StoredObject } from '../../../../local/s3/storage';
 
 const attrs = { contentType: 'image/png', userMetadata: {} };
 
@@ -58,7 +59,7 @@ describe('bucket metadata', () => {
 
   it('is the same after a restart: writes, overwrites and deletes replayed from the journal', async () => {
     const dir = freshDir();
-    const first = await ObjectStorage.open(dir, undefined, { metadataCacheEntries: 1 });
+    const first = await ObjectStorage.open(dir, undefined, { metadataCacheEntries: 1, inlineMaxBytes: 0 });
     await first.createBucket('bucket');
     for (let round = 0; round < 3; round += 1) {
       await Promise.all(Array.from({ length: 20 }, (_, i) => first.putBuffer('bucket', `k/${i}`, Buffer.from(`${i}@${round}`), attrs)));
@@ -73,6 +74,53 @@ describe('bucket metadata', () => {
     expect(await contents(again, 'bucket')).toEqual(before);
     // Only the live versions' data files are left: overwritten and deleted ones were removed.
     expect(readdirSync(join(dir, 'bucket', 'objects'))).toHaveLength(15);
+    await again.close();
+  });
+
+  it('keeps small objects in their journal record and larger ones in a data file, whichever replaces which', async () => {
+    const dir = freshDir();
+    const storage = await ObjectStorage.open(dir, undefined, { metadataCacheEntries: 1, inlineMaxBytes: 64 });
+    await storage.createBucket('bucket');
+    const files = () => readdirSync(join(dir, 'bucket', 'objects')).length;
+    const small = Buffer.from('small body');
+    const big = Buffer.alloc(200, 'b');
+    expect((await storage.putBuffer('bucket', 'a', small, attrs)).dataFile).toBeUndefined();
+    expect((await storage.putBuffer('bucket', 'b', big, attrs)).dataFile).toBeDefined();
+    expect(files()).toBe(1);
+    expect((await storage.readAll('bucket', 'a'))!.equals(small)).toBe(true);
+    expect((await storage.readAll('bucket', 'b'))!.equals(big)).toBe(true);
+    // A range of an inline object, read while it is open, stays that version's even after a replace.
+    const opened = (await storage.openObject('bucket', 'a'))!;
+    await storage.putBuffer('bucket', 'a', big, attrs); // now a data file
+    const chunks: Buffer[] = [];
+    for await (const c of opened.stream(2, 5)) chunks.push(c as Buffer);
+    await opened.close();
+    expect(Buffer.concat(chunks).toString()).toBe('all ');
+    await storage.putBuffer('bucket', 'b', small, attrs); // now inline: its data file goes
+    expect(files()).toBe(1);
+    // A body that arrives in pieces stays in memory up to the limit and spills to a file past it.
+    const spilled = await writeAll(storage.newBody('bucket', 'c'), [Buffer.alloc(40, 'c'), Buffer.alloc(40, 'c')]);
+    expect('dataFile' in spilled.bytes).toBe(true);
+    const held = await writeAll(storage.newBody('bucket', 'd'), [Buffer.alloc(30, 'd'), Buffer.alloc(34, 'd')]);
+    expect(held.bytes).toEqual({ inline: Buffer.alloc(64, 'd') });
+    await storage.commit('bucket', 'c', { ...spilled.bytes, size: spilled.size, etag: spilled.md5 }, attrs, {}, 'ObjectCreated:Put');
+    await storage.commit('bucket', 'd', { ...held.bytes, size: held.size, etag: held.md5 }, attrs, {}, 'ObjectCreated:Put');
+    expect(files()).toBe(2);
+    await storage.remove('bucket', 'a');
+    expect(files()).toBe(1);
+    const before = await contents(storage, 'bucket');
+    await storage.close();
+
+    const again = await ObjectStorage.open(dir, undefined, { metadataCacheEntries: 1, inlineMaxBytes: 64 });
+    expect(await contents(again, 'bucket')).toEqual(before);
+    expect(Object.keys(before)).toEqual(['b', 'c', 'd']);
+    expect(files()).toBe(1);
+    // The bytes really are read from the journal record: damage one of d's and its read fails the record's checksum.
+    const log = join(dir, 'bucket', 'meta.log');
+    const bytes = readFileSync(log);
+    bytes[bytes.lastIndexOf(Buffer.alloc(64, 'd')) + 10] = 'x'.charCodeAt(0);
+    writeFileSync(log, bytes);
+    await expect(again.readAll('bucket', 'd')).rejects.toThrow(/checksum/);
     await again.close();
   });
 
@@ -116,7 +164,7 @@ describe('bucket metadata', () => {
         dataFile: `${hash}-legacy`,
         ...attrs,
       };
-      writeFileSync(join(bucketDir, 'objects', meta.dataFile), body);
+      writeFileSync(join(bucketDir, 'objects', meta.dataFile!), body);
       writeFileSync(join(bucketDir, 'meta', `${hash}.json`), JSON.stringify(meta));
     }
     const storage = await ObjectStorage.open(dir, undefined, { metadataCacheEntries: 1 });
