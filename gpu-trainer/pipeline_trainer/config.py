@@ -26,6 +26,9 @@ class TrainConfig:
     holdout_fraction: float = 0.2  # share of the human-labelled images held out for evaluation, never trained on
     seed: int = 0
     cache_dir: str = ".cache/trainer"
+    # the decoded-image cache (cache_dir/derived) is pruned to this after each load, least recently used
+    # first; what the load used, and what any run used in the last hour, is never removed
+    cache_max_gb: float = 20.0
     read_workers: int = 16
     prefetch_batches: int = 3  # steps whose images a background thread reads ahead of training (from local disk)
     # model: a preset names a tested combination of the keys below (TRAINER_PRESET, --preset)
@@ -77,6 +80,10 @@ class TrainConfig:
     checkpoint_every: int = 100
     log_every: int = 10
 
+    @property
+    def cache_max_bytes(self) -> int:
+        return int(self.cache_max_gb * 1e9)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -92,6 +99,7 @@ class TrainConfig:
             (self.gate_min_heldout >= 1, "gate_min_heldout must be at least 1"),
             (self.batch_size >= 2, "batch_size must be at least 2"),
             (1 <= self.prefetch_batches <= 64, "prefetch_batches must be 1-64"),
+            (self.cache_max_gb >= 0, "cache_max_gb must be 0 or more"),
             (0 < self.warm_start_lr_scale <= 1, "warm_start_lr_scale must be in (0, 1]"),
             (self.temperature > 0, "temperature must be positive"),
             (self.optimizer in ("adamw", "lars"), "optimizer must be adamw or lars"),

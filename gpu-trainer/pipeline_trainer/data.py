@@ -3,7 +3,8 @@
 Derived images are stored independently of any model (canonical.png at the working resolution,
 views.jpg; shared/derived-layout.ts); each is decoded here at the model's own input size, with the
 model's resize rule. Reads run in parallel threads and decoded arrays are cached on local disk by
-image id, the meta's ETag and size, so a second run (or a resumed one) reads only what changed. The run reads
+image id, the meta's ETag and size, so a second run (or a resumed one) reads only what changed; after
+each load the cache is pruned to its size limit, least recently used entries first (`prune_cache`). The run reads
 its rows from one file on local disk (store.py), so its memory does not grow with the corpus. A fixed, seeded, per-class share of the
 human-labelled images is held out for evaluation and never trained on.
 """
@@ -15,6 +16,7 @@ import io
 import json
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +138,9 @@ def _cached_image(client, bucket: str, meta_key: str, meta_etag: str, cache: Pat
     stem = f"{meta_key.split('/')[1]}-{hashlib.sha1(meta_etag.encode()).hexdigest()[:12]}-{spec.tag()}"
     record, cached = cache / f"{stem}.json", cache / f"{stem}.npy"
     if record.exists() and cached.exists():
-        return _Image(**json.loads(record.read_text()), cached=str(cached))
+        image = _Image(**json.loads(record.read_text()), cached=str(cached))
+        os.utime(record)  # used now: the cache is pruned least recently used first
+        return image
     meta = json.loads(get_bytes(client, bucket, meta_key) or b"null")
     if not meta:
         return None
@@ -178,10 +182,60 @@ class ResolutionError(RuntimeError):
     """The model's input is larger than the resolution the derived images were stored at."""
 
 
-def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, spec=None, log=print, check_resolution: bool = True) -> Dataset:
+#: Cache entries used this recently are never pruned: another run (a rank of the same job, or a job
+#: at another input size) may be between caching them and reading them.
+CACHE_GRACE_SECONDS = 3600.0
+
+
+def prune_cache(cache: Path, max_bytes: int, used: set[str], grace_seconds: float = CACHE_GRACE_SECONDS, now: float | None = None) -> dict[str, int]:
+    """Removes the least recently used entries of a decoded-image cache until it holds at most
+    `max_bytes`. An entry is an image's record and array (one file stem); it was last used when one of
+    them was last written, or its record read. Never removed: the entries in `used` (the load that
+    prunes) and any used within `grace_seconds`. Leftovers of interrupted writes (*.tmp) older than the
+    grace are removed whatever the size. Returns the bytes and entries kept and removed."""
+    now = time.time() if now is None else now
+    entries: dict[str, list] = {}  # stem -> [bytes, last used, paths]
+    leftovers: list[str] = []
+    with os.scandir(cache) as listing:
+        for file in listing:
+            try:
+                st = file.stat()
+            except FileNotFoundError:  # removed by another run meanwhile
+                continue
+            if file.name.endswith(".tmp"):
+                if now - st.st_mtime > grace_seconds:
+                    leftovers.append(file.path)
+                continue
+            stem, _, ext = file.name.rpartition(".")
+            if ext not in ("json", "npy"):
+                continue
+            entry = entries.setdefault(stem, [0, 0.0, []])
+            entry[0] += st.st_size
+            entry[1] = max(entry[1], st.st_mtime)
+            entry[2].append(file.path)
+    for path in leftovers:
+        Path(path).unlink(missing_ok=True)
+    total = sum(e[0] for e in entries.values())
+    removed = removed_bytes = 0
+    stale = sorted((e for stem, e in entries.items() if stem not in used and now - e[1] > grace_seconds), key=lambda e: e[1])
+    for size, _, paths in stale:
+        if total <= max_bytes:
+            break
+        for path in paths:
+            Path(path).unlink(missing_ok=True)
+        total -= size
+        removed += 1
+        removed_bytes += size
+    return {"bytes": total, "entries": len(entries) - removed, "removed": removed, "removedBytes": removed_bytes}
+
+
+def load_dataset(
+    client, bucket: str, cache_dir: str, workers: int = 16, spec=None, log=print, check_resolution: bool = True, cache_max_bytes: int | None = None
+) -> Dataset:
     """Every derived image with its views, decoded at the model's input size (`spec`: an InputSpec or
     LoadSpec; default 32x32 RGB), and the human labels. Refuses a model larger than the working
-    resolution the images were stored at: it would only ever see upsampled pixels."""
+    resolution the images were stored at: it would only ever see upsampled pixels. With
+    `cache_max_bytes`, the decode cache is pruned to that size once the rows are read (prune_cache)."""
     spec = LoadSpec.of(spec) if spec is not None else LoadSpec(32, 32, 3)
     cache = Path(cache_dir) / "derived"
     cache.mkdir(parents=True, exist_ok=True)
@@ -224,6 +278,15 @@ def load_dataset(client, bucket: str, cache_dir: str, workers: int = 16, spec=No
     with ThreadPoolExecutor(max_workers=min(workers, 8)) as pool:
         for start in range(0, len(loaded), 4096):
             list(pool.map(fill, range(start, min(start + 4096, len(loaded)))))
+    if cache_max_bytes is not None:
+        kept = prune_cache(cache, cache_max_bytes, {Path(m.cached).stem for m in loaded})
+        if kept["removed"]:
+            log(f"[data] decode cache: removed {kept['removed']} least recently used entries ({kept['removedBytes'] / 1e9:.2f} GB)")
+        if kept["bytes"] > cache_max_bytes:
+            log(
+                f"[data] decode cache: {kept['bytes'] / 1e9:.2f} GB, over cache_max_gb ({cache_max_bytes / 1e9:g}): "
+                "what this run and runs of the last hour used is kept"
+            )
     image_ids = [m.image_id for m in loaded]
     keys = [m.key for m in loaded]
 

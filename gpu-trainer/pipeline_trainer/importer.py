@@ -99,7 +99,7 @@ def import_job(import_id: str):
         serving: Serving = load_serving(client, bucket, rt)
         recorder.update(phase="evaluation")
         try:
-            data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, spec, log)
+            data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, spec, log, cache_max_bytes=cfg.cache_max_bytes)
         except RuntimeError as err:
             if "no derived images" not in str(err):
                 raise TrainingError(str(err)) from err

@@ -182,7 +182,7 @@ def target(cfg: TrainConfig, serving: Serving) -> tuple[str, InputSpec]:
 
 def load_data(cfg: TrainConfig, client, bucket: str, spec: InputSpec, rt: Runtime, log) -> Split:
     try:
-        data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, spec, log)
+        data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, spec, log, cache_max_bytes=cfg.cache_max_bytes)
     except ResolutionError as err:
         raise TrainingError(str(err)) from err
     if len(data) < 2 * rt.world:
@@ -307,7 +307,9 @@ def images_for(cfg: TrainConfig, client, bucket: str, data: Dataset, spec: Input
     """(canonical, views) of `data`'s images decoded at another model's input spec (rows aligned with `data`)."""
     if (spec.height, spec.width, spec.channels, spec.fit, spec.kernel) == data.spec_key:
         return data.canonical, data.views
-    other = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, spec, log=lambda *a, **k: None, check_resolution=False)
+    other = load_dataset(
+        client, bucket, cfg.cache_dir, cfg.read_workers, spec, log=lambda *a, **k: None, check_resolution=False, cache_max_bytes=cfg.cache_max_bytes
+    )
     row = {image_id: i for i, image_id in enumerate(other.image_ids)}
     missing = [i for i in data.image_ids if i not in row]
     if missing:
@@ -537,7 +539,7 @@ def evaluate_version(cfg: TrainConfig, client, bucket: str, version: str | None 
         raise TrainingError(f"model {version} is not published")
     weights = get_bytes(client, bucket, keys.model_file(version, WEIGHTS_FILE))
     spec = InputSpec.from_dict(manifest["input"])
-    data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, spec, check_resolution=False)
+    data = load_dataset(client, bucket, cfg.cache_dir, cfg.read_workers, spec, check_resolution=False, cache_max_bytes=cfg.cache_max_bytes)
     train_rows, holdout_rows = holdout_split(data.label_of, cfg.holdout_fraction, cfg.seed)
     if weights is not None:
         encoder = encoder_from_bytes(weights).to(rt.device)

@@ -2,14 +2,16 @@
 than the stored resolution is refused instead of being fed upsampled pixels."""
 
 import json
+import os
 import pathlib
+import time
 
 import jsonschema
 import numpy as np
 import pytest
 from conftest import populate_derived
 from PIL import Image
-from pipeline_trainer.data import LoadSpec, ResolutionError, fit_image, load_dataset
+from pipeline_trainer.data import LoadSpec, ResolutionError, fit_image, load_dataset, prune_cache
 from pipeline_trainer.s3io import S3Location, make_client
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -86,3 +88,54 @@ def test_a_second_load_reads_only_what_changed(local_s3, tmp_path):
     third = load_dataset(client, "artifacts", str(tmp_path), spec=LoadSpec(32, 32, 3), **quiet)
     assert [k for k in gets if k.endswith("/meta.json")] == [meta_key]
     assert third.snapshot != first.snapshot
+
+
+def _entry(cache: pathlib.Path, stem: str, size: int, age_s: float, now: float) -> None:
+    for ext, n in (("json", 100), ("npy", size)):
+        path = cache / f"{stem}.{ext}"
+        path.write_bytes(b"x" * n)
+        os.utime(path, (now - age_s, now - age_s))
+
+
+def test_the_decode_cache_is_pruned_least_recently_used_first(tmp_path):
+    now = time.time()
+    for i in range(6):  # stale entries, last used 2..7 hours ago
+        _entry(tmp_path, f"old{i}", 1000, (2 + i) * 3600, now)
+    _entry(tmp_path, "recent", 1000, 60, now)  # another run used it a minute ago
+    _entry(tmp_path, "mine", 5000, 5 * 3600, now)  # the pruning load's own (old on disk, but in use)
+    (tmp_path / "old0.npy.123.456.tmp").write_bytes(b"x" * 10)  # an interrupted write, two hours old
+    os.utime(tmp_path / "old0.npy.123.456.tmp", (now - 7200, now - 7200))
+    (tmp_path / "new.npy.123.789.tmp").write_bytes(b"x" * 10)  # a write in progress
+    # Room for what is kept anyway (mine, recent) plus two stale entries: the two most recently used stay.
+    kept = prune_cache(tmp_path, 5100 + 1100 + 2 * 1100, {"mine"}, now=now)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"{s}.{e}" for s in ("old0", "old1", "recent", "mine") for e in ("json", "npy")] + ["new.npy.123.789.tmp"]
+    )
+    assert kept == {"bytes": 5100 + 3 * 1100, "entries": 4, "removed": 4, "removedBytes": 4 * 1100}
+    # A limit below what must be kept removes every other stale entry and nothing else.
+    assert prune_cache(tmp_path, 0, {"mine"}, now=now)["entries"] == 2
+
+
+def test_a_load_prunes_the_cache_and_keeps_what_it_used(local_s3, tmp_path):
+    client = make_client(S3Location.from_env())
+    populate_derived(client, count=6, labels_per_class=1, views=2)
+    quiet = {"log": lambda *a, **k: None}
+    load_dataset(client, "artifacts", str(tmp_path), spec=LoadSpec(32, 32, 3), **quiet)
+    cache = tmp_path / "derived"
+    at_32 = sorted(p.name for p in cache.iterdir())
+    assert len(at_32) == 12
+    # An hour and more later, a load at another input size with no room to spare: the 32 px entries go.
+    old = time.time() - 2 * 3600
+    for p in cache.iterdir():
+        os.utime(p, (old, old))
+    first = load_dataset(client, "artifacts", str(tmp_path), spec=LoadSpec(16, 16, 3), cache_max_bytes=0, **quiet)
+    at_16 = sorted(p.name for p in cache.iterdir())
+    assert len(at_16) == 12 and not set(at_16) & set(at_32)
+    # Its own entries are kept (and read from the cache by the next load), even when old and over the limit.
+    for p in cache.iterdir():
+        os.utime(p, (old, old))
+    again = load_dataset(client, "artifacts", str(tmp_path), spec=LoadSpec(16, 16, 3), cache_max_bytes=0, **quiet)
+    assert sorted(p.name for p in cache.iterdir()) == at_16
+    np.testing.assert_array_equal(again.views[:], first.views[:])
+    # ... and a hit counts as a use: the records were touched.
+    assert all(time.time() - p.stat().st_mtime < 600 for p in cache.glob("*.json"))
