@@ -290,6 +290,11 @@ export class Bucket {
     if (this.cache.size > this.cacheEntries) this.cache.delete(this.cache.keys().next().value as string);
   }
 
+  /** The journal compaction in progress, if any. */
+  get compaction(): Promise<void> | undefined {
+    return this.compacting;
+  }
+
   private maybeCompact(): void {
     if (this.compacting || this.deadRecords < Math.max(this.compactMinDead, this.offsets.size)) return;
     this.compacting = this.compact()
@@ -300,31 +305,52 @@ export class Bucket {
   }
 
   /**
-   * Rewrites the journal with only the live records. No write completes while the rewrite runs (the
-   * journal holds appends back until it is done), so the keys, their order and their offsets read
-   * here stay as they are; the new offsets and the new file take over in one synchronous step afterwards.
+   * Rewrites the journal with only its live records while writes go on. The records before the
+   * journal's current end that are live now are copied to a new file in file order; writes made
+   * meanwhile go to the old file and are copied after them, in one short step in which writes wait.
+   * Then the keys' offsets move to the new file in one synchronous step. A record copied live that a
+   * write replaced meanwhile is simply dead in the new file, like any superseded record.
    */
   private async compact(): Promise<void> {
     const log = this.journal();
     const fd = this.readFd;
-    const offsets = this.offsets;
-    const moved: number[] = []; // the new offset of each key, in the map's order
+    const from = log.size;
+    const deadBefore = this.deadRecords;
+    const before = new Float64Array(this.offsets.size);
+    let n = 0;
+    for (const offset of this.offsets.values()) if (offset < from) before[n++] = offset;
+    const sorted = before.subarray(0, n).sort();
+    const moved = new Float64Array(n); // the new offset of sorted[i]
     function* live(): Iterable<Buffer> {
       let at = 0;
-      for (const offset of offsets.values()) {
-        const payload = Buffer.from(readFrameSync(fd, offset));
-        moved.push(at);
+      for (let i = 0; i < n; i += 1) {
+        const payload = Buffer.from(readFrameSync(fd, sorted[i]!));
+        moved[i] = at;
         at += frameLength(payload.length);
         yield payload;
       }
     }
-    await log.rewrite(live());
-    let i = 0;
-    for (const key of offsets.keys()) offsets.set(key, moved[i++]!);
+    const tailStart = await log.compactBefore(from, live());
+    for (const [key, offset] of this.offsets) this.offsets.set(key, offset < from ? moved[indexOf(sorted, offset)]! : offset - from + tailStart);
     this.readFd = openSync(log.path, 'r');
     closeSync(fd);
-    this.deadRecords = 0;
+    // Records superseded while it ran are in the new file (copied, or in the tail): still dead.
+    this.deadRecords -= deadBefore;
   }
+}
+
+/** The position of `value` in an ascending array that holds it. */
+function indexOf(sorted: Float64Array, value: number): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = sorted[mid]!;
+    if (v === value) return mid;
+    if (v < value) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  throw new Error(`offset ${value} is not among the compacted records`);
 }
 
 /** Where a new object's bytes ended up: in memory, for its journal record, or in a durable data file. */

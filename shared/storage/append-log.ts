@@ -5,12 +5,13 @@
  * Frame: u32le payload length, u32le CRC-32 of the payload, payload. Appends are group-committed:
  * every record passed to `append` is on disk (fdatasync) when its promise resolves. On open, the
  * log is replayed up to the first torn or corrupt frame (a crash mid-write) and truncated there.
- * `rewrite` replaces the whole log atomically (write a temporary file, fsync, rename) for compaction.
+ * `rewrite` replaces the whole log atomically (write a temporary file, fsync, rename) for compaction;
+ * `compactBefore` does the same for the log's first part while appends go on, then adds what they wrote.
  * Each record's frame offset in the file is reported (on replay and on append), so a reader can
  * come back to one record with a single positioned read.
  */
 import { closeSync, fsyncSync, openSync, readSync } from 'node:fs';
-import { open, rename, mkdir, type FileHandle } from 'node:fs/promises';
+import { open, rename, mkdir, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -41,6 +42,8 @@ export class AppendLog {
   private closed = false;
   /** The rewrite in progress, if any: close() waits for it, so the handle it reopens is closed too. */
   private rewriting: Promise<void> | undefined;
+  /** A compactBefore in progress (appends still go on until its last step). */
+  private compacting = false;
 
   private constructor(
     readonly path: string,
@@ -66,6 +69,11 @@ export class AppendLog {
       await handle.close();
       throw err;
     }
+  }
+
+  /** Bytes of intact frames: the offset the next frame gets. */
+  get size(): number {
+    return this.end;
   }
 
   /** Resolves, once every payload is durable, with the offset of each one's frame. */
@@ -144,32 +152,79 @@ export class AppendLog {
   private async writeReplacement(payloads: Iterable<Buffer>): Promise<void> {
     const tmp = `${this.path}.rewrite`;
     const out = await open(tmp, 'w');
-    let written = 0; // the new log's length: where appends continue
+    let written: number; // the new log's length: where appends continue
     try {
-      let chunk: Buffer[] = [];
-      let chunkBytes = 0;
-      for (const p of payloads) {
-        const f = frame(p);
-        chunk.push(f);
-        chunkBytes += f.length;
-        if (chunkBytes >= IO_CHUNK) {
-          await out.write(Buffer.concat(chunk));
-          written += chunkBytes;
-          chunk = [];
-          chunkBytes = 0;
-        }
-      }
-      if (chunkBytes > 0) await out.write(Buffer.concat(chunk));
-      written += chunkBytes;
+      written = await writeFrames(out, payloads);
       await out.datasync();
     } finally {
       await out.close();
     }
+    await this.takeOver(tmp, written);
+  }
+
+  /** Puts the fsynced file at `tmp` (`length` bytes of frames) in the log's place. */
+  private async takeOver(tmp: string, length: number): Promise<void> {
     await rename(tmp, this.path);
     fsyncDir(dirname(this.path));
     await this.handle.close();
     this.handle = await open(this.path, 'a+');
-    this.end = written;
+    this.end = length;
+  }
+
+  /**
+   * Compaction of a large log without holding appends back while it copies: `payloads` (the live
+   * records among the frames before offset `from`) are written to a new file while appends go on
+   * to this one. Then appends wait only while the frames from `from` on (the ones appended since,
+   * whatever they are) are copied after them, unchanged and in order, and the new file takes the
+   * log's place. Resolves with where that copied tail starts in the new file: a frame that was at
+   * offset `o >= from` is now at `o - from + tailStart`.
+   */
+  async compactBefore(from: number, payloads: Iterable<Buffer>): Promise<number> {
+    if (this.closed) throw new Error(`append-log ${this.path} is closed`);
+    if (this.rewriting) throw new Error(`append-log ${this.path} is already being rewritten`);
+    if (this.compacting) throw new Error(`append-log ${this.path} is already being compacted`);
+    if (from > this.end) throw new Error(`append-log ${this.path}: compaction from ${from} is past its end (${this.end})`);
+    this.compacting = true;
+    const tmp = `${this.path}.rewrite`;
+    let out: FileHandle;
+    try {
+      out = await open(tmp, 'w');
+    } catch (err) {
+      this.compacting = false;
+      throw err;
+    }
+    let closed = false;
+    let release!: () => void;
+    try {
+      const tailStart = await writeFrames(out, payloads);
+      // From here until the new file is in place, appends wait: the tail must be all of them.
+      this.rewriting = new Promise<void>((r) => (release = r));
+      await this.drain();
+      const tail = this.end - from;
+      const chunk = Buffer.allocUnsafe(Math.min(IO_CHUNK, Math.max(tail, 1)));
+      for (let done = 0; done < tail; ) {
+        const { bytesRead } = await this.handle.read(chunk, 0, Math.min(chunk.length, tail - done), from + done);
+        if (bytesRead === 0) throw new Error(`append-log ${this.path}: ended at ${from + done} while copying up to ${this.end}`);
+        await out.write(chunk.subarray(0, bytesRead));
+        done += bytesRead;
+      }
+      await out.datasync();
+      await out.close();
+      closed = true;
+      await this.takeOver(tmp, tailStart + tail);
+      return tailStart;
+    } catch (err) {
+      if (!closed) await out.close();
+      await rm(tmp, { force: true });
+      throw err;
+    } finally {
+      this.compacting = false;
+      if (release) {
+        this.rewriting = undefined;
+        release();
+        this.kick();
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -204,6 +259,26 @@ async function replay(handle: FileHandle, onRecord: (payload: Buffer, offset: nu
     buf = carry;
   }
   return offset;
+}
+
+/** Writes `payloads` as frames to `out` in chunks of about IO_CHUNK bytes; the bytes written. */
+async function writeFrames(out: FileHandle, payloads: Iterable<Buffer>): Promise<number> {
+  let written = 0;
+  let chunk: Buffer[] = [];
+  let chunkBytes = 0;
+  for (const p of payloads) {
+    const f = frame(p);
+    chunk.push(f);
+    chunkBytes += f.length;
+    if (chunkBytes >= IO_CHUNK) {
+      await out.write(Buffer.concat(chunk));
+      written += chunkBytes;
+      chunk = [];
+      chunkBytes = 0;
+    }
+  }
+  if (chunkBytes > 0) await out.write(Buffer.concat(chunk));
+  return written + chunkBytes;
 }
 
 function fsyncDir(dir: string): void {

@@ -147,6 +147,43 @@ describe('bucket metadata', () => {
     await reopened.close();
   });
 
+  it('compacts while writes go on, and every key reads back after it: copied records and the tail', async () => {
+    const dir = freshDir();
+    const storage = await ObjectStorage.open(dir, undefined, { metadataCacheEntries: 1, compactMinDead: 100 });
+    await storage.createBucket('bucket');
+    const bucket = storage.bucket('bucket');
+    const body = (i: number, round: number) => Buffer.alloc(24 * 1024, `${i}@${round};`);
+    // 400 inline objects of 24 KiB (9.6 MB of journal), then each written again: the superseded
+    // records trigger a compaction as the last write completes.
+    for (let round = 0; round < 2; round += 1) {
+      await Promise.all(Array.from({ length: 400 }, (_, i) => storage.putBuffer('bucket', `k/${i}`, body(i, round), attrs)));
+    }
+    const running = bucket.compaction;
+    expect(running).toBeDefined();
+    // Written after the compaction took its starting point: these records are in the copied tail.
+    await Promise.all([
+      storage.putBuffer('bucket', 'during', Buffer.from('written while compacting'), attrs),
+      storage.remove('bucket', 'k/0'),
+      storage.putBuffer('bucket', 'k/1', body(1, 9), attrs),
+    ]);
+    await running;
+    expect(bucket.compaction).toBeUndefined();
+    const expected: Record<string, string> = { during: 'written while compacting' };
+    for (let i = 1; i < 400; i += 1) expected[`k/${i}`] = body(i, i === 1 ? 9 : 1).toString();
+    // Read through the journal (a cache of one entry): offsets of copied records and of the tail both hold.
+    expect(await contents(storage, 'bucket')).toEqual(expected);
+    const records = frames(readFileSync(join(dir, 'bucket', 'meta.log')));
+    expect(records).toBeGreaterThanOrEqual(400);
+    expect(records).toBeLessThan(410);
+    await storage.putBuffer('bucket', 'after', Buffer.from('appended after'), attrs);
+    expect((await storage.readAll('bucket', 'after'))!.toString()).toBe('appended after');
+    expected.after = 'appended after';
+    await storage.close();
+    const again = await ObjectStorage.open(dir, undefined, { metadataCacheEntries: 1 });
+    expect(await contents(again, 'bucket')).toEqual(expected);
+    await again.close();
+  });
+
   it('takes over a bucket written with a metadata file per object', async () => {
     const dir = freshDir();
     const bucketDir = join(dir, 'old');

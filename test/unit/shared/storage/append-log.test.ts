@@ -126,4 +126,43 @@ describe('AppendLog', () => {
       expect(await replayedRecords(path)).toEqual(['snapshot', 'late']);
     });
   });
+
+  describe('compactBefore', () => {
+    it('copies the live records while appends go on, then the frames appended since, at the offsets it reports', async () => {
+      const path = tmp();
+      const { log } = await replayAll(path);
+      const [dead, live] = await log.append([Buffer.from('dead'), Buffer.from('live')]);
+      const from = log.size;
+      // More than one write chunk (8 MB), so the copy awaits its writes; an append is issued from inside it.
+      let during: Promise<number[]> | undefined;
+      const reader = openSync(path, 'r');
+      function* payloads(): Iterable<Buffer> {
+        yield readFrameSync(reader, live!);
+        for (let i = 0; i < 9; i += 1) yield Buffer.alloc(1024 * 1024, i);
+        during = log.append([Buffer.from('appended during the copy')]);
+        yield Buffer.from('last copied');
+      }
+      const compaction = log.compactBefore(from, payloads());
+      for (let i = 0; i < 500 && !during; i += 1) await new Promise((r) => setTimeout(r, 10));
+      expect(during).toBeDefined();
+      // The append completes first: a compaction that held appends back from the start would finish first.
+      const first = await Promise.race([during!.then(() => 'append'), compaction.then(() => 'compaction')]);
+      expect(first).toBe('append');
+      const [at] = await during!;
+      expect(at).toBeGreaterThanOrEqual(from); // in the old file, after where the copy starts
+      const tailStart = await compaction;
+      closeSync(reader);
+      expect(tailStart).toBe(frameLength(4) + 9 * frameLength(1024 * 1024) + frameLength(11));
+      // The appended frame moved to the tail, and appends continue after it.
+      const fd = openSync(path, 'r');
+      expect(readFrameSync(fd, at! - from + tailStart).toString()).toBe('appended during the copy');
+      closeSync(fd);
+      expect(await log.append([Buffer.from('after')])).toEqual([tailStart + frameLength(24)]);
+      await log.close();
+      const records = await replayedRecords(path);
+      expect([records[0], records[10], ...records.slice(11)]).toEqual(['live', 'last copied', 'appended during the copy', 'after']);
+      expect(records).toHaveLength(13);
+      expect(dead).toBe(0);
+    });
+  });
 });
