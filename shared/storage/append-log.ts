@@ -197,6 +197,7 @@ export class AppendLog {
     let release!: () => void;
     try {
       const tailStart = await writeFrames(out, payloads);
+      await out.datasync(); // the bulk is flushed before appends wait, so they wait only for the tail's
       // From here until the new file is in place, appends wait: the tail must be all of them.
       this.rewriting = new Promise<void>((r) => (release = r));
       await this.drain();
