@@ -13,7 +13,7 @@ import { AwsChunkedDecoder } from './chunked';
 import { createDigest, isChecksumAlgorithm, type ChecksumAlgorithm, type Digest } from './checksums';
 import { S3Error, invalidArgument } from './errors';
 import { header } from './http';
-import type { Sink } from './storage';
+import type { Sink } from './sinks';
 
 export interface ReceivedBody<T> {
   /** Where the bytes are (what the sink finished with). */

@@ -5,7 +5,7 @@ import { S3Error, invalidArgument, malformedXml } from './errors';
 import { drain, header, isoTime, sendXml, attributesOf } from './http';
 import { checkPartNumber } from './multipart';
 import { copyRange, OWNER, openCopySource, writeCondition, XML_BODY_LIMIT, type ObjectContext } from './object-handlers';
-import { FileSink } from './storage';
+import { FileSink } from './sinks';
 import { parseXml, xmlText, type XmlNode } from './xml';
 
 export async function createUpload(ctx: ObjectContext, bucket: string, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -11,7 +11,8 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { S3Error, invalidArgument, malformedXml, noSuchUpload } from './errors';
 import { compareKeys } from './key-order';
-import { unquote, writeAll, type ObjectAttributes, type ObjectStorage, type StoredObject, type WriteCondition } from './storage';
+import { writeAll } from './sinks';
+import { unquote, type ObjectAttributes, type ObjectStorage, type StoredObject, type WriteCondition } from './storage';
 
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
 export const MAX_PART_NUMBER = 10_000;

@@ -4,7 +4,8 @@ import { receiveBody, readSmallBody } from './body';
 import { S3Error, invalidArgument, noSuchKey, notImplemented, preconditionFailed } from './errors';
 import { attributesOf, drain, header, headerBytes, httpDate, isoTime, sendXml } from './http';
 import { checkPartNumber, partRange, type MultipartUploads } from './multipart';
-import { unquote, writeAll, type ObjectBytes, type ObjectStorage, type OpenedObject, type Sink, type StoredObject, type WriteCondition } from './storage';
+import { writeAll, type ObjectBytes, type Sink } from './sinks';
+import { unquote, type ObjectStorage, type OpenedObject, type StoredObject, type WriteCondition } from './storage';
 import { pipeline } from 'node:stream/promises';
 
 export interface ObjectContext {

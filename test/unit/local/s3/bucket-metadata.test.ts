@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ObjectStorage, writeAll, type StoredObject } from '../../../../local/s3/storage';
+import { writeAll } from '../../../../local/s3/sinks';
+import { ObjectStorage, type StoredObject } from '../../../../local/s3/storage';
 
 const attrs = { contentType: 'image/png', userMetadata: {} };
 
