@@ -19,6 +19,13 @@ const HEADER = 8;
 const MAX_RECORD = 256 * 1024 * 1024;
 /** Bytes per read while replaying, and per write while rewriting. */
 const IO_CHUNK = 8 * 1024 * 1024;
+/**
+ * Bytes per write while compacting with appends going on: the records of a chunk are read and framed
+ * synchronously, so a smaller chunk keeps the event loop (and the appends) waiting less.
+ */
+const COMPACT_CHUNK = 1024 * 1024;
+/** While compacting, fsync the copy every this many bytes: one large flush at the end would make the appends' own fsyncs wait behind it. */
+const COMPACT_SYNC = 32 * 1024 * 1024;
 
 interface Pending {
   frames: Buffer[];
@@ -196,7 +203,7 @@ export class AppendLog {
     let closed = false;
     let release!: () => void;
     try {
-      const tailStart = await writeFrames(out, payloads);
+      const tailStart = await writeFrames(out, payloads, COMPACT_CHUNK, COMPACT_SYNC);
       await out.datasync(); // the bulk is flushed before appends wait, so they wait only for the tail's
       // From here until the new file is in place, appends wait: the tail must be all of them.
       this.rewriting = new Promise<void>((r) => (release = r));
@@ -262,24 +269,33 @@ async function replay(handle: FileHandle, onRecord: (payload: Buffer, offset: nu
   return offset;
 }
 
-/** Writes `payloads` as frames to `out` in chunks of about IO_CHUNK bytes; the bytes written. */
-async function writeFrames(out: FileHandle, payloads: Iterable<Buffer>): Promise<number> {
+/**
+ * Writes `payloads` as frames to `out` in chunks of about `chunkBytes`; the bytes written. With
+ * `syncBytes`, fsyncs whenever that many have been written since the last time, so little is left
+ * to flush at the end.
+ */
+async function writeFrames(out: FileHandle, payloads: Iterable<Buffer>, chunkBytes = IO_CHUNK, syncBytes = Infinity): Promise<number> {
   let written = 0;
+  let synced = 0;
   let chunk: Buffer[] = [];
-  let chunkBytes = 0;
+  let pending = 0;
   for (const p of payloads) {
     const f = frame(p);
     chunk.push(f);
-    chunkBytes += f.length;
-    if (chunkBytes >= IO_CHUNK) {
+    pending += f.length;
+    if (pending >= chunkBytes) {
       await out.write(Buffer.concat(chunk));
-      written += chunkBytes;
+      written += pending;
       chunk = [];
-      chunkBytes = 0;
+      pending = 0;
+      if (written - synced >= syncBytes) {
+        await out.datasync();
+        synced = written;
+      }
     }
   }
-  if (chunkBytes > 0) await out.write(Buffer.concat(chunk));
-  return written + chunkBytes;
+  if (pending > 0) await out.write(Buffer.concat(chunk));
+  return written + pending;
 }
 
 function fsyncDir(dir: string): void {
