@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -187,6 +187,15 @@ class ResolutionError(RuntimeError):
 CACHE_GRACE_SECONDS = 3600.0
 
 
+@dataclass(slots=True)
+class _CacheEntry:
+    """An image's files in the decode cache (its record and array)."""
+
+    size: int = 0
+    last_used: float = 0.0
+    paths: list[str] = field(default_factory=list)
+
+
 def prune_cache(cache: Path, max_bytes: int, used: set[str], grace_seconds: float = CACHE_GRACE_SECONDS, now: float | None = None) -> dict[str, int]:
     """Removes the least recently used entries of a decoded-image cache until it holds at most
     `max_bytes`. An entry is an image's record and array (one file stem); it was last used when one of
@@ -194,7 +203,7 @@ def prune_cache(cache: Path, max_bytes: int, used: set[str], grace_seconds: floa
     prunes) and any used within `grace_seconds`. Leftovers of interrupted writes (*.tmp) older than the
     grace are removed whatever the size. Returns the bytes and entries kept and removed."""
     now = time.time() if now is None else now
-    entries: dict[str, list] = {}  # stem -> [bytes, last used, paths]
+    entries: dict[str, _CacheEntry] = {}  # by file stem
     leftovers: list[str] = []
     with os.scandir(cache) as listing:
         for file in listing:
@@ -209,23 +218,23 @@ def prune_cache(cache: Path, max_bytes: int, used: set[str], grace_seconds: floa
             stem, _, ext = file.name.rpartition(".")
             if ext not in ("json", "npy"):
                 continue
-            entry = entries.setdefault(stem, [0, 0.0, []])
-            entry[0] += st.st_size
-            entry[1] = max(entry[1], st.st_mtime)
-            entry[2].append(file.path)
+            entry = entries.setdefault(stem, _CacheEntry())
+            entry.size += st.st_size
+            entry.last_used = max(entry.last_used, st.st_mtime)
+            entry.paths.append(file.path)
     for path in leftovers:
         Path(path).unlink(missing_ok=True)
-    total = sum(e[0] for e in entries.values())
+    total = sum(e.size for e in entries.values())
     removed = removed_bytes = 0
-    stale = sorted((e for stem, e in entries.items() if stem not in used and now - e[1] > grace_seconds), key=lambda e: e[1])
-    for size, _, paths in stale:
+    stale = sorted((e for stem, e in entries.items() if stem not in used and now - e.last_used > grace_seconds), key=lambda e: e.last_used)
+    for entry in stale:
         if total <= max_bytes:
             break
-        for path in paths:
+        for path in entry.paths:
             Path(path).unlink(missing_ok=True)
-        total -= size
+        total -= entry.size
         removed += 1
-        removed_bytes += size
+        removed_bytes += entry.size
     return {"bytes": total, "entries": len(entries) - removed, "removed": removed, "removedBytes": removed_bytes}
 
 

@@ -193,16 +193,10 @@ export class AppendLog {
     if (from > this.end) throw new Error(`append-log ${this.path}: compaction from ${from} is past its end (${this.end})`);
     this.compacting = true;
     const tmp = `${this.path}.rewrite`;
-    let out: FileHandle;
+    let out: FileHandle | undefined;
+    let release: (() => void) | undefined;
     try {
       out = await open(tmp, 'w');
-    } catch (err) {
-      this.compacting = false;
-      throw err;
-    }
-    let closed = false;
-    let release!: () => void;
-    try {
       const tailStart = await writeFrames(out, payloads, COMPACT_CHUNK, COMPACT_SYNC);
       await out.datasync(); // the bulk is flushed before appends wait, so they wait only for the tail's
       // From here until the new file is in place, appends wait: the tail must be all of them.
@@ -218,11 +212,11 @@ export class AppendLog {
       }
       await out.datasync();
       await out.close();
-      closed = true;
+      out = undefined;
       await this.takeOver(tmp, tailStart + tail);
       return tailStart;
     } catch (err) {
-      if (!closed) await out.close();
+      await out?.close();
       await rm(tmp, { force: true });
       throw err;
     } finally {
