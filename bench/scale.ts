@@ -10,7 +10,7 @@
  * curve is drawn as an SVG (docs/scale-rss-<images>.svg); the result is bench/results/scale-<images>.json.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -66,7 +66,22 @@ async function objectBytes(s3: S3Client, bucket: string): Promise<Map<string, nu
   return byKind;
 }
 
-function svgPlot(samples: Array<{ seconds: number; rssMiB: number; indexed: number }>, title: string): string {
+/** A sample of the stack while it ingests: RSS, its anonymous part (heap and native allocations, not mapped files), images indexed and messages queued. */
+interface Sample {
+  seconds: number;
+  rssMiB: number;
+  rssAnonMiB: number;
+  indexed: number;
+  pending: number;
+}
+
+/** The anonymous part of a process's resident memory (RssAnon: heaps, not mapped files such as shared libraries). */
+function rssAnonMb(pid: number): number {
+  const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function svgPlot(samples: Sample[], title: string): string {
   const W = 720;
   const H = 300;
   const pad = 50;
@@ -75,6 +90,10 @@ function svgPlot(samples: Array<{ seconds: number; rssMiB: number; indexed: numb
   const x = (t: number) => pad + ((W - 2 * pad) * t) / maxT;
   const y = (r: number) => H - pad - ((H - 2 * pad) * r) / maxR;
   const line = samples.map((s) => `${x(s.seconds).toFixed(1)},${y(s.rssMiB).toFixed(1)}`).join(' ');
+  // Messages waiting in the stack's queues (uploads ahead of the ingest), on their own scale.
+  const maxP = Math.max(...samples.map((s) => s.pending), 1);
+  const yp = (p: number) => H - pad - ((H - 2 * pad) * p) / (maxP * 1.1);
+  const queued = samples.map((s) => `${x(s.seconds).toFixed(1)},${yp(s.pending).toFixed(1)}`).join(' ');
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => {
     const r = Math.round(maxR * f);
     return `<text x="${pad - 6}" y="${y(r) + 4}" text-anchor="end" font-size="11">${r}</text><line x1="${pad}" x2="${W - pad}" y1="${y(r)}" y2="${y(r)}" stroke="#ddd"/>`;
@@ -83,7 +102,10 @@ function svgPlot(samples: Array<{ seconds: number; rssMiB: number; indexed: numb
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
 <text x="${W / 2}" y="18" text-anchor="middle" font-size="13">${title}</text>
 ${ticks.join('\n')}
+<polyline fill="none" stroke="#bbb" stroke-width="1.5" stroke-dasharray="4 3" points="${queued}"/>
 <polyline fill="none" stroke="#0b5cad" stroke-width="2" points="${line}"/>
+<text x="${W - pad}" y="36" text-anchor="end" font-size="11" fill="#0b5cad">stack RSS (MiB, left axis)</text>
+<text x="${W - pad}" y="50" text-anchor="end" font-size="11" fill="#888">messages queued (dashed; at most ${maxP.toLocaleString()})</text>
 <text x="${W / 2}" y="${H - 12}" text-anchor="middle" font-size="11">seconds since the first upload (${last?.indexed ?? 0} images indexed at the end)</text>
 <text x="14" y="${H / 2}" transform="rotate(-90 14 ${H / 2})" text-anchor="middle" font-size="11">stack RSS (MiB)</text>
 </svg>
@@ -95,13 +117,20 @@ export async function scaleBench(ctx: BenchContext): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-scale-'));
   const stack = await startStackProcess(dataDir, { RETRAIN_MIN_NEW_LABELS: '0', RETRAIN_INTERVAL_MINUTES: '0', LIFECYCLE_INTERVAL_SECONDS: '1' });
   const s3 = localS3Client(stack.s3);
-  const samples: Array<{ seconds: number; rssMiB: number; indexed: number }> = [];
+  const samples: Sample[] = [];
   const t0 = performance.now();
   const health = async () => (await getJson<{ indexed: number; pending: number }>(`${stack.api}/health`)).body;
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      samples.push({ seconds: round((performance.now() - t0) / 1000, 1), rssMiB: round(rssMb(stack.pid), 0), indexed: (await health()).indexed });
+      const h = await health();
+      samples.push({
+        seconds: round((performance.now() - t0) / 1000, 1),
+        rssMiB: round(rssMb(stack.pid), 0),
+        rssAnonMiB: round(rssAnonMb(stack.pid), 0),
+        indexed: h.indexed,
+        pending: h.pending,
+      });
       await new Promise((r) => setTimeout(r, 5000));
     }
   })();

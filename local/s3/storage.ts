@@ -21,7 +21,7 @@ import type { S3EventInput } from '../../shared/s3-event';
 import type { ChecksumAlgorithm } from './checksums';
 import { S3Error, noSuchBucket, noSuchKey, preconditionFailed } from './errors';
 import { compareKeys } from './key-order';
-import { SortedKeys } from './sorted-keys';
+import { KeyIndex, type KeyIndexOptions } from './key-index';
 import { listPage, type ListOptions, type ListPage } from './listing';
 import { AppendLog, frameLength, readFrameSync } from '../../shared/storage/append-log';
 import { BodySink, writeAll, type ObjectBytes } from './sinks';
@@ -82,6 +82,8 @@ export const METADATA_CACHE_ENTRIES = 4096;
 
 /** A bucket's metadata journal: one record per object write (its metadata) or delete (a tombstone). */
 const META_LOG = 'meta.log';
+/** The bucket's keys and their journal offsets, sorted on disk (a cache of the journal: key-index.ts). */
+const KEY_RUN = 'keys.run';
 /** Compact the journal once superseded records outnumber live ones and at least this many. */
 const COMPACT_MIN_DEAD = 10_000;
 
@@ -109,7 +111,7 @@ function decodeRecord(payload: Buffer): { rec: MetaRecord; inline?: Buffer } {
   return { rec: JSON.parse(payload.toString('utf8', 5, end)) as MetaRecord, inline: payload.subarray(end) };
 }
 
-export interface BucketOptions {
+export interface BucketOptions extends KeyIndexOptions {
   /** Objects whose metadata stays in memory (most recently used). */
   metadataCacheEntries?: number;
   /** Superseded journal records before a compaction is considered (tests lower it). */
@@ -132,8 +134,7 @@ export interface BucketOptions {
  * moves those into the journal (made durable before the files are removed).
  */
 export class Bucket {
-  private readonly offsets = new Map<string, number>();
-  private keys = new SortedKeys();
+  private index!: KeyIndex;
   private readonly cache = new Map<string, StoredObject>();
   private readFd = -1;
   private deadRecords = 0;
@@ -159,20 +160,34 @@ export class Bucket {
     dir: string,
     createdAt: string,
     location = '',
-    { metadataCacheEntries = METADATA_CACHE_ENTRIES, compactMinDead = COMPACT_MIN_DEAD }: BucketOptions = {},
+    { metadataCacheEntries = METADATA_CACHE_ENTRIES, compactMinDead = COMPACT_MIN_DEAD, memtableKeys }: BucketOptions = {},
   ): Promise<{ bucket: Bucket; dataFiles: Set<string> }> {
     const bucket = new Bucket(name, dir, createdAt, location, metadataCacheEntries, undefined, compactMinDead);
     const dataFileOf = new Map<string, string>();
     let records = 0;
     const path = join(dir, META_LOG);
+    const index = await KeyIndex.load(
+      join(dir, KEY_RUN),
+      {
+        path,
+        settled: () => bucket.journal().settled,
+        isRecordOf: (payload, key) => {
+          const { rec } = decodeRecord(payload);
+          return rec.k === key && !('d' in rec);
+        },
+      },
+      { memtableKeys },
+    );
+    bucket.index = index;
+    const from = index.position; // records before it are in the key run already
     bucket.log = await AppendLog.open(path, (payload, offset) => {
       records += 1;
       const { rec } = decodeRecord(payload);
       dataFileOf.delete(rec.k);
       if ('d' in rec) {
-        bucket.offsets.delete(rec.k);
+        if (offset >= from) index.delete(rec.k);
       } else {
-        bucket.offsets.set(rec.k, offset);
+        if (offset >= from) index.set(rec.k, offset);
         if (rec.m.dataFile) dataFileOf.set(rec.k, rec.m.dataFile);
       }
     });
@@ -188,32 +203,34 @@ export class Bucket {
         }
         const offsets = await bucket.log.append(metas.map((m) => Buffer.from(JSON.stringify({ k: m.key, m } satisfies MetaRecord))));
         metas.forEach((m, j) => {
-          bucket.offsets.set(m.key, offsets[j]!);
+          index.set(m.key, offsets[j]!);
           if (m.dataFile) dataFileOf.set(m.key, m.dataFile);
         });
         records += metas.length;
       }
       await rm(legacy, { recursive: true, force: true });
     }
-    bucket.deadRecords = records - bucket.offsets.size;
-    bucket.keys = SortedKeys.of(bucket.offsets.keys());
+    bucket.deadRecords = records - index.size;
+    // From here on the memtable flushes to the key run when it is full (after a full replay: now).
+    index.release();
+    await index.idle();
     return { bucket, dataFiles: new Set(dataFileOf.values()) };
   }
 
   get size(): number {
-    return this.offsets.size;
+    return this.index.size;
   }
 
   /** The current metadata of `key`: from the cache, else from its journal record (synchronously: one small positioned read). */
   get(key: string): StoredObject | undefined {
-    const offset = this.offsets.get(key);
-    if (offset === undefined) return undefined;
     const cached = this.cache.get(key);
     if (cached) {
       this.cache.delete(key); // most recently used last
       this.cache.set(key, cached);
       return cached;
     }
+    const offset = this.index.get(key);
+    if (offset === undefined) return undefined;
     const { meta } = this.recordAt(key, offset);
     this.remember(meta);
     return meta;
@@ -226,7 +243,7 @@ export class Bucket {
   read(key: string): { meta: StoredObject; inline?: Buffer } | undefined {
     const meta = this.get(key);
     if (!meta || meta.dataFile) return meta && { meta };
-    const { inline } = this.recordAt(key, this.offsets.get(key)!, meta.size);
+    const { inline } = this.recordAt(key, this.index.get(key)!, meta.size);
     if (!inline || inline.length !== meta.size) throw new Error(`bucket ${this.name}: the journal record of ${key} does not hold its ${meta.size} bytes`);
     return { meta, inline };
   }
@@ -246,7 +263,7 @@ export class Bucket {
 
   /** Keys from `start` on (after it, with `exclusive`) in S3 order, lazily; safe while keys change. */
   keysFrom(start: string, exclusive = false): Iterable<string> {
-    return this.keys.from(start, exclusive);
+    return this.index.from(start, exclusive);
   }
 
   /**
@@ -255,9 +272,7 @@ export class Bucket {
    */
   async set(meta: StoredObject, inline?: Buffer): Promise<void> {
     const [offset] = await this.journal().append([encodeRecord({ k: meta.key, m: meta }, inline)]);
-    if (this.offsets.has(meta.key)) this.deadRecords += 1;
-    else this.keys.add(meta.key);
-    this.offsets.set(meta.key, offset!);
+    if (this.index.set(meta.key, offset!)) this.deadRecords += 1;
     this.cache.delete(meta.key);
     this.remember(meta);
     this.maybeCompact();
@@ -265,10 +280,10 @@ export class Bucket {
 
   /** Removes a key once its tombstone is durable (callers hold the key's lock). */
   async remove(key: string): Promise<void> {
-    if (!this.offsets.has(key)) return;
+    if (this.index.get(key) === undefined) return;
     await this.journal().append([encodeRecord({ k: key, d: 1 })]);
     this.cache.delete(key);
-    if (this.offsets.delete(key)) this.keys.delete(key);
+    this.index.delete(key);
     this.deadRecords += 2; // the tombstone and the record it ends
     this.maybeCompact();
   }
@@ -276,6 +291,7 @@ export class Bucket {
   /** Waits for a compaction in progress, then closes the journal. */
   async close(): Promise<void> {
     await this.compacting;
+    await this.index.close();
     await this.log?.close();
     this.log = undefined;
     if (this.readFd >= 0) closeSync(this.readFd);
@@ -298,7 +314,7 @@ export class Bucket {
   }
 
   private maybeCompact(): void {
-    if (this.compacting || this.deadRecords < Math.max(this.compactMinDead, this.offsets.size)) return;
+    if (this.compacting || this.deadRecords < Math.max(this.compactMinDead, this.index.size)) return;
     this.compacting = this.compact()
       .catch((err) => console.error(`[s3] bucket ${this.name}: compacting the metadata journal failed (it stays as it is): ${(err as Error).message}`))
       .finally(() => {
@@ -314,30 +330,36 @@ export class Bucket {
    * write replaced meanwhile is simply dead in the new file, like any superseded record.
    */
   private async compact(): Promise<void> {
-    const log = this.journal();
-    const fd = this.readFd;
-    const from = log.size;
-    const deadBefore = this.deadRecords;
-    const before = new Float64Array(this.offsets.size);
-    let n = 0;
-    for (const offset of this.offsets.values()) if (offset < from) before[n++] = offset;
-    const sorted = before.subarray(0, n).sort();
-    const moved = new Float64Array(n); // the new offset of sorted[i]
-    function* live(): Iterable<Buffer> {
-      let at = 0;
-      for (let i = 0; i < n; i += 1) {
-        const payload = readFrameSync(fd, sorted[i]!);
-        moved[i] = at;
-        at += frameLength(payload.length);
-        yield payload;
+    await this.index.hold(); // no key run is written while offsets move
+    try {
+      // In a macrotask every append the journal has resolved has been applied, and those not yet
+      // resolved lie past `settled`: so every live offset before `from` is gathered below.
+      await new Promise((resolve) => setImmediate(resolve));
+      const log = this.journal();
+      const fd = this.readFd;
+      const from = log.settled;
+      const deadBefore = this.deadRecords;
+      const sorted = this.index.offsetsBefore(from);
+      const n = sorted.length;
+      const moved = new Float64Array(n); // the new offset of sorted[i]
+      function* live(): Iterable<Buffer> {
+        let at = 0;
+        for (let i = 0; i < n; i += 1) {
+          const payload = readFrameSync(fd, sorted[i]!);
+          moved[i] = at;
+          at += frameLength(payload.length);
+          yield payload;
+        }
       }
+      const tailStart = await log.compactBefore(from, live());
+      this.index.relocate((offset) => (offset < from ? moved[indexOf(sorted, offset)]! : offset - from + tailStart));
+      this.readFd = openSync(log.path, 'r');
+      closeSync(fd);
+      // Records superseded while it ran are in the new file (copied, or in the tail): still dead.
+      this.deadRecords -= deadBefore;
+    } finally {
+      this.index.release();
     }
-    const tailStart = await log.compactBefore(from, live());
-    for (const [key, offset] of this.offsets) this.offsets.set(key, offset < from ? moved[indexOf(sorted, offset)]! : offset - from + tailStart);
-    this.readFd = openSync(log.path, 'r');
-    closeSync(fd);
-    // Records superseded while it ran are in the new file (copied, or in the tail): still dead.
-    this.deadRecords -= deadBefore;
   }
 }
 

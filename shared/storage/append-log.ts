@@ -51,13 +51,17 @@ export class AppendLog {
   private rewriting: Promise<void> | undefined;
   /** A compactBefore in progress (appends still go on until its last step). */
   private compacting = false;
+  /** The end of the last batch whose appends have resolved: every frame before it has been handed to its caller. */
+  private settledEnd: number;
 
   private constructor(
     readonly path: string,
     private handle: FileHandle,
     /** Bytes of intact frames in the file: where the next frame goes. */
     private end: number,
-  ) {}
+  ) {
+    this.settledEnd = end;
+  }
 
   /** Opens (creating if needed) and replays the log; `onRecord` sees every intact record in order, with its frame's offset. */
   static async open(path: string, onRecord: (payload: Buffer, offset: number) => void): Promise<AppendLog> {
@@ -81,6 +85,15 @@ export class AppendLog {
   /** Bytes of intact frames: the offset the next frame gets. */
   get size(): number {
     return this.end;
+  }
+
+  /**
+   * Every frame before this offset belongs to an append that has resolved, so the code after its
+   * caller's `await` runs before the next macrotask (e.g. a setImmediate callback). A reader that
+   * mirrors the log in memory can say "everything before here is applied" from such a callback.
+   */
+  get settled(): number {
+    return this.settledEnd;
   }
 
   /** Resolves, once every payload is durable, with the offset of each one's frame. */
@@ -111,6 +124,7 @@ export class AppendLog {
           await this.handle.write(buf, 0, buf.length, null);
           this.end += buf.length;
           await this.handle.datasync();
+          this.settledEnd = this.end;
           let offset = at;
           for (const p of batch) {
             p.resolve(
@@ -176,6 +190,7 @@ export class AppendLog {
     await this.handle.close();
     this.handle = await open(this.path, 'a+');
     this.end = length;
+    this.settledEnd = length;
   }
 
   /**
@@ -238,7 +253,8 @@ export class AppendLog {
   }
 }
 
-async function replay(handle: FileHandle, onRecord: (payload: Buffer, offset: number) => void): Promise<number> {
+/** Calls `onRecord` for each intact frame of an open file, in order, up to the first torn or corrupt one; the bytes of intact frames. */
+export async function replay(handle: FileHandle, onRecord: (payload: Buffer, offset: number) => void): Promise<number> {
   let offset = 0;
   let carry = Buffer.alloc(0);
   let position = 0;
@@ -268,7 +284,7 @@ async function replay(handle: FileHandle, onRecord: (payload: Buffer, offset: nu
  * `syncBytes`, fsyncs whenever that many have been written since the last time, so little is left
  * to flush at the end.
  */
-async function writeFrames(out: FileHandle, payloads: Iterable<Buffer>, chunkBytes = IO_CHUNK, syncBytes = Infinity): Promise<number> {
+export async function writeFrames(out: FileHandle, payloads: Iterable<Buffer>, chunkBytes = IO_CHUNK, syncBytes = Infinity): Promise<number> {
   let written = 0;
   let synced = 0;
   let chunk: Buffer[] = [];
