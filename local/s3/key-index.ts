@@ -28,7 +28,7 @@ import { frame, readFrameSync, replay } from '../../shared/storage/append-log';
 /** A key removed since the run (or the frozen memtable) was written. */
 const DELETED = -1;
 /** Memtable keys before a flush (at least; a bucket of many millions of keys flushes at RUN_FRACTION of its size). */
-export const MEMTABLE_KEYS = 65_536;
+export const MEMTABLE_KEYS = 16_384;
 const RUN_FRACTION = 1 / 32;
 /** Bytes of keys and offsets per block of the run. */
 const BLOCK_BYTES = 4096;
