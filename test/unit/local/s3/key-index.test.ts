@@ -7,6 +7,8 @@
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KeyIndex } from '../../../../local/s3/key-index';
+import { compareKeys } from '../../../../local/s3/key-order';
 import { ObjectStorage } from '../../../../local/s3/storage';
 
 const attrs = { contentType: 'application/octet-stream', userMetadata: {} };
@@ -51,6 +53,61 @@ async function churn(storage: ObjectStorage, n: number, round: number, model: Ma
     }),
   );
 }
+
+/** A deterministic generator (mulberry32), so a failure can be replayed. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('KeyIndex against a map', () => {
+  it('agrees with a plain sorted map through random changes, flushes and walks that span them', async () => {
+    const dir = freshDir();
+    const journal = join(dir, 'journal');
+    writeFileSync(journal, '');
+    let settled = 0;
+    const index = await KeyIndex.load(join(dir, 'keys.run'), { path: journal, settled: () => settled, isRecordOf: () => true }, { memtableKeys: 40 });
+    index.release();
+    const rand = random(23);
+    // Characters whose UTF-16 and UTF-8 orders differ (U+FFFF against a surrogate pair): the run compares bytes.
+    const alphabet = ['a', 'b', '/', '0', 'é', '\uffff', '😀'];
+    const keyOf = () => Array.from({ length: 1 + Math.floor(rand() * 5) }, () => alphabet[Math.floor(rand() * alphabet.length)]).join('');
+    const reference = new Map<string, number>();
+    const walk = index.from('');
+    let walked: string[] = [];
+    for (let step = 0; step < 6000; step += 1) {
+      const key = keyOf();
+      if (rand() < 0.6) {
+        settled += 1;
+        expect(index.set(key, settled)).toBe(reference.has(key));
+        reference.set(key, settled);
+      } else {
+        expect(index.delete(key)).toBe(reference.has(key));
+        reference.delete(key);
+      }
+      if (step % 50 === 0) await new Promise((r) => setImmediate(r)); // let flushes run
+      if (step % 7 === 0) {
+        const next = walk.next();
+        if (!next.done) walked.push(next.value);
+      }
+    }
+    await index.idle();
+    const sorted = [...reference.keys()].sort(compareKeys);
+    expect(index.size).toBe(reference.size);
+    expect([...index.from('')]).toEqual(sorted);
+    for (const [key, offset] of reference) expect(index.get(key)).toBe(offset);
+    expect(index.get('not there')).toBeUndefined();
+    // A walk across changes and flushes never goes backwards and never repeats a key.
+    walked = walked.concat([...walk]);
+    for (let i = 1; i < walked.length; i += 1) expect(compareKeys(walked[i - 1]!, walked[i]!)).toBeLessThan(0);
+    await index.close();
+  });
+});
 
 describe('the key index on disk', () => {
   it('lists and reads every key the same across flushes to the run and a restart', async () => {
