@@ -11,15 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeAll } from '../../../../local/s3/sinks';
 import { ObjectStorage, type StoredObject } from '../../../../local/s3/storage';
+import { frames } from '../../../support/seeded';
 
 const attrs = { contentType: 'image/png', userMetadata: {} };
 
-/** Records in a journal file (frames: u32 length, u32 CRC, payload). */
-function frames(bytes: Buffer): number {
-  let n = 0;
-  for (let at = 0; at + 8 <= bytes.length; at += 8 + bytes.readUInt32LE(at)) n += 1;
-  return n;
-}
 const freshDir = () => mkdtempSync(join(tmpdir(), 'bucket-meta-'));
 
 async function contents(storage: ObjectStorage, bucket: string): Promise<Record<string, string>> {

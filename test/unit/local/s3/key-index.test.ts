@@ -10,14 +10,9 @@ import { join } from 'node:path';
 import { KeyIndex } from '../../../../local/s3/key-index';
 import { compareKeys } from '../../../../local/s3/key-order';
 import { ObjectStorage } from '../../../../local/s3/storage';
+import { frames, random } from '../../../support/seeded';
 
 const attrs = { contentType: 'application/octet-stream', userMetadata: {} };
-/** Records in a journal file (frames: u32 length, u32 CRC, payload). */
-function frames(bytes: Buffer): number {
-  let n = 0;
-  for (let at = 0; at + 8 <= bytes.length; at += 8 + bytes.readUInt32LE(at)) n += 1;
-  return n;
-}
 const freshDir = () => mkdtempSync(join(tmpdir(), 'key-index-'));
 /** Keys that sort in an order unlike their write order, some outside the BMP. */
 const keyOf = (i: number) => `${['derived', 'images', 'z\u{1F600}', 'a'][i % 4]}/${((i * 7919) % 100_003).toString(16).padStart(6, '0')}/${i}`;
@@ -52,17 +47,6 @@ async function churn(storage: ObjectStorage, n: number, round: number, model: Ma
       }
     }),
   );
-}
-
-/** A deterministic generator (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('KeyIndex against a map', () => {

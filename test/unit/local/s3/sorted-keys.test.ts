@@ -1,17 +1,7 @@
 /** The S3 server's sorted key set against a plain sorted array, including changes during a walk. */
 import { compareKeys } from '../../../../local/s3/key-order';
 import { SortedKeys } from '../../../../local/s3/sorted-keys';
-
-/** A deterministic generator (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { random } from '../../../support/seeded';
 
 const ALPHABET = ['a', 'b', '/', '0', 'é', '\uffff', '😀']; // BMP above surrogates and a surrogate pair
 
