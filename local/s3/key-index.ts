@@ -434,7 +434,10 @@ export class KeyIndex {
   offsetsBefore(end: number): Float64Array {
     const out = new Float64Array(this.count);
     let n = 0;
-    for (const [, offset] of this.entries('')) if (offset < end) out[n++] = offset;
+    for (const [key, offset] of this.entries('')) {
+      if (n === out.length) throw new Error(`more live keys than the ${this.count} counted (at ${key})`);
+      if (offset < end) out[n++] = offset;
+    }
     return out.subarray(0, n).sort();
   }
 
@@ -470,15 +473,6 @@ export class KeyIndex {
     // After a compaction the run is written at once, with its offsets as they are now.
     if (this.translate) this.startFlush();
     else this.maybeFlush();
-  }
-
-  /** Writes the memtable out now (e.g. after a replay of the whole journal) and waits for it. */
-  async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    if (this.active.offsets.size > 0 || this.translate) {
-      this.startFlush();
-      await this.flushing;
-    }
   }
 
   async close(): Promise<void> {
