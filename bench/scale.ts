@@ -10,7 +10,7 @@
  * curve is drawn as an SVG (docs/scale-rss-<images>.svg); the result is bench/results/scale-<images>.json.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -75,12 +75,6 @@ interface Sample {
   pending: number;
 }
 
-/** The anonymous part of a process's resident memory (RssAnon: heaps, not mapped files such as shared libraries). */
-function rssAnonMb(pid: number): number {
-  const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
 function svgPlot(samples: Sample[], title: string): string {
   const W = 720;
   const H = 300;
@@ -127,7 +121,7 @@ export async function scaleBench(ctx: BenchContext): Promise<void> {
       samples.push({
         seconds: round((performance.now() - t0) / 1000, 1),
         rssMiB: round(rssMb(stack.pid), 0),
-        rssAnonMiB: round(rssAnonMb(stack.pid), 0),
+        rssAnonMiB: round(rssMb(stack.pid, 'RssAnon'), 0),
         indexed: h.indexed,
         pending: h.pending,
       });

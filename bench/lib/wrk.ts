@@ -63,8 +63,9 @@ export async function wrkNeighbors(api: string, keys: string[], connections: num
 }
 
 /** Resident set size of a process, from /proc (Linux). */
-export function rssMb(pid: number): number {
+/** A process's resident memory in MiB from /proc/<pid>/status: `VmRSS`, or a part of it such as `RssAnon` (heaps, not mapped files). */
+export function rssMb(pid: number, field: 'VmRSS' | 'RssAnon' = 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
   return m ? Number(m[1]) / 1024 : NaN;
 }

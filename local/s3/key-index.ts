@@ -23,7 +23,7 @@ import { closeSync, openSync, statSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { compareKeys } from './key-order';
 import { SortedKeys } from './sorted-keys';
-import { frame, readFrameSync, replay } from '../../shared/storage/append-log';
+import { frame, frameLength, readFrameSync, replay, writeFrames } from '../../shared/storage/append-log';
 
 /** A key removed since the run (or the frozen memtable) was written. */
 const DELETED = -1;
@@ -153,45 +153,39 @@ class KeyRun {
     try {
       // The header goes first with a placeholder count; the real header is written over it (same length) at the end.
       const headerOf = (c: number, b: number) =>
-        frame(Buffer.from(JSON.stringify({ v: 1, count: c, blocks: b, position, journal } satisfies RunHeader).padEnd(256, ' ')));
-      let written = headerOf(0, 0).length;
-      let pending: Buffer[] = [];
-      let pendingBytes = 0;
-      let block: Buffer[] = [];
-      let blockBytes = 0;
-      let blockFirst = '';
-      const endBlock = () => {
-        if (block.length === 0) return;
-        const f = frame(Buffer.concat(block));
-        firstKeys.push(blockFirst);
-        at.push(written + pendingBytes);
-        lengths.push(blockBytes);
-        pending.push(f);
-        pendingBytes += f.length;
-        block = [];
-        blockBytes = 0;
-      };
-      for (const [key, offset] of entries) {
-        const k = Buffer.from(key, 'utf8');
-        const e = Buffer.allocUnsafe(2 + k.length + 8);
-        e.writeUInt16LE(k.length, 0);
-        k.copy(e, 2);
-        e.writeDoubleLE(offset, 2 + k.length);
-        if (blockBytes + e.length > BLOCK_BYTES) endBlock();
-        if (block.length === 0) blockFirst = key;
-        block.push(e);
-        blockBytes += e.length;
-        count += 1;
-        if (pendingBytes >= WRITE_CHUNK) {
-          await out.write(Buffer.concat(pending), 0, pendingBytes, written);
-          written += pendingBytes;
-          pending = [];
-          pendingBytes = 0;
+        Buffer.from(JSON.stringify({ v: 1, count: c, blocks: b, position, journal } satisfies RunHeader).padEnd(256, ' '));
+      /** The header, then the blocks of entries, noting where each block's frame lands. */
+      function* payloads(): Generator<Buffer> {
+        const header = headerOf(0, 0);
+        let written = frameLength(header.length);
+        yield header;
+        let block: Buffer[] = [];
+        let blockBytes = 0;
+        const endBlock = () => {
+          const payload = Buffer.concat(block);
+          at.push(written);
+          lengths.push(payload.length);
+          written += frameLength(payload.length);
+          block = [];
+          blockBytes = 0;
+          return payload;
+        };
+        for (const [key, offset] of entries) {
+          const k = Buffer.from(key, 'utf8');
+          const e = Buffer.allocUnsafe(2 + k.length + 8);
+          e.writeUInt16LE(k.length, 0);
+          k.copy(e, 2);
+          e.writeDoubleLE(offset, 2 + k.length);
+          if (blockBytes + e.length > BLOCK_BYTES) yield endBlock();
+          if (block.length === 0) firstKeys.push(key);
+          block.push(e);
+          blockBytes += e.length;
+          count += 1;
         }
+        if (block.length > 0) yield endBlock();
       }
-      endBlock();
-      if (pendingBytes > 0) await out.write(Buffer.concat(pending), 0, pendingBytes, written);
-      const head = headerOf(count, firstKeys.length);
+      await writeFrames(out, payloads(), WRITE_CHUNK);
+      const head = frame(headerOf(count, firstKeys.length));
       await out.write(head, 0, head.length, 0);
       await out.datasync();
     } catch (err) {
