@@ -2,9 +2,9 @@
  * The embedded stack's vector index: one directory per index, each an append-only journal of
  * full-state records (put: id, metadata, vector; delete: id) replayed into memory on open.
  *
- * Search is an exact scan (cosine distance on L2-normalised vectors) over one contiguous
- * Float32Array, so recall is 1 by construction. From NATIVE_SCAN_MIN_VECTORS vectors on, the dot
- * products are one MatMul in onnxruntime (SIMD, multi-threaded, already a dependency for the
+ * Search is an exact scan (cosine distance on L2-normalised vectors) over the vectors, held in
+ * fixed blocks (vector-blocks.ts), so recall is 1 by construction. From NATIVE_SCAN_MIN_VECTORS
+ * vectors on, the dot products are one MatMul per block in onnxruntime (SIMD, multi-threaded, already a dependency for the
  * encoder): measured 3-4x faster than the JavaScript loop at 100k vectors (docs/BENCHMARKS.md).
  * Durable across restarts and crashes: a put or delete resolves only when its record is fsynced.
  *
@@ -18,6 +18,7 @@ import type { VectorMetadata } from '../schemas';
 import type { VectorIndex, VectorMatch, VectorQuery, VectorRecord, VectorStore } from '../ports/vector-index';
 import { AppendLog } from '../storage/append-log';
 import { DEFAULT_HNSW, HnswAccelerator, type HnswSettings } from './hnsw-accelerator';
+import { VECTOR_BLOCK_BYTES, VectorBlocks } from './vector-blocks';
 
 const OP_PUT = 1;
 const OP_DELETE = 2;
@@ -34,6 +35,8 @@ export interface LocalIndexOptions {
   /** Vectors from which the HNSW graph is used; Infinity keeps every query exact. */
   approximateMinVectors?: number;
   hnsw?: HnswSettings;
+  /** Bytes per block of vectors (tests lower it to span blocks with few vectors). */
+  vectorBlockBytes?: number;
 }
 
 /** Below this many vectors the JavaScript loop beats a native call's overhead (measured break-even: about 250 at d=128). */
@@ -61,7 +64,7 @@ export class LocalVectorIndex implements VectorIndex {
   private ids: string[] = [];
   private metas: VectorMetadata[] = [];
   private readonly slotOf = new Map<string, number>();
-  private data: Float32Array;
+  private readonly vectors: VectorBlocks;
   private recordsSinceCompaction = 0;
   /** Bumped by every change of slots, so a query can tell that the index moved under an await. */
   private mutations = 0;
@@ -82,11 +85,15 @@ export class LocalVectorIndex implements VectorIndex {
     readonly dimension: number,
     private readonly options: Required<LocalIndexOptions>,
   ) {
-    this.data = new Float32Array(dimension * 1024);
+    this.vectors = new VectorBlocks(dimension, options.vectorBlockBytes);
   }
 
   static async open(dir: string, name: string, dimension: number, options: LocalIndexOptions = {}): Promise<LocalVectorIndex> {
-    const resolved = { approximateMinVectors: options.approximateMinVectors ?? APPROXIMATE_MIN_VECTORS, hnsw: options.hnsw ?? DEFAULT_HNSW };
+    const resolved = {
+      approximateMinVectors: options.approximateMinVectors ?? APPROXIMATE_MIN_VECTORS,
+      hnsw: options.hnsw ?? DEFAULT_HNSW,
+      vectorBlockBytes: options.vectorBlockBytes ?? VECTOR_BLOCK_BYTES,
+    };
     const index = new LocalVectorIndex(dir, name, dimension, resolved);
     const snapshotAt = Number.isFinite(resolved.approximateMinVectors) ? await HnswAccelerator.snapshotRecords(dir, dimension, resolved.hnsw) : undefined;
     if (snapshotAt !== undefined) index.approximate = await HnswAccelerator.create(dir, index.slots(), resolved.hnsw);
@@ -122,7 +129,7 @@ export class LocalVectorIndex implements VectorIndex {
     for (const id of new Set(ids)) {
       const slot = this.slotOf.get(id);
       if (slot === undefined) continue;
-      out.push({ id, vector: this.data.slice(slot * this.dimension, (slot + 1) * this.dimension), metadata: { ...this.metas[slot]! } });
+      out.push({ id, vector: this.vectors.at(slot).slice(), metadata: { ...this.metas[slot]! } });
     }
     return out;
   }
@@ -159,7 +166,6 @@ export class LocalVectorIndex implements VectorIndex {
     const top = new TopK(k);
     const d = this.dimension;
     const v = q.vector;
-    const data = this.data;
     const consider = (slot: number, dot: number) => {
       if (!top.admits(dot)) return;
       if (exclude.size > 0 && exclude.has(this.ids[slot]!)) return;
@@ -179,36 +185,28 @@ export class LocalVectorIndex implements VectorIndex {
           return this.matches(top);
         }
       }
-      for (const slot of this.byLabel.get(q.label) ?? []) {
-        const base = slot * d;
-        let dot = 0;
-        for (let j = 0; j < d; j += 1) dot += data[base + j]! * v[j]!;
-        consider(slot, dot);
-      }
+      for (const slot of this.byLabel.get(q.label) ?? []) consider(slot, this.vectors.dot(slot, v));
       return this.matches(top);
     }
-    let scores: Float32Array | undefined;
-    if (this.ids.length >= NATIVE_SCAN_MIN_VECTORS) {
-      const before = this.mutations;
-      scores = await nativeScores(this.data.subarray(0, this.ids.length * d), this.ids.length, d, v);
-      // Slots moved during the native call (a put or delete): score again in this tick instead.
-      if (this.mutations !== before) scores = undefined;
-    }
     const n = this.ids.length;
-    for (let slot = 0; slot < n; slot += 1) {
-      if (q.label !== undefined) {
-        const m = this.metas[slot]!;
-        if (m.label !== q.label && m.pseudoLabel !== q.label) continue;
+    const wanted = (slot: number) => {
+      if (q.label === undefined) return true;
+      const m = this.metas[slot]!;
+      return m.label === q.label || m.pseudoLabel === q.label;
+    };
+    if (n >= NATIVE_SCAN_MIN_VECTORS) {
+      const before = this.mutations;
+      const scored: Array<{ start: number; scores: Float32Array }> = [];
+      for (const view of [...this.vectors.views(n)]) scored.push({ start: view.start, scores: await nativeScores(view.vectors, view.count, d, v) });
+      // Unless slots moved during the native calls (a put or delete): then score again in this tick.
+      if (this.mutations === before) {
+        for (const { start, scores } of scored) {
+          for (let i = 0; i < scores.length; i += 1) if (wanted(start + i)) consider(start + i, scores[i]!);
+        }
+        return this.matches(top);
       }
-      let dot = 0;
-      if (scores) {
-        dot = scores[slot]!;
-      } else {
-        const base = slot * d;
-        for (let j = 0; j < d; j += 1) dot += data[base + j]! * v[j]!;
-      }
-      consider(slot, dot);
     }
+    for (let slot = 0; slot < n; slot += 1) if (wanted(slot)) consider(slot, this.vectors.dot(slot, v));
     return this.matches(top);
   }
 
@@ -219,7 +217,7 @@ export class LocalVectorIndex implements VectorIndex {
     const d = this.dimension;
     const slots = Int32Array.from(members);
     const vectors = new Float32Array(slots.length * d);
-    for (let i = 0; i < slots.length; i += 1) vectors.set(this.data.subarray(slots[i]! * d, (slots[i]! + 1) * d), i * d);
+    for (let i = 0; i < slots.length; i += 1) vectors.set(this.vectors.at(slots[i]!), i * d);
     const packed = { slots, vectors, mutations: this.mutations };
     this.packedLabels.delete(label);
     this.packedLabels.set(label, packed);
@@ -271,7 +269,7 @@ export class LocalVectorIndex implements VectorIndex {
     return {
       dimension: this.dimension,
       slotCount: () => this.ids.length,
-      vectorAt: (slot: number) => this.data.subarray(slot * this.dimension, (slot + 1) * this.dimension),
+      vectorAt: (slot: number) => this.vectors.at(slot),
     };
   }
 
@@ -308,7 +306,6 @@ export class LocalVectorIndex implements VectorIndex {
     let slot = this.slotOf.get(id);
     if (slot === undefined) {
       slot = this.ids.length;
-      this.ensureCapacity(slot + 1);
       this.ids.push(id);
       this.metas.push(metadata);
       this.slotOf.set(id, slot);
@@ -317,9 +314,9 @@ export class LocalVectorIndex implements VectorIndex {
       this.label(slot, this.metas[slot]!, false);
       this.metas[slot] = metadata;
       this.label(slot, metadata, true);
-      if (!sameVector(this.data, slot * this.dimension, vector)) this.approximate?.changed(slot);
+      if (!sameVector(this.vectors.at(slot), vector)) this.approximate?.changed(slot);
     }
-    this.data.set(vector, slot * this.dimension);
+    this.vectors.set(slot, vector);
   }
 
   private removeSlot(id: string): void {
@@ -334,12 +331,13 @@ export class LocalVectorIndex implements VectorIndex {
       const movedId = this.ids[last]!;
       this.ids[slot] = movedId;
       this.metas[slot] = this.metas[last]!;
-      this.data.copyWithin(slot * this.dimension, last * this.dimension, (last + 1) * this.dimension);
+      this.vectors.copy(last, slot);
       this.slotOf.set(movedId, slot);
     }
     this.ids.pop();
     this.metas.pop();
     this.slotOf.delete(id);
+    this.vectors.release(this.ids.length);
     this.approximate?.moved(slot, this.ids.length);
   }
 
@@ -359,14 +357,6 @@ export class LocalVectorIndex implements VectorIndex {
         if (set.size === 0) this.byLabel.delete(name);
       }
     }
-  }
-
-  /** Grows the vectors' array by a quarter at a time: doubling left up to half of it unused (512 MB at a million 128-d vectors). */
-  private ensureCapacity(slots: number): void {
-    if (slots * this.dimension <= this.data.length) return;
-    const grown = new Float32Array(Math.max(slots, Math.ceil((this.data.length / this.dimension) * 1.25)) * this.dimension);
-    grown.set(this.data);
-    this.data = grown;
   }
 
   private async journal(payloads: Buffer[]): Promise<void> {
@@ -390,8 +380,7 @@ export class LocalVectorIndex implements VectorIndex {
       for (const id of ids) {
         const slot = self.slotOf.get(id);
         if (slot === undefined) continue;
-        const vector = self.data.subarray(slot * self.dimension, (slot + 1) * self.dimension);
-        yield encodePut({ id, vector, metadata: self.metas[slot]! });
+        yield encodePut({ id, vector: self.vectors.at(slot), metadata: self.metas[slot]! });
       }
     }
     this.recordsSinceCompaction = 0;
@@ -425,8 +414,8 @@ class TopK {
   }
 }
 
-function sameVector(data: Float32Array, offset: number, vector: Float32Array): boolean {
-  for (let j = 0; j < vector.length; j += 1) if (data[offset + j] !== vector[j]) return false;
+function sameVector(a: Float32Array, b: Float32Array): boolean {
+  for (let j = 0; j < b.length; j += 1) if (a[j] !== b[j]) return false;
   return true;
 }
 
