@@ -1,15 +1,18 @@
 /**
- * The embedded index's vectors, slot by slot, in fixed blocks of at least 32 MiB that are allocated
- * once and never copied or moved while the index grows.
+ * The embedded index's vectors, slot by slot, in fixed blocks of 128 MiB that are allocated once
+ * and never copied or moved while the index grows.
  *
  * One contiguous array had to be reallocated and copied as the index grew: each step held the old
  * and the new array at once, and freed the old one. glibc answers such frees by raising its mmap
  * threshold to the freed size (up to 32 MiB), after which every smaller allocation stays in its
- * heaps: the steps in the stack's RSS measured in docs/BENCHMARKS.md. A block of 32 MiB or more is
- * always its own mapping, and freeing it (only when the index shrinks by more than a block) moves
- * no threshold. A block's pages take memory only once written, so a small index costs what it holds.
+ * heaps: the steps in the stack's RSS measured in docs/BENCHMARKS.md. A block over 32 MiB is always
+ * its own mapping, and freeing it (only when the index shrinks past it) moves no threshold. A
+ * block's pages take memory only once written, so a small index costs what it holds. The exact
+ * scan runs one native call per block: at 128 MiB, one up to 262,144 vectors of 128 dimensions,
+ * past the point where the index switches to its graph (32 MiB blocks, three calls at 150,000
+ * vectors, measured 1-2 ms slower per query).
  */
-export const VECTOR_BLOCK_BYTES = 32 * 2 ** 20;
+export const VECTOR_BLOCK_BYTES = 128 * 2 ** 20;
 
 export class VectorBlocks {
   /** Vectors per block. */
@@ -52,9 +55,9 @@ export class VectorBlocks {
     while (this.capacity < slots) this.blocks.push(new Float32Array(this.perBlock * this.dimension));
   }
 
-  /** Frees the blocks past those `slots` need, keeping one spare so that a put after a delete at a block's edge does not allocate again. */
+  /** Frees the blocks past those `slots` need (allocating one again costs a mapping: its pages come as they are written). */
   release(slots: number): void {
-    const keep = Math.ceil(slots / this.perBlock) + 1;
+    const keep = Math.ceil(slots / this.perBlock);
     while (this.blocks.length > keep) this.blocks.pop();
   }
 
