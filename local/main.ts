@@ -7,8 +7,8 @@ import { startStack } from './stack';
 
 /**
  * How far V8's old generation may grow past what survived its last full collection before it
- * collects again, in percent. V8 picks up to 300% on its own when collections are cheap: the stack
- * keeps about 50 MB alive, and through a 60,000-image ingest its heap swung between 90 and 175 MB
+ * collects again, in percent. V8 picks more the cheaper its collections are: the stack keeps about
+ * 50 MB alive, and through a 60,000-image ingest its heap swung between 90 and 175 MB
  * (docs/BENCHMARKS.md). At 50% a full collection comes every 25 MB or so of garbage, some 20 s of
  * ingest, and costs tens of milliseconds.
  */
