@@ -4,8 +4,9 @@
  *
  * Search is an exact scan (cosine distance on L2-normalised vectors) over the vectors, held in
  * fixed blocks (vector-blocks.ts), so recall is 1 by construction. From NATIVE_SCAN_MIN_VECTORS
- * vectors on, the dot products are one MatMul per block in onnxruntime (SIMD, multi-threaded, already a dependency for the
- * encoder): measured 3-4x faster than the JavaScript loop at 100k vectors (docs/BENCHMARKS.md).
+ * vectors on, the dot products are one MatMul per block in onnxruntime (SIMD, multi-threaded,
+ * already a dependency for the encoder): measured 3-4x faster than the JavaScript loop at 100k
+ * vectors (docs/BENCHMARKS.md).
  * Durable across restarts and crashes: a put or delete resolves only when its record is fsynced.
  *
  * From APPROXIMATE_MIN_VECTORS vectors on, unfiltered queries go to an HNSW graph kept in step with
