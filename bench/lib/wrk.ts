@@ -62,7 +62,6 @@ export async function wrkNeighbors(api: string, keys: string[], connections: num
   return parseWrk(stdout, connections, durationSeconds);
 }
 
-/** Resident set size of a process, from /proc (Linux). */
 /** A process's resident memory in MiB from /proc/<pid>/status: `VmRSS`, or a part of it such as `RssAnon` (heaps, not mapped files). */
 export function rssMb(pid: number, field: 'VmRSS' | 'RssAnon' = 'VmRSS'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -198,7 +198,7 @@ export class LocalVectorIndex implements VectorIndex {
     if (n >= NATIVE_SCAN_MIN_VECTORS) {
       const before = this.mutations;
       const scored: Array<{ start: number; scores: Float32Array }> = [];
-      for (const view of [...this.vectors.views(n)]) scored.push({ start: view.start, scores: await nativeScores(view.vectors, view.count, d, v) });
+      for (const view of this.vectors.views(n)) scored.push({ start: view.start, scores: await nativeScores(view.vectors, view.count, d, v) });
       // Unless slots moved during the native calls (a put or delete): then score again in this tick.
       if (this.mutations === before) {
         for (const { start, scores } of scored) {

@@ -62,11 +62,13 @@ export class VectorBlocks {
   }
 
   /** The first `slots` vectors as one view per block: `start` is the slot of the view's first vector. */
-  *views(slots: number): Generator<{ start: number; count: number; vectors: Float32Array }> {
+  views(slots: number): Array<{ start: number; count: number; vectors: Float32Array }> {
+    const out = [];
     for (let start = 0, b = 0; start < slots; start += this.perBlock, b += 1) {
       const count = Math.min(this.perBlock, slots - start);
-      yield { start, count, vectors: this.blocks[b]!.subarray(0, count * this.dimension) };
+      out.push({ start, count, vectors: this.blocks[b]!.subarray(0, count * this.dimension) });
     }
+    return out;
   }
 
   /** The dot product of the vector in `slot` with `query`. */
