@@ -20,6 +20,7 @@ import { loadFashionMnist } from '../scripts/fashion-mnist';
 import { importArgs } from '../test/support/encoders';
 import { getJson, startStackProcess } from '../test/support/stack-process';
 import { type BenchContext, flag, ROOT, round, writeResult } from './lib/common';
+import { glibcHeapsMiB, slope } from './lib/smaps';
 import { rssMb } from './lib/wrk';
 
 const FM_TOTAL = 70_000;
@@ -66,16 +67,22 @@ async function objectBytes(s3: S3Client, bucket: string): Promise<Map<string, nu
   return byKind;
 }
 
-/** A sample of the stack while it ingests: RSS, its anonymous part (heap and native allocations, not mapped files), images indexed and messages queued. */
+/**
+ * A sample of the stack while it ingests: RSS, its anonymous part (heap and native allocations, not
+ * mapped files), glibc's heaps within it, images indexed and messages queued.
+ */
 interface Sample {
   seconds: number;
   rssMiB: number;
   rssAnonMiB: number;
+  mainHeapMiB: number;
+  threadArenasMiB: number;
   indexed: number;
   pending: number;
 }
 
-function svgPlot(samples: Sample[], title: string): string {
+/** `vectorBytes`: bytes of one stored vector (the index's own data, which grows with the images by design). */
+function svgPlot(samples: Sample[], title: string, vectorBytes: number): string {
   const W = 720;
   const H = 300;
   const pad = 50;
@@ -84,6 +91,7 @@ function svgPlot(samples: Sample[], title: string): string {
   const x = (t: number) => pad + ((W - 2 * pad) * t) / maxT;
   const y = (r: number) => H - pad - ((H - 2 * pad) * r) / maxR;
   const line = samples.map((s) => `${x(s.seconds).toFixed(1)},${y(s.rssMiB).toFixed(1)}`).join(' ');
+  const withoutVectors = samples.map((s) => `${x(s.seconds).toFixed(1)},${y(s.rssMiB - (s.indexed * vectorBytes) / 2 ** 20).toFixed(1)}`).join(' ');
   // Messages waiting in the stack's queues (uploads ahead of the ingest), on their own scale.
   const maxP = Math.max(...samples.map((s) => s.pending), 1);
   const yp = (p: number) => H - pad - ((H - 2 * pad) * p) / (maxP * 1.1);
@@ -98,8 +106,10 @@ function svgPlot(samples: Sample[], title: string): string {
 ${ticks.join('\n')}
 <polyline fill="none" stroke="#bbb" stroke-width="1.5" stroke-dasharray="4 3" points="${queued}"/>
 <polyline fill="none" stroke="#0b5cad" stroke-width="2" points="${line}"/>
+<polyline fill="none" stroke="#c05a00" stroke-width="1.5" points="${withoutVectors}"/>
 <text x="${W - pad}" y="36" text-anchor="end" font-size="11" fill="#0b5cad">stack RSS (MiB, left axis)</text>
-<text x="${W - pad}" y="50" text-anchor="end" font-size="11" fill="#888">messages queued (dashed; at most ${maxP.toLocaleString()})</text>
+<text x="${W - pad}" y="50" text-anchor="end" font-size="11" fill="#c05a00">RSS less the index's vectors (${vectorBytes} bytes per image indexed)</text>
+<text x="${W - pad}" y="64" text-anchor="end" font-size="11" fill="#888">messages queued (dashed; at most ${maxP.toLocaleString()})</text>
 <text x="${W / 2}" y="${H - 12}" text-anchor="middle" font-size="11">seconds since the first upload (${last?.indexed ?? 0} images indexed at the end)</text>
 <text x="14" y="${H / 2}" transform="rotate(-90 14 ${H / 2})" text-anchor="middle" font-size="11">stack RSS (MiB)</text>
 </svg>
@@ -111,6 +121,8 @@ export async function scaleBench(ctx: BenchContext): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-scale-'));
   const stack = await startStackProcess(dataDir, { RETRAIN_MIN_NEW_LABELS: '0', RETRAIN_INTERVAL_MINUTES: '0', LIFECYCLE_INTERVAL_SECONDS: '1' });
   const s3 = localS3Client(stack.s3);
+  const manifest = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: 'artifacts', Key: 'models/v0/manifest.json' }))).Body!.transformToString());
+  const vectorBytes = 4 * (manifest.encoder.embeddingDim as number);
   const samples: Sample[] = [];
   const t0 = performance.now();
   const health = async () => (await getJson<{ indexed: number; pending: number }>(`${stack.api}/health`)).body;
@@ -118,10 +130,13 @@ export async function scaleBench(ctx: BenchContext): Promise<void> {
   const sampler = (async () => {
     while (sampling) {
       const h = await health();
+      const heaps = glibcHeapsMiB(stack.pid);
       samples.push({
         seconds: round((performance.now() - t0) / 1000, 1),
         rssMiB: round(rssMb(stack.pid), 0),
         rssAnonMiB: round(rssMb(stack.pid, 'RssAnon'), 0),
+        mainHeapMiB: round(heaps.mainHeapMiB, 0),
+        threadArenasMiB: round(heaps.threadArenasMiB, 0),
         indexed: h.indexed,
         pending: h.pending,
       });
@@ -170,7 +185,6 @@ export async function scaleBench(ctx: BenchContext): Promise<void> {
     console.log(`  allocated on disk per image: ${JSON.stringify(allocatedPerImage)}`);
 
     // A rollout of every image: the serving encoder imported again as the next version.
-    const manifest = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: 'artifacts', Key: 'models/v0/manifest.json' }))).Body!.transformToString());
     const onnx = join(dataDir, 'again.onnx');
     writeFileSync(
       onnx,
@@ -203,9 +217,21 @@ export async function scaleBench(ctx: BenchContext): Promise<void> {
     };
     console.log(`  rollout: ${rollout.imagesPerSecond} images/s re-embedded (${rollout.againstIngest}x ingest)`);
     const rss = samples.map((s) => s.rssMiB);
+    // Growth per image indexed, past the first 10,000 (start-up: caches, compiled code, the first blocks).
+    const settled = samples.filter((s) => s.indexed >= Math.min(10_000, images / 10));
+    const bytesPerImage = (value: (s: Sample) => number) => round(slope(settled.map((s) => [s.indexed, value(s) * 2 ** 20])), 0);
+    const growth = {
+      fromImages: settled[0]?.indexed ?? 0,
+      rssBytesPerImage: bytesPerImage((s) => s.rssMiB),
+      rssLessVectorsBytesPerImage: bytesPerImage((s) => s.rssMiB - (s.indexed * vectorBytes) / 2 ** 20),
+      vectorBytesPerImage: vectorBytes,
+    };
+    console.log(
+      `  RSS growth from ${growth.fromImages} images: ${growth.rssBytesPerImage} bytes per image, ${growth.rssLessVectorsBytesPerImage} less the vectors`,
+    );
     const result = {
       ingest,
-      rss: { samples, minMiB: Math.min(...rss), maxMiB: Math.max(...rss), lastMiB: rss[rss.length - 1] },
+      rss: { samples, minMiB: Math.min(...rss), maxMiB: Math.max(...rss), lastMiB: rss[rss.length - 1], growth },
       bytesPerImage: perImage,
       allocatedBytesPerImage: allocatedPerImage,
       rollout,
@@ -213,7 +239,7 @@ export async function scaleBench(ctx: BenchContext): Promise<void> {
     if (!ctx.quick)
       writeFileSync(
         join(ROOT, 'docs', `scale-rss-${images}.svg`),
-        svgPlot(samples, `Embedded stack RSS while ${images.toLocaleString()} images are ingested (this machine)`),
+        svgPlot(samples, `Embedded stack RSS while ${images.toLocaleString()} images are ingested (this machine)`, vectorBytes),
       );
     writeResult(ctx, `scale-${images}`, result, 'scale');
   } finally {

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { API_ROUTES } from '../shared/api-routes';
 import { parseLocalStackConfig } from '../shared/config';
+import { startHeapTrimming } from './heap-trim';
 import { startStack } from './stack';
 
 /**
@@ -18,6 +19,7 @@ async function main(): Promise<void> {
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   const config = parseLocalStackConfig(process.env);
   const stack = await startStack({ config, repoRoot: resolve(__dirname, '..') });
+  const trimming = startHeapTrimming();
   const s3 = stack.s3Endpoint;
   console.log(
     [
@@ -35,6 +37,7 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    trimming.stop();
     console.log(`[pipeline] ${signal}: stopping`);
     stack.close().then(
       () => process.exit(0),
