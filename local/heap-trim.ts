@@ -37,11 +37,11 @@ export interface HeapTrimming {
 }
 
 /**
- * Calls `trim` every `intervalSeconds` without keeping the process alive. A trim that throws stops
+ * Calls `trim` (`loadMallocTrim()`'s, or none) every `intervalSeconds` without keeping the process alive. A trim that throws stops
  * the trimming (it is an optimisation: the stack carries on without it) and is reported once.
  */
 export function startHeapTrimming(
-  trim: (() => number) | undefined = loadMallocTrim(),
+  trim: (() => number) | undefined,
   intervalSeconds = TRIM_INTERVAL_SECONDS,
   warn: (message: string) => void = console.warn,
 ): HeapTrimming {

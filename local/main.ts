@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { API_ROUTES } from '../shared/api-routes';
 import { parseLocalStackConfig } from '../shared/config';
-import { startHeapTrimming } from './heap-trim';
+import { loadMallocTrim, startHeapTrimming } from './heap-trim';
 import { startStack } from './stack';
 
 /**
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   const config = parseLocalStackConfig(process.env);
   const stack = await startStack({ config, repoRoot: resolve(__dirname, '..') });
-  const trimming = startHeapTrimming();
+  const trimming = startHeapTrimming(loadMallocTrim());
   const s3 = stack.s3Endpoint;
   console.log(
     [
