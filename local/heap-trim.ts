@@ -15,11 +15,16 @@
 /** Seconds between trims: a trim walks the free chunks of every heap, so it costs little when there is nothing to give back. */
 export const TRIM_INTERVAL_SECONDS = 30;
 
+/** Whether this process runs on glibc (Node.js reports its version; musl and other systems have none). */
+export function hasGlibc(): boolean {
+  if (process.platform !== 'linux') return false;
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return Boolean(report?.header?.glibcVersionRuntime);
+}
+
 /** glibc's `malloc_trim(0)`: 1 if memory went back to the system. Undefined where there is no glibc to call. */
 export function loadMallocTrim(): (() => number) | undefined {
-  if (process.platform !== 'linux') return undefined;
-  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-  if (!report?.header?.glibcVersionRuntime) return undefined;
+  if (!hasGlibc()) return undefined;
   try {
     const koffi = require('koffi') as typeof import('koffi');
     const trim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number;
