@@ -3,7 +3,8 @@
  *
  * The stack runs as a user runs it. Fashion-MNIST images go in through the S3 API, 16 at a time:
  * train and test splits, then mirrored copies past 70,000, so every key is a distinct picture. While
- * they go in, the stack process's RSS is sampled every 5 s. Afterwards the data directory's bytes
+ * they go in, the stack process's RSS (and glibc's heaps within it) is sampled every 5 s, and its
+ * growth per image is fitted, with and without the index's vectors. Afterwards the data directory's bytes
  * are counted per image, by kind: originals, derived files, records, index journals, queue journals
  * and the S3 server's own metadata. Then a new version (the serving encoder, imported again) is
  * rolled out, re-embedding every image, and its images/s are set against the ingest's. The RSS
@@ -19,8 +20,8 @@ import { localS3Client } from '../local/s3-client';
 import { loadFashionMnist } from '../scripts/fashion-mnist';
 import { importArgs } from '../test/support/encoders';
 import { getJson, startStackProcess } from '../test/support/stack-process';
-import { type BenchContext, flag, ROOT, round, writeResult } from './lib/common';
-import { glibcHeapsMiB, slope } from './lib/smaps';
+import { type BenchContext, flag, ROOT, round, slope, writeResult } from './lib/common';
+import { glibcHeapsMiB } from './lib/smaps';
 import { rssMb } from './lib/wrk';
 
 const FM_TOTAL = 70_000;

@@ -3,10 +3,10 @@
  *
  * glibc returns freed memory to the system only from the top of a heap. The stack's native
  * allocations (Node.js buffers, sharp, onnxruntime) come and go around longer-lived ones, so free
- * pages pile up inside the heaps and stay in the RSS. Through a 100,000-image ingest that was 47 MiB
- * of a 343 MiB RSS: one `malloc_trim(0)` in the running stack took its main heap from 71 to 38 MiB
- * and its thread arenas from 37 to 23 MiB (docs/BENCHMARKS.md). Nothing else in Node.js can ask for
- * it, so the call goes through koffi (a C FFI with prebuilt binaries, loaded only here).
+ * pages pile up inside the heaps and stay in the RSS. At the end of a 100,000-image ingest that was
+ * 45 MiB of a 335 MiB RSS: one `malloc_trim(0)` in the running stack took its main heap from 71 to
+ * 38 MiB and its thread arenas from 37 to 23 MiB (docs/BENCHMARKS.md). Nothing in Node.js can ask
+ * for it, so the call goes through koffi (a C FFI with prebuilt binaries, loaded only here).
  *
  * Only on Linux with glibc; elsewhere (macOS, musl) `loadMallocTrim` finds nothing to call and the
  * stack runs without it.

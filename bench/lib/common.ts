@@ -59,6 +59,20 @@ export function summarize(samplesMs: number[]) {
   };
 }
 
+/** Least-squares slope of y against x. */
+export function slope(points: Array<[number, number]>): number {
+  const n = points.length;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
 export const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 // biome-ignore lint/suspicious/noExplicitAny: the JSON a benchmark script prints; each caller reads the fields it knows.

@@ -27,17 +27,3 @@ export function glibcHeapsMiB(pid: number): { mainHeapMiB: number; threadArenasM
   }
   return { mainHeapMiB: main / 1024, threadArenasMiB: arenas / 1024 };
 }
-
-/** Least-squares slope of y against x. */
-export function slope(points: Array<[number, number]>): number {
-  const n = points.length;
-  const mx = points.reduce((a, [x]) => a + x, 0) / n;
-  const my = points.reduce((a, [, y]) => a + y, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (const [x, y] of points) {
-    num += (x - mx) * (y - my);
-    den += (x - mx) ** 2;
-  }
-  return den === 0 ? 0 : num / den;
-}
