@@ -220,7 +220,8 @@ export async function scaleBench(ctx: BenchContext): Promise<void> {
     const rss = samples.map((s) => s.rssMiB);
     // Growth per image indexed, past the first 10,000 (start-up: caches, compiled code, the first blocks).
     const settled = samples.filter((s) => s.indexed >= Math.min(10_000, images / 10));
-    const bytesPerImage = (value: (s: Sample) => number) => round(slope(settled.map((s) => [s.indexed, value(s) * 2 ** 20])), 0);
+    // Null when the ingest was too short to fit a line (a --quick run).
+    const bytesPerImage = (value: (s: Sample) => number) => (settled.length < 2 ? null : round(slope(settled.map((s) => [s.indexed, value(s) * 2 ** 20])), 0));
     const growth = {
       fromImages: settled[0]?.indexed ?? 0,
       rssBytesPerImage: bytesPerImage((s) => s.rssMiB),
