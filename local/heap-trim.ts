@@ -12,7 +12,13 @@
  * stack runs without it.
  */
 
-/** Seconds between trims: a trim walks the free chunks of every heap, so it costs little when there is nothing to give back. */
+/**
+ * Seconds between trims. A trim costs about 1.2-1.7 ms per MiB it returns on this project's 2-core
+ * machine (39 ms for 23 MiB, 224 ms for 182 MiB) and under 5 ms when there is nothing to return. It
+ * runs on a libuv worker thread, but it holds each heap's lock while it walks that heap, so a
+ * main-thread allocation meanwhile waits for it: the event loop stalled for the whole 224 ms. Through
+ * an ingest a trim returns 15-45 MiB, so the loop can stall for tens of milliseconds every 30 s.
+ */
 export const TRIM_INTERVAL_SECONDS = 30;
 
 /** Whether this process runs on glibc (Node.js reports its version; musl and other systems have none). */
@@ -22,13 +28,16 @@ export function hasGlibc(): boolean {
   return Boolean(report?.header?.glibcVersionRuntime);
 }
 
-/** glibc's `malloc_trim(0)`: 1 if memory went back to the system. Undefined where there is no glibc to call. */
-export function loadMallocTrim(): (() => number) | undefined {
+/** An asynchronous trim: resolves to 1 if memory went back to the system, else 0. */
+export type HeapTrim = () => Promise<number>;
+
+/** glibc's `malloc_trim(0)`, called off the main thread. Undefined where there is no glibc to call. */
+export function loadMallocTrim(): HeapTrim | undefined {
   if (!hasGlibc()) return undefined;
   try {
     const koffi = require('koffi') as typeof import('koffi');
-    const trim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number;
-    return () => trim(0);
+    const trim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)');
+    return () => new Promise((resolve, reject) => trim.async(0, (err: unknown, released: number) => (err ? reject(err) : resolve(released))));
   } catch {
     return undefined;
   }
@@ -42,16 +51,18 @@ export interface HeapTrimming {
 }
 
 /**
- * Calls `trim` (`loadMallocTrim()`'s, or none) every `intervalSeconds` without keeping the process alive. A trim that throws stops
- * the trimming (it is an optimisation: the stack carries on without it) and is reported once.
+ * Calls `trim` (`loadMallocTrim()`'s, or none) every `intervalSeconds` without keeping the process
+ * alive, never two at once. A trim that fails stops the trimming (it is an optimisation: the stack
+ * carries on without it) and is reported once.
  */
 export function startHeapTrimming(
-  trim: (() => number) | undefined,
+  trim: HeapTrim | undefined,
   intervalSeconds = TRIM_INTERVAL_SECONDS,
   warn: (message: string) => void = console.warn,
 ): HeapTrimming {
   let trims = 0;
   let released = 0;
+  let running = false;
   let timer: NodeJS.Timeout | undefined;
   const stop = () => {
     if (timer) clearInterval(timer);
@@ -59,13 +70,24 @@ export function startHeapTrimming(
   };
   if (trim) {
     timer = setInterval(() => {
-      try {
-        released += trim() === 1 ? 1 : 0;
-        trims += 1;
-      } catch (err) {
-        stop();
-        warn(`[pipeline] returning free heap memory to the system failed, not trying again: ${(err as Error).message}`);
-      }
+      if (running) return;
+      running = true;
+      // A trim that throws at once fails like one that rejects.
+      Promise.resolve()
+        .then(trim)
+        .then(
+          (result) => {
+            released += result === 1 ? 1 : 0;
+            trims += 1;
+          },
+          (err: unknown) => {
+            stop();
+            warn(`[pipeline] returning free heap memory to the system failed, not trying again: ${(err as Error).message}`);
+          },
+        )
+        .finally(() => {
+          running = false;
+        });
     }, intervalSeconds * 1000);
     timer.unref();
   }

@@ -21,10 +21,10 @@ function rssDropMiB(trim: boolean): number {
     }
     freed = null;
     globalThis.gc();
-    setTimeout(() => {
+    setTimeout(async () => {
       globalThis.gc();
       const before = process.memoryUsage.rss();
-      if (${trim}) trim();
+      if (${trim}) await trim();
       const after = process.memoryUsage.rss();
       console.log(JSON.stringify({ drop: (before - after) / 2 ** 20, kept: kept.length }));
     }, 300);
@@ -48,39 +48,53 @@ describe('heap trimming', () => {
     60_000,
   );
 
-  it('trims on every interval, counts the trims that released memory, and stops', () => {
+  it('trims on every interval, counts the trims that released memory, and stops', async () => {
     jest.useFakeTimers();
     const results = [1, 0, 1];
-    const trim = jest.fn(() => results.shift() ?? 0);
+    const trim = jest.fn(async () => results.shift() ?? 0);
     const trimming = startHeapTrimming(trim, 30);
-    jest.advanceTimersByTime(29_999);
+    await jest.advanceTimersByTimeAsync(29_999);
     expect(trim).not.toHaveBeenCalled();
-    jest.advanceTimersByTime(60_001);
+    await jest.advanceTimersByTimeAsync(60_001);
     expect(trimming.trims).toBe(3);
     expect(trimming.released).toBe(2);
     trimming.stop();
-    jest.advanceTimersByTime(300_000);
+    await jest.advanceTimersByTimeAsync(300_000);
     expect(trim).toHaveBeenCalledTimes(3);
   });
 
-  it('stops for good, saying so once, when a trim fails', () => {
+  it('never starts a trim while one is still running', async () => {
+    jest.useFakeTimers();
+    let finish: (released: number) => void = () => undefined;
+    const trim = jest.fn(() => new Promise<number>((resolve) => (finish = resolve)));
+    const trimming = startHeapTrimming(trim, 1);
+    await jest.advanceTimersByTimeAsync(5_000);
+    expect(trim).toHaveBeenCalledTimes(1);
+    finish(1);
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(trimming.released).toBe(1);
+    expect(trim).toHaveBeenCalledTimes(2);
+    trimming.stop();
+  });
+
+  it('stops for good, saying so once, when a trim fails', async () => {
     jest.useFakeTimers();
     const warn = jest.fn();
-    const trim = jest.fn(() => {
+    const trim = jest.fn(async () => {
       throw new Error('symbol not found');
     });
     const trimming = startHeapTrimming(trim, 1, warn);
-    jest.advanceTimersByTime(10_000);
+    await jest.advanceTimersByTimeAsync(10_000);
     expect(trim).toHaveBeenCalledTimes(1);
     expect(warn).toHaveBeenCalledTimes(1);
     expect(warn.mock.calls[0]![0]).toMatch(/not trying again: symbol not found/);
     expect(trimming.trims).toBe(0);
   });
 
-  it('does nothing where there is no trim to call', () => {
+  it('does nothing where there is no trim to call', async () => {
     jest.useFakeTimers();
     const trimming = startHeapTrimming(undefined, 1);
-    jest.advanceTimersByTime(10_000);
+    await jest.advanceTimersByTimeAsync(10_000);
     expect(trimming.trims).toBe(0);
     trimming.stop();
   });
