@@ -16,8 +16,9 @@
  * Seconds between trims. A trim costs about 1.2-1.7 ms per MiB it returns on this project's 2-core
  * machine (39 ms for 23 MiB, 224 ms for 182 MiB) and under 5 ms when there is nothing to return. It
  * runs on a libuv worker thread, but it holds each heap's lock while it walks that heap, so a
- * main-thread allocation meanwhile waits for it: the event loop stalled for the whole 224 ms. Through
- * an ingest a trim returns 15-45 MiB, so the loop can stall for tens of milliseconds every 30 s.
+ * main-thread allocation meanwhile waits: a synthetic test's event loop stalled for a whole 224 ms
+ * trim. In the stack during an ingest, nine trims of 23-96 ms left event-loop gaps of at most 21 ms
+ * (docs/BENCHMARKS.md).
  */
 export const TRIM_INTERVAL_SECONDS = 30;
 
