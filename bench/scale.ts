@@ -82,7 +82,11 @@ interface Sample {
   pending: number;
 }
 
-/** `vectorBytes`: bytes of one stored vector (the index's own data, which grows with the images by design). */
+/** A sample's RSS less the index's vectors: `vectorBytes` per image indexed (its own data, which grows with the images by design). */
+function rssLessVectorsMiB(s: Sample, vectorBytes: number): number {
+  return s.rssMiB - (s.indexed * vectorBytes) / 2 ** 20;
+}
+
 function svgPlot(samples: Sample[], title: string, vectorBytes: number): string {
   const W = 720;
   const H = 300;
@@ -92,7 +96,7 @@ function svgPlot(samples: Sample[], title: string, vectorBytes: number): string 
   const x = (t: number) => pad + ((W - 2 * pad) * t) / maxT;
   const y = (r: number) => H - pad - ((H - 2 * pad) * r) / maxR;
   const line = samples.map((s) => `${x(s.seconds).toFixed(1)},${y(s.rssMiB).toFixed(1)}`).join(' ');
-  const withoutVectors = samples.map((s) => `${x(s.seconds).toFixed(1)},${y(s.rssMiB - (s.indexed * vectorBytes) / 2 ** 20).toFixed(1)}`).join(' ');
+  const withoutVectors = samples.map((s) => `${x(s.seconds).toFixed(1)},${y(rssLessVectorsMiB(s, vectorBytes)).toFixed(1)}`).join(' ');
   // Messages waiting in the stack's queues (uploads ahead of the ingest), on their own scale.
   const maxP = Math.max(...samples.map((s) => s.pending), 1);
   const yp = (p: number) => H - pad - ((H - 2 * pad) * p) / (maxP * 1.1);
@@ -225,7 +229,7 @@ export async function scaleBench(ctx: BenchContext): Promise<void> {
     const growth = {
       fromImages: settled[0]?.indexed ?? 0,
       rssBytesPerImage: bytesPerImage((s) => s.rssMiB),
-      rssLessVectorsBytesPerImage: bytesPerImage((s) => s.rssMiB - (s.indexed * vectorBytes) / 2 ** 20),
+      rssLessVectorsBytesPerImage: bytesPerImage((s) => rssLessVectorsMiB(s, vectorBytes)),
       vectorBytesPerImage: vectorBytes,
     };
     console.log(
