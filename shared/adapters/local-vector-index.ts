@@ -3,7 +3,8 @@
  * full-state records (put: id, metadata, vector; delete: id) replayed into memory on open.
  *
  * Search is an exact scan (cosine distance on L2-normalised vectors) over the vectors, held in
- * fixed blocks (vector-blocks.ts), so recall is 1 by construction. From NATIVE_SCAN_MIN_VECTORS
+ * fixed blocks (vector-blocks.ts), so recall is 1 by construction. Ids, metadata and labels are
+ * packed beside them, off V8's heap (slot-records.ts). From NATIVE_SCAN_MIN_VECTORS
  * vectors on, the dot products are one MatMul per block in onnxruntime (SIMD, multi-threaded,
  * already a dependency for the encoder): measured 3-4x faster than the JavaScript loop at 100k
  * vectors (docs/BENCHMARKS.md).
@@ -19,6 +20,7 @@ import type { VectorMetadata } from '../schemas';
 import type { VectorIndex, VectorMatch, VectorQuery, VectorRecord, VectorStore } from '../ports/vector-index';
 import { AppendLog } from '../storage/append-log';
 import { DEFAULT_HNSW, HnswAccelerator, type HnswSettings } from './hnsw-accelerator';
+import { RECORD_BUFFER_BYTES, SlotRecords } from './slot-records';
 import { VECTOR_BLOCK_BYTES, VectorBlocks } from './vector-blocks';
 
 const OP_PUT = 1;
@@ -38,6 +40,8 @@ export interface LocalIndexOptions {
   hnsw?: HnswSettings;
   /** Bytes per block of vectors (tests lower it to span blocks with few vectors). */
   vectorBlockBytes?: number;
+  /** Bytes per buffer of ids and metadata (tests lower it likewise). */
+  recordBufferBytes?: number;
 }
 
 /** Below this many vectors the JavaScript loop beats a native call's overhead (measured break-even: about 250 at d=128). */
@@ -62,9 +66,7 @@ async function nativeScores(vectors: Float32Array, n: number, d: number, query: 
 }
 
 export class LocalVectorIndex implements VectorIndex {
-  private ids: string[] = [];
-  private metas: VectorMetadata[] = [];
-  private readonly slotOf = new Map<string, number>();
+  private readonly records: SlotRecords;
   private readonly vectors: VectorBlocks;
   private recordsSinceCompaction = 0;
   /** Bumped by every change of slots, so a query can tell that the index moved under an await. */
@@ -74,8 +76,6 @@ export class LocalVectorIndex implements VectorIndex {
   /** Records in the journal file (what an HNSW snapshot's position counts). */
   private logRecords = 0;
   private approximate: HnswAccelerator | undefined;
-  /** The slots of each human label and pseudo-label: a filtered query scores only these. */
-  private readonly byLabel = new Map<string, Set<number>>();
   /** Packed copies of the labels last queried (at most as many vectors as the index), valid while `mutations` has not moved. */
   private readonly packedLabels = new Map<string, { slots: Int32Array; vectors: Float32Array; mutations: number }>();
   private approximateStarting: Promise<void> | undefined;
@@ -87,6 +87,7 @@ export class LocalVectorIndex implements VectorIndex {
     private readonly options: Required<LocalIndexOptions>,
   ) {
     this.vectors = new VectorBlocks(dimension, options.vectorBlockBytes);
+    this.records = new SlotRecords({ bufferBytes: options.recordBufferBytes });
   }
 
   static async open(dir: string, name: string, dimension: number, options: LocalIndexOptions = {}): Promise<LocalVectorIndex> {
@@ -94,6 +95,7 @@ export class LocalVectorIndex implements VectorIndex {
       approximateMinVectors: options.approximateMinVectors ?? APPROXIMATE_MIN_VECTORS,
       hnsw: options.hnsw ?? DEFAULT_HNSW,
       vectorBlockBytes: options.vectorBlockBytes ?? VECTOR_BLOCK_BYTES,
+      recordBufferBytes: options.recordBufferBytes ?? RECORD_BUFFER_BYTES,
     };
     const index = new LocalVectorIndex(dir, name, dimension, resolved);
     const snapshotAt = Number.isFinite(resolved.approximateMinVectors) ? await HnswAccelerator.snapshotRecords(dir, dimension, resolved.hnsw) : undefined;
@@ -104,7 +106,7 @@ export class LocalVectorIndex implements VectorIndex {
       records += 1;
       index.applyRecord(payload);
       // The snapshot reflects the journal up to here: later records update it like live changes.
-      if (records === snapshotAt) index.approximate?.adoptSnapshot(index.ids.length);
+      if (records === snapshotAt) index.approximate?.adoptSnapshot(index.records.count);
     });
     index.recordsSinceCompaction = records;
     index.logRecords = records;
@@ -128,9 +130,9 @@ export class LocalVectorIndex implements VectorIndex {
   async get(ids: string[]): Promise<VectorRecord[]> {
     const out: VectorRecord[] = [];
     for (const id of new Set(ids)) {
-      const slot = this.slotOf.get(id);
-      if (slot === undefined) continue;
-      out.push({ id, vector: this.vectors.at(slot).slice(), metadata: { ...this.metas[slot]! } });
+      const slot = this.records.slotOf(id);
+      if (slot < 0) continue;
+      out.push({ id, vector: this.vectors.at(slot).slice(), metadata: this.records.metadataAt(slot) });
     }
     return out;
   }
@@ -138,8 +140,7 @@ export class LocalVectorIndex implements VectorIndex {
   async delete(ids: string[]): Promise<void> {
     const payloads: Buffer[] = [];
     for (const id of ids) {
-      if (!this.slotOf.has(id)) continue;
-      this.removeSlot(id);
+      if (!this.removeSlot(id)) continue;
       payloads.push(encodeDelete(id));
     }
     await this.journal(payloads);
@@ -156,9 +157,10 @@ export class LocalVectorIndex implements VectorIndex {
       if (found) {
         const out: VectorMatch[] = [];
         for (const { slot, distance } of found) {
-          const id = this.ids[slot];
-          if (id === undefined || exclude.has(id)) continue;
-          out.push({ id, distance, metadata: { ...this.metas[slot]! } });
+          if (slot >= this.records.count) continue;
+          const id = this.records.idAt(slot);
+          if (exclude.has(id)) continue;
+          out.push({ id, distance, metadata: this.records.metadataAt(slot) });
           if (out.length === k) break;
         }
         return out;
@@ -169,15 +171,15 @@ export class LocalVectorIndex implements VectorIndex {
     const v = q.vector;
     const consider = (slot: number, dot: number) => {
       if (!top.admits(dot)) return;
-      if (exclude.size > 0 && exclude.has(this.ids[slot]!)) return;
+      if (exclude.size > 0 && exclude.has(this.records.idAt(slot))) return;
       top.add(slot, dot);
     };
-    const members = q.label === undefined ? undefined : this.byLabel.get(q.label);
-    if (q.label !== undefined && (!members || members.size * 4 < this.ids.length)) {
+    const members = q.label === undefined ? 0 : this.records.labelCount(q.label);
+    if (q.label !== undefined && members * 4 < this.records.count) {
       // A label's own vectors only (exact): a fraction of the index instead of all of it, packed
       // together (kept until the index changes) so that one native MatMul scores them.
-      if (!members) return [];
-      const packed = this.packedLabel(q.label, members);
+      if (members === 0) return [];
+      const packed = this.packedLabel(q.label);
       if (packed.slots.length >= NATIVE_SCAN_MIN_VECTORS) {
         const before = this.mutations;
         const scores = await nativeScores(packed.vectors, packed.slots.length, d, v);
@@ -186,15 +188,11 @@ export class LocalVectorIndex implements VectorIndex {
           return this.matches(top);
         }
       }
-      for (const slot of this.byLabel.get(q.label) ?? []) consider(slot, this.vectors.dot(slot, v));
+      for (const slot of this.records.slotsWithLabel(q.label)) consider(slot, this.vectors.dot(slot, v));
       return this.matches(top);
     }
-    const n = this.ids.length;
-    const wanted = (slot: number) => {
-      if (q.label === undefined) return true;
-      const m = this.metas[slot]!;
-      return m.label === q.label || m.pseudoLabel === q.label;
-    };
+    const n = this.records.count;
+    const wanted = q.label === undefined ? () => true : this.records.withLabel(q.label);
     if (n >= NATIVE_SCAN_MIN_VECTORS) {
       const before = this.mutations;
       const scored: Array<{ start: number; scores: Float32Array }> = [];
@@ -202,7 +200,7 @@ export class LocalVectorIndex implements VectorIndex {
       // Unless slots moved during the native calls (a put or delete): then score again in this tick.
       if (this.mutations === before) {
         for (const { start, scores } of scored) {
-          for (let i = 0; i < scores.length; i += 1) if (wanted(start + i)) consider(start + i, scores[i]!);
+          for (let i = 0; i < scores.length; i += 1) if (top.admits(scores[i]!) && wanted(start + i)) consider(start + i, scores[i]!);
         }
         return this.matches(top);
       }
@@ -212,11 +210,11 @@ export class LocalVectorIndex implements VectorIndex {
   }
 
   /** The label's member slots and their vectors side by side, rebuilt only after the index changed. */
-  private packedLabel(label: string, members: Set<number>): { slots: Int32Array; vectors: Float32Array } {
+  private packedLabel(label: string): { slots: Int32Array; vectors: Float32Array } {
     const cached = this.packedLabels.get(label);
     if (cached && cached.mutations === this.mutations) return cached;
     const d = this.dimension;
-    const slots = Int32Array.from(members);
+    const slots = this.records.slotsWithLabel(label);
     const vectors = new Float32Array(slots.length * d);
     for (let i = 0; i < slots.length; i += 1) vectors.set(this.vectors.at(slots[i]!), i * d);
     const packed = { slots, vectors, mutations: this.mutations };
@@ -226,7 +224,7 @@ export class LocalVectorIndex implements VectorIndex {
     let total = 0;
     for (const p of this.packedLabels.values()) total += p.slots.length;
     for (const [name, p] of this.packedLabels) {
-      if (total <= this.ids.length || name === label) break;
+      if (total <= this.records.count || name === label) break;
       this.packedLabels.delete(name);
       total -= p.slots.length;
     }
@@ -234,15 +232,15 @@ export class LocalVectorIndex implements VectorIndex {
   }
 
   private matches(top: TopK): VectorMatch[] {
-    return top.slots.map((slot, i) => ({ id: this.ids[slot]!, distance: 1 - top.scores[i]!, metadata: { ...this.metas[slot]! } }));
+    return top.slots.map((slot, i) => ({ id: this.records.idAt(slot), distance: 1 - top.scores[i]!, metadata: this.records.metadataAt(slot) }));
   }
 
   async *listIds(): AsyncIterable<string> {
-    for (const id of [...this.ids]) yield id;
+    for (const id of this.records.ids()) yield id;
   }
 
   async count(): Promise<number> {
-    return this.ids.length;
+    return this.records.count;
   }
 
   /** `keepGraph: false` when the index is about to be deleted: saving its graph would be wasted work. */
@@ -269,7 +267,7 @@ export class LocalVectorIndex implements VectorIndex {
   private slots() {
     return {
       dimension: this.dimension,
-      slotCount: () => this.ids.length,
+      slotCount: () => this.records.count,
       vectorAt: (slot: number) => this.vectors.at(slot),
     };
   }
@@ -277,7 +275,7 @@ export class LocalVectorIndex implements VectorIndex {
   /** Starts (or resumes) the HNSW graph once the index is large enough for it. */
   private maybeApproximate(): void {
     if (this.approximateStarting) return;
-    if (!this.approximate && this.ids.length < this.options.approximateMinVectors) return;
+    if (!this.approximate && this.records.count < this.options.approximateMinVectors) return;
     this.approximateStarting = (async () => {
       this.approximate ??= await HnswAccelerator.create(this.dir, this.slots(), this.options.hnsw);
       const accelerator = this.approximate;
@@ -304,60 +302,27 @@ export class LocalVectorIndex implements VectorIndex {
 
   private setSlot(id: string, vector: Float32Array, metadata: VectorMetadata): void {
     this.mutations += 1;
-    let slot = this.slotOf.get(id);
-    if (slot === undefined) {
-      slot = this.ids.length;
-      this.ids.push(id);
-      this.metas.push(metadata);
-      this.slotOf.set(id, slot);
-      this.label(slot, metadata, true);
+    let slot = this.records.slotOf(id);
+    if (slot < 0) {
+      slot = this.records.push(id, metadata);
     } else {
-      this.label(slot, this.metas[slot]!, false);
-      this.metas[slot] = metadata;
-      this.label(slot, metadata, true);
+      this.records.replace(slot, metadata);
       if (!sameVector(this.vectors.at(slot), vector)) this.approximate?.changed(slot);
     }
     this.vectors.set(slot, vector);
   }
 
-  private removeSlot(id: string): void {
-    const slot = this.slotOf.get(id);
-    if (slot === undefined) return;
+  /** Removes the id's vector (the last slot's moves into its place); false when the id is absent. */
+  private removeSlot(id: string): boolean {
+    const slot = this.records.slotOf(id);
+    if (slot < 0) return false;
     this.mutations += 1;
-    const last = this.ids.length - 1;
-    this.label(slot, this.metas[slot]!, false);
-    if (slot !== last) {
-      this.label(last, this.metas[last]!, false);
-      this.label(slot, this.metas[last]!, true);
-      const movedId = this.ids[last]!;
-      this.ids[slot] = movedId;
-      this.metas[slot] = this.metas[last]!;
-      this.vectors.copy(last, slot);
-      this.slotOf.set(movedId, slot);
-    }
-    this.ids.pop();
-    this.metas.pop();
-    this.slotOf.delete(id);
-    this.vectors.release(this.ids.length);
-    this.approximate?.moved(slot, this.ids.length);
-  }
-
-  /** Adds `slot` to (or removes it from) the sets of the labels in `metadata`. */
-  private label(slot: number, metadata: VectorMetadata, present: boolean): void {
-    for (const name of new Set([metadata.label, metadata.pseudoLabel])) {
-      if (name === undefined) continue;
-      let set = this.byLabel.get(name);
-      if (present) {
-        if (!set) {
-          set = new Set();
-          this.byLabel.set(name, set);
-        }
-        set.add(slot);
-      } else if (set) {
-        set.delete(slot);
-        if (set.size === 0) this.byLabel.delete(name);
-      }
-    }
+    const last = this.records.count - 1;
+    this.records.remove(slot);
+    if (slot !== last) this.vectors.copy(last, slot);
+    this.vectors.release(this.records.count);
+    this.approximate?.moved(slot, this.records.count);
+    return true;
   }
 
   private async journal(payloads: Buffer[]): Promise<void> {
@@ -367,7 +332,7 @@ export class LocalVectorIndex implements VectorIndex {
     this.logRecords += payloads.length;
     if (this.approximate) void this.approximate.catchUp();
     else this.maybeApproximate();
-    if (!this.compacting && this.recordsSinceCompaction > Math.max(COMPACT_MIN_RECORDS, 2 * this.ids.length)) {
+    if (!this.compacting && this.recordsSinceCompaction > Math.max(COMPACT_MIN_RECORDS, 2 * this.records.count)) {
       this.compacting = this.compact().finally(() => {
         this.compacting = undefined;
       });
@@ -375,13 +340,13 @@ export class LocalVectorIndex implements VectorIndex {
   }
 
   private async compact(): Promise<void> {
-    const ids = [...this.ids];
+    const ids = this.records.ids();
     const self = this;
     function* snapshot(): Generator<Buffer> {
       for (const id of ids) {
-        const slot = self.slotOf.get(id);
-        if (slot === undefined) continue;
-        yield encodePut({ id, vector: self.vectors.at(slot), metadata: self.metas[slot]! });
+        const slot = self.records.slotOf(id);
+        if (slot < 0) continue;
+        yield encodePut({ id, vector: self.vectors.at(slot), metadata: self.records.metadataAt(slot) });
       }
     }
     this.recordsSinceCompaction = 0;
