@@ -175,20 +175,9 @@ export class SlotRecords {
     const json = JSON.stringify(metadata);
     const idBytes = Buffer.byteLength(id, 'utf8');
     const metaBytes = Buffer.byteLength(json, 'utf8');
-    const size = idBytes + metaBytes;
-    let chunk = this.chunks[this.chunks.length - 1];
-    if (!chunk || this.chunkUsed + size > chunk.length) {
-      chunk = Buffer.alloc(Math.max(this.bufferBytes, size));
-      this.chunks.push(chunk);
-      this.chunkUsed = 0;
-    }
-    const at = this.chunkUsed;
+    const { chunk, at } = this.place(slot, idBytes + metaBytes);
     chunk.write(id, at, 'utf8');
     chunk.write(json, at + idBytes, 'utf8');
-    this.chunkUsed += size;
-    this.liveBytes += size;
-    this.setField(slot, CHUNK, this.chunks.length - 1);
-    this.setField(slot, OFFSET, at);
     this.setField(slot, ID_BYTES, idBytes);
     this.setField(slot, META_BYTES, metaBytes);
   }
@@ -202,21 +191,28 @@ export class SlotRecords {
     this.liveBytes = 0;
     this.deadBytes = 0;
     for (let slot = 0; slot < this.count; slot += 1) {
-      const chunk = old[this.field(slot, CHUNK)]!;
-      const at = this.field(slot, OFFSET);
+      const from = old[this.field(slot, CHUNK)]!;
+      const start = this.field(slot, OFFSET);
       const size = this.field(slot, ID_BYTES) + this.field(slot, META_BYTES);
-      let target = this.chunks[this.chunks.length - 1];
-      if (!target || this.chunkUsed + size > target.length) {
-        target = Buffer.alloc(Math.max(this.bufferBytes, size));
-        this.chunks.push(target);
-        this.chunkUsed = 0;
-      }
-      chunk.copy(target, this.chunkUsed, at, at + size);
-      this.setField(slot, CHUNK, this.chunks.length - 1);
-      this.setField(slot, OFFSET, this.chunkUsed);
-      this.chunkUsed += size;
-      this.liveBytes += size;
+      const { chunk, at } = this.place(slot, size);
+      from.copy(chunk, at, start, start + size);
     }
+  }
+
+  /** Room for `size` bytes of record at the end of the chunks (a new chunk when the last is full), recorded as the slot's place. */
+  private place(slot: number, size: number): { chunk: Buffer; at: number } {
+    let chunk = this.chunks[this.chunks.length - 1];
+    if (!chunk || this.chunkUsed + size > chunk.length) {
+      chunk = Buffer.alloc(Math.max(this.bufferBytes, size));
+      this.chunks.push(chunk);
+      this.chunkUsed = 0;
+    }
+    const at = this.chunkUsed;
+    this.chunkUsed += size;
+    this.liveBytes += size;
+    this.setField(slot, CHUNK, this.chunks.length - 1);
+    this.setField(slot, OFFSET, at);
+    return { chunk, at };
   }
 
   private labels(slot: number, metadata: VectorMetadata): void {
