@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { API_ROUTES } from '../shared/api-routes';
 import { parseLocalStackConfig } from '../shared/config';
-import { loadMallocTrim, startHeapTrimming } from './heap-trim';
+import { fixMmapThreshold, loadMallocTrim, startHeapTrimming } from './heap-trim';
 import { startStack } from './stack';
 
 /**
@@ -17,6 +17,8 @@ const HEAP_GROWING_PERCENT = 50;
 
 async function main(): Promise<void> {
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+  // First, so that what the stack allocates from here on keeps glibc's initial thresholds.
+  fixMmapThreshold();
   const config = parseLocalStackConfig(process.env);
   const stack = await startStack({ config, repoRoot: resolve(__dirname, '..') });
   const trimming = startHeapTrimming(loadMallocTrim());

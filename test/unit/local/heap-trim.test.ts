@@ -33,6 +33,40 @@ function rssDropMiB(trim: boolean): number {
   return (JSON.parse(out.trim().split('\n').pop()!) as { drop: number }).drop;
 }
 
+/**
+ * In a fresh Node.js process, with glibc's mmap threshold fixed or not: frees an 8 MiB buffer (a
+ * mapping of its own, whose free raises glibc's threshold by default), then fills 200 buffers of
+ * 256 KiB, frees every other one, and prints the RSS drop in MiB. No trim.
+ */
+function rssDropAfterFreesMiB(fixThreshold: boolean): number {
+  const script = `
+    const { fixMmapThreshold } = require('./local/heap-trim.ts');
+    if (${fixThreshold} && !fixMmapThreshold()) throw new Error('mallopt failed');
+    let big = Buffer.allocUnsafeSlow(8 * 2 ** 20).fill(1);
+    big = null;
+    globalThis.gc();
+    setTimeout(() => {
+      const kept = [];
+      let freed = [];
+      for (let i = 0; i < 200; i += 1) {
+        const b = Buffer.allocUnsafeSlow(256 * 1024).fill(i & 255);
+        (i % 2 ? freed : kept).push(b);
+      }
+      globalThis.gc();
+      const before = process.memoryUsage.rss();
+      freed = null;
+      globalThis.gc();
+      setTimeout(() => {
+        globalThis.gc();
+        const after = process.memoryUsage.rss();
+        console.log(JSON.stringify({ drop: (before - after) / 2 ** 20, kept: kept.length }));
+      }, 300);
+    }, 300);
+  `;
+  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '-e', script], { cwd: root, encoding: 'utf8' });
+  return (JSON.parse(out.trim().split('\n').pop()!) as { drop: number }).drop;
+}
+
 describe('heap trimming', () => {
   afterEach(() => jest.useRealTimers());
 
@@ -44,6 +78,17 @@ describe('heap trimming', () => {
       expect(rssDropMiB(true)).toBeGreaterThan(10);
       // The same heap without the trim keeps them.
       expect(rssDropMiB(false)).toBeLessThan(2);
+    },
+    60_000,
+  );
+
+  (hasGlibc() ? it : it.skip)(
+    'keeps image-sized buffers out of glibc’s heap once a larger one was freed, when the thresholds are fixed (Linux, glibc)',
+    () => {
+      // 100 freed buffers of 256 KiB: 25 MiB, each its own mapping with the threshold fixed.
+      expect(rssDropAfterFreesMiB(true)).toBeGreaterThan(20);
+      // By default the freed 8 MiB buffer raised the threshold: they came from the heap, between live ones, and stay.
+      expect(rssDropAfterFreesMiB(false)).toBeLessThan(3);
     },
     60_000,
   );
