@@ -57,9 +57,9 @@ const M_MMAP_THRESHOLD = -3;
 export const MMAP_THRESHOLD_BYTES = 128 * 1024;
 
 /**
- * Keeps glibc's mmap threshold at 128 KiB. By default glibc raises it each time a mapped allocation
- * larger than it is freed (up to 32 MiB), and its trim threshold to twice that. Once a few MiB have
- * been freed (sharp's and onnxruntime's buffers), every image-sized buffer
+ * Keeps glibc's mmap and trim thresholds at 128 KiB. By default glibc raises the mmap threshold each
+ * time a mapped allocation larger than it is freed (up to 32 MiB), and the trim threshold to twice
+ * that. Once a few MiB of sharp's and onnxruntime's buffers have been freed, every image-sized buffer
  * comes from the heap, and the heap's top is given back only past 64 MiB free: the stack's main heap
  * swung between 27 and 86 MiB between trims through a 100,000-image ingest. Thresholds set
  * explicitly are no longer adjusted: with them the same ingest's main heap stayed at 19-38 MiB

@@ -49,7 +49,8 @@ describe('LocalVectorIndex across vector blocks', () => {
   it('answers exactly like a brute-force model through puts, replacements and deletes that move slots between blocks, and after a restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vectors-blocks-'));
     const d = 16;
-    const options = { vectorBlockBytes: 97 * d * 4 }; // 97 vectors per block: native scans span several blocks
+    // 97 vectors per block: native scans span several blocks. Ids and metadata in 2 KiB chunks: many, compacted as records are replaced and deleted.
+    const options = { vectorBlockBytes: 97 * d * 4, recordBufferBytes: 2048 };
     const r = random(17);
     const unit = () => l2Normalize(Float32Array.from({ length: d }, () => r() - 0.5));
     const model = new Map<string, { vector: Float32Array; label?: string }>();
@@ -84,7 +85,9 @@ describe('LocalVectorIndex across vector blocks', () => {
         expect(await index.count()).toBe(model.size);
         const q = unit();
         expect((await index.query({ vector: q, topK: 10 })).map((m) => m.id)).toEqual(brute(q, 10));
-        expect((await index.query({ vector: q, topK: 5, label: 'shoe' })).map((m) => m.id)).toEqual(brute(q, 5, 'shoe'));
+        const shoes = await index.query({ vector: q, topK: 5, label: 'shoe' });
+        expect(shoes.map((m) => m.id)).toEqual(brute(q, 5, 'shoe'));
+        for (const m of shoes) expect(m.metadata).toEqual({ key: m.id, modelVersion: 'v0', label: 'shoe' });
       }
       expect(model.size).toBeGreaterThan(NATIVE_SCAN_MIN_VECTORS);
       const sample = [...model.keys()].filter((_, i) => i % 37 === 0);
