@@ -22,11 +22,15 @@
  */
 export const TRIM_INTERVAL_SECONDS = 30;
 
-/** Whether this process runs on glibc (Node.js reports its version; musl and other systems have none). */
+let glibcRuntime: boolean | undefined;
+
+/** Whether this process runs on glibc (Node.js reports its version; musl and other systems have none). Asked once: a report takes milliseconds. */
 export function hasGlibc(): boolean {
-  if (process.platform !== 'linux') return false;
-  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-  return Boolean(report?.header?.glibcVersionRuntime);
+  if (glibcRuntime === undefined) {
+    const report = process.platform === 'linux' ? (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined) : undefined;
+    glibcRuntime = Boolean(report?.header?.glibcVersionRuntime);
+  }
+  return glibcRuntime;
 }
 
 /** An asynchronous trim: resolves to 1 if memory went back to the system, else 0. */

@@ -51,7 +51,6 @@ export class SlotRecords {
   private table: Int32Array;
   private mask: number;
   private readonly labelCode = new Map<string, number>();
-  private readonly labelNames: string[] = [''];
   /** Slots with the label as label or as pseudo-label (once when both), by code. */
   private readonly labelSlots: number[] = [0];
 
@@ -236,8 +235,7 @@ export class SlotRecords {
     if (label === undefined) return NONE;
     let code = this.labelCode.get(label);
     if (code === undefined) {
-      code = this.labelNames.length;
-      this.labelNames.push(label);
+      code = this.labelSlots.length;
       this.labelSlots.push(0);
       this.labelCode.set(label, code);
     }
