@@ -36,12 +36,19 @@ export function hasGlibc(): boolean {
 /** An asynchronous trim: resolves to 1 if memory went back to the system, else 0. */
 export type HeapTrim = () => Promise<number>;
 
-/** A function of glibc's C library through koffi, or undefined where there is none (or koffi cannot load). */
+let libc: import('koffi').LibraryHandle | null | undefined;
+
+/** A function of glibc's C library through koffi (loaded once), or undefined where there is none (or koffi cannot load). */
 function glibcFunction(signature: string): ReturnType<import('koffi').LibraryHandle['func']> | undefined {
-  if (!hasGlibc()) return undefined;
+  if (libc === undefined) {
+    try {
+      libc = hasGlibc() ? (require('koffi') as typeof import('koffi')).load('libc.so.6') : null;
+    } catch {
+      libc = null;
+    }
+  }
   try {
-    const koffi = require('koffi') as typeof import('koffi');
-    return koffi.load('libc.so.6').func(signature);
+    return libc?.func(signature);
   } catch {
     return undefined;
   }

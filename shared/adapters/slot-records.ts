@@ -103,9 +103,7 @@ export class SlotRecords {
   replace(slot: number, metadata: VectorMetadata): void {
     this.check(slot);
     const id = this.idAt(slot);
-    this.unlabel(slot);
-    this.deadBytes += this.field(slot, ID_BYTES) + this.field(slot, META_BYTES);
-    this.liveBytes -= this.field(slot, ID_BYTES) + this.field(slot, META_BYTES);
+    this.retire(slot);
     this.write(slot, id, metadata);
     this.labels(slot, metadata);
     this.maybeCompact();
@@ -115,9 +113,7 @@ export class SlotRecords {
   remove(slot: number): void {
     this.check(slot);
     const last = this.count - 1;
-    this.unlabel(slot);
-    this.deadBytes += this.field(slot, ID_BYTES) + this.field(slot, META_BYTES);
-    this.liveBytes -= this.field(slot, ID_BYTES) + this.field(slot, META_BYTES);
+    this.retire(slot);
     this.erase(this.positionOf(slot));
     if (slot !== last) {
       this.table[this.positionOf(last)] = slot + 1;
@@ -223,11 +219,15 @@ export class SlotRecords {
     if (pseudo !== NONE && pseudo !== label) this.labelSlots[pseudo]! += 1;
   }
 
-  private unlabel(slot: number): void {
+  /** The slot's record becomes dead bytes and its labels stop counting it. */
+  private retire(slot: number): void {
     const label = this.field(slot, LABEL);
     const pseudo = this.field(slot, PSEUDO);
     if (label !== NONE) this.labelSlots[label]! -= 1;
     if (pseudo !== NONE && pseudo !== label) this.labelSlots[pseudo]! -= 1;
+    const size = this.field(slot, ID_BYTES) + this.field(slot, META_BYTES);
+    this.deadBytes += size;
+    this.liveBytes -= size;
   }
 
   /** The code of a label, made on first sight (codes are never reused: labels are few). */

@@ -4,6 +4,12 @@ import { hasGlibc, loadMallocTrim, startHeapTrimming } from '../../../local/heap
 
 const root = join(__dirname, '..', '..', '..');
 
+/** Runs `script` in a fresh Node.js process (with gc exposed, from the repository root) and returns the `drop` its last line prints. */
+function dropPrinted(script: string): number {
+  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '-e', script], { cwd: root, encoding: 'utf8' });
+  return (JSON.parse(out.trim().split('\n').pop()!) as { drop: number }).drop;
+}
+
 /**
  * In a fresh Node.js process: fills 400 buffers of 96 KiB (below glibc's mapping threshold, so in
  * its heap), frees every other one (each free chunk sits between two live ones, so free() cannot
@@ -29,8 +35,7 @@ function rssDropMiB(trim: boolean): number {
       console.log(JSON.stringify({ drop: (before - after) / 2 ** 20, kept: kept.length }));
     }, 300);
   `;
-  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '-e', script], { cwd: root, encoding: 'utf8' });
-  return (JSON.parse(out.trim().split('\n').pop()!) as { drop: number }).drop;
+  return dropPrinted(script);
 }
 
 /**
@@ -63,8 +68,7 @@ function rssDropAfterFreesMiB(fixThreshold: boolean): number {
       }, 300);
     }, 300);
   `;
-  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '-e', script], { cwd: root, encoding: 'utf8' });
-  return (JSON.parse(out.trim().split('\n').pop()!) as { drop: number }).drop;
+  return dropPrinted(script);
 }
 
 describe('heap trimming', () => {
