@@ -14,6 +14,7 @@ import { closeSync, fsyncSync, openSync, readSync } from 'node:fs';
 import { open, rename, mkdir, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { logWriterThread } from './log-writer';
 
 const HEADER = 8;
 const MAX_RECORD = 256 * 1024 * 1024;
@@ -121,9 +122,9 @@ export class AppendLog {
         try {
           const buf = Buffer.concat(batch.flatMap((p) => p.frames));
           const at = this.end;
-          await this.handle.write(buf, 0, buf.length, null);
+          // On the logs' own thread: libuv's threadpool is where sharp and onnxruntime queue their work.
+          await logWriterThread.appendAndSync(this.handle.fd, buf);
           this.end += buf.length;
-          await this.handle.datasync();
           this.settledEnd = this.end;
           let offset = at;
           for (const p of batch) {

@@ -1,7 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, closeSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppendLog, frame, frameLength, readFrameSync } from '../../../../shared/storage/append-log';
+import { logWriterThread } from '../../../../shared/storage/log-writer';
 
 const tmp = () => join(mkdtempSync(join(tmpdir(), 'applog-')), 'log');
 const replayAll = async (path: string) => {
@@ -70,6 +73,71 @@ describe('AppendLog', () => {
       const { log } = await replayAll(tmp());
       await log.close();
       await expect(log.append([Buffer.from('x')])).rejects.toThrow(/closed/);
+    });
+
+    it("is written and synced on the logs' own thread: an append completes while every libuv threadpool thread is blocked", async () => {
+      const { log } = await replayAll(tmp());
+      await log.append([Buffer.from('before')]); // the writer thread is up
+      // An asynchronous open of a FIFO that has no writer holds a threadpool thread until a writer opens it.
+      const fifo = join(mkdtempSync(join(tmpdir(), 'applog-fifo-')), 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      const blockers = Array.from({ length: Number(process.env.UV_THREADPOOL_SIZE ?? 4) }, () => open(fifo, 'r'));
+      let pool = 'busy';
+      const probe = stat(fifo).then(() => {
+        pool = 'a thread was free';
+      });
+      try {
+        const appended = log.append([Buffer.from('while the pool is busy')]);
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise((r) => (timer = setTimeout(() => r('timeout'), 5000)));
+        const first = await Promise.race([appended.then(() => 'append'), timeout]);
+        clearTimeout(timer);
+        expect(pool).toBe('busy'); // every thread was held while the append went through
+        expect(first).toBe('append');
+      } finally {
+        const writer = openSync(fifo, 'w'); // releases every blocked open
+        for (const h of await Promise.all(blockers)) await h.close();
+        closeSync(writer);
+        await probe;
+        await log.close();
+      }
+    });
+
+    it("makes each batch durable with an fdatasync on the log's file, from the writer thread (strace)", () => {
+      const path = tmp();
+      const trace = `${path}.strace`;
+      const script = `
+        const { AppendLog } = require('./shared/storage/append-log');
+        (async () => {
+          const log = await AppendLog.open(${JSON.stringify(path)}, () => undefined);
+          for (const r of ['one', 'two', 'three']) await log.append([Buffer.from(r)]);
+          await log.close();
+        })();`;
+      execFileSync('strace', ['-f', '-qq', '-e', 'trace=openat,fdatasync', '-o', trace, process.execPath, '--import', 'tsx', '-e', script], {
+        cwd: join(__dirname, '../../../..'),
+      });
+      const lines = readFileSync(trace, 'utf8').split('\n');
+      const opened = lines.find((l) => l.includes(`"${path}"`) && /= \d+$/.test(l));
+      expect(opened).toBeDefined();
+      const [mainPid, fd] = [opened!.split(' ')[0], opened!.match(/= (\d+)$/)![1]];
+      const syncs = lines.filter((l) => l.includes(`fdatasync(${fd})`));
+      expect(syncs).toHaveLength(3); // one per sequential batch: none skipped
+      for (const l of syncs) expect(l.split(' ')[0]).not.toBe(mainPid); // never on the main thread
+    });
+
+    it("rejects a write with the writer thread's error, and the logs go on", async () => {
+      const path = tmp();
+      const { log } = await replayAll(path);
+      await log.append([Buffer.from('a')]);
+      const readOnly = openSync(path, 'r');
+      try {
+        await expect(logWriterThread.appendAndSync(readOnly, Buffer.from('lost'))).rejects.toMatchObject({ code: 'EBADF' });
+      } finally {
+        closeSync(readOnly);
+      }
+      await log.append([Buffer.from('b')]);
+      await log.close();
+      expect(await replayedRecords(path)).toEqual(['a', 'b']);
     });
   });
 
