@@ -54,13 +54,6 @@ export class LogWriterThread {
     });
   }
 
-  /** Ends the thread (tests; a process exits without it). Batches in flight are rejected. */
-  async stop(): Promise<void> {
-    const thread = this.thread;
-    this.thread = undefined;
-    if (thread) await thread.worker.terminate();
-  }
-
   private start(): Thread {
     const worker = new Worker(THREAD_SOURCE, { eval: true });
     const thread: Thread = { worker, waiting: new Map() };
