@@ -1,6 +1,7 @@
-import { appendFileSync, cpSync, existsSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HnswAccelerator } from '../../../../shared/adapters/hnsw-accelerator';
 import { LocalVectorStore, NATIVE_SCAN_MIN_VECTORS } from '../../../../shared/adapters/local-vector-index';
 import { l2Normalize } from '../../../../shared/image/tensor';
 
@@ -281,22 +282,32 @@ describe('LocalVectorIndex with an HNSW graph (from approximateMinVectors on)', 
     await a.approximateSettled();
     await first.close(); // saves the snapshot
 
-    const second = open();
+    const second = new LocalVectorStore(dir, { approximateMinVectors: 200 });
     const b = (await second.ensureIndex('emb-hnsw', DIM)) as import('../../../../shared/adapters/local-vector-index').LocalVectorIndex;
     expect(b.approximateReady).toBe(true); // adopted as it was: nothing to rebuild
+    await second.close();
     // More records after the snapshot, then a "crash": the files as they are now (acknowledged writes
-    // in the journal, no new snapshot) are what the next start finds.
+    // in the journal, no new snapshot) are what the next start finds. The writer keeps no graph, so
+    // nothing saves a snapshot in the background while the files are copied (a live graph's save,
+    // renaming its .tmp files, would race the copy) and the snapshot certainly predates the records.
+    const writer = await open(Number.POSITIVE_INFINITY).ensureIndex('emb-hnsw', DIM);
     const late = Array.from({ length: 50 }, (_, i) => [`late-${i}`, randomUnit(DIM, r)] as const);
-    await b.put(late.map(([id, vector], i) => ({ id, vector, metadata: meta(i) })));
-    await b.delete(['id-0']);
+    await writer.put(late.map(([id, vector], i) => ({ id, vector, metadata: meta(i) })));
+    await writer.delete(['id-0']);
     vectors.delete('id-0');
     for (const [id, v] of late) vectors.set(id, v);
     const crashed = mkdtempSync(join(tmpdir(), 'vectors-crashed-'));
     cpSync(dir, crashed, { recursive: true });
     dir = crashed;
+    expect(JSON.parse(readFileSync(join(dir, 'emb-hnsw', 'hnsw.json'), 'utf8')).records).toBe(N);
 
+    const adopted = jest.spyOn(HnswAccelerator.prototype, 'adoptSnapshot');
     const third = open();
     const c = (await third.ensureIndex('emb-hnsw', DIM)) as import('../../../../shared/adapters/local-vector-index').LocalVectorIndex;
+    // The graph is the snapshot's, loaded at the N-th record; the 51 records after it update it.
+    expect(adopted.mock.calls).toEqual([[N]]);
+    expect(adopted.mock.results[0]?.value).toBe(true);
+    adopted.mockRestore();
     await c.approximateSettled();
     expect(c.approximateReady).toBe(true);
     expect(await c.count()).toBe(vectors.size);
