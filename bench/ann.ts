@@ -6,8 +6,9 @@
  * For each size: the vectors go in through the index's public API (journalled, fsynced), the HNSW graph
  * is built in the background as the stack would build it, then 1,000 held-out queries (fresh views) are
  * timed one at a time through `query` and scored against an exact search by usearch's own brute force
- * (recall@10). Label-filtered queries (exact by design) are timed too, and the saved graph is reloaded
- * at other ef_search values to show the recall/latency trade-off. `--exact` measures the same with the
+ * (recall@10). Label-filtered queries (exact by design) are timed too, alone and each after a put (as
+ * during an ingest), and the saved graph is reloaded at other ef_search values to show the
+ * recall/latency trade-off. `--exact` measures the same with the
  * graph off (bench/results/ann-exact.json): the exact scan the index uses below APPROXIMATE_MIN_VECTORS.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -109,6 +110,17 @@ export async function annBench(ctx: BenchContext): Promise<void> {
       await index.query({ vector: q, topK: K, label: labelOf(i) });
       filteredTimes.push(performance.now() - s);
     }
+    // The same while vectors go in, as during an ingest: a put (a new id, a stored image's vector and
+    // class) before each filtered query, so that every query follows a change of the index.
+    const duringWritesTimes: number[] = [];
+    for (const [i, q] of all.queries.slice(0, 200).entries()) {
+      const j = (i * 7919) % n;
+      const metadata = { key: `fm/written-${i}`, modelVersion: 'v1', label: `c${all.labels[j]}` };
+      await index.put([{ id: `written-${i}`, vector: vectors.subarray(j * DIM, (j + 1) * DIM), metadata }]);
+      const s = performance.now();
+      await index.query({ vector: q, topK: K, label: labelOf(i) });
+      duringWritesTimes.push(performance.now() - s);
+    }
     await store.close(); // saves the graph's snapshot
     const sweep: Record<string, unknown>[] = [];
     if (approximate) {
@@ -139,10 +151,11 @@ export async function annBench(ctx: BenchContext): Promise<void> {
       rssMiBAfterBuild: rssAfterBuild,
       query: { ...unfiltered.latency, recallAt10: unfiltered.recallAt10 },
       labelFilteredExact: summarize(filteredTimes),
+      labelFilteredDuringWrites: summarize(duringWritesTimes),
       efSearchSweep: sweep,
     };
     console.log(
-      `    query p50 ${row.query.p50Ms} ms, p99 ${row.query.p99Ms} ms, recall@10 ${row.query.recallAt10}; label-filtered (exact) p50 ${row.labelFilteredExact.p50Ms} ms, p99 ${row.labelFilteredExact.p99Ms} ms`,
+      `    query p50 ${row.query.p50Ms} ms, p99 ${row.query.p99Ms} ms, recall@10 ${row.query.recallAt10}; label-filtered (exact) p50 ${row.labelFilteredExact.p50Ms} ms, p99 ${row.labelFilteredExact.p99Ms} ms; after a put p50 ${row.labelFilteredDuringWrites.p50Ms} ms, p99 ${row.labelFilteredDuringWrites.p99Ms} ms`,
     );
     rows.push(row);
   }

@@ -12,7 +12,8 @@
  *
  * From APPROXIMATE_MIN_VECTORS vectors on, unfiltered queries go to an HNSW graph kept in step with
  * the slots in the background (hnsw-accelerator.ts): an exact scan of a million vectors reads 512 MB
- * per query. Queries filtered by label, and every query while the graph catches up, stay exact.
+ * per query. Queries filtered by label, and every query while the graph catches up, stay exact: a
+ * filtered query scores only the label's vectors, packed together and kept in step (label-packs.ts).
  */
 import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import type { VectorMetadata } from '../schemas';
 import type { VectorIndex, VectorMatch, VectorQuery, VectorRecord, VectorStore } from '../ports/vector-index';
 import { AppendLog } from '../storage/append-log';
 import { DEFAULT_HNSW, HnswAccelerator, type HnswSettings } from './hnsw-accelerator';
+import { LabelPacks, VACANT } from './label-packs';
 import { RECORD_BUFFER_BYTES, SlotRecords } from './slot-records';
 import { VECTOR_BLOCK_BYTES, VectorBlocks } from './vector-blocks';
 
@@ -76,8 +78,8 @@ export class LocalVectorIndex implements VectorIndex {
   /** Records in the journal file (what an HNSW snapshot's position counts). */
   private logRecords = 0;
   private approximate: HnswAccelerator | undefined;
-  /** Packed copies of the labels last queried (at most as many vectors as the index), valid while `mutations` has not moved. */
-  private readonly packedLabels = new Map<string, { slots: Int32Array; vectors: Float32Array; mutations: number }>();
+  /** Packed copies of the labels last queried (at most as many vectors as the index), kept in step with every change. */
+  private readonly labelPacks: LabelPacks;
   private approximateStarting: Promise<void> | undefined;
 
   private constructor(
@@ -88,6 +90,13 @@ export class LocalVectorIndex implements VectorIndex {
   ) {
     this.vectors = new VectorBlocks(dimension, options.vectorBlockBytes);
     this.records = new SlotRecords({ bufferBytes: options.recordBufferBytes });
+    this.labelPacks = new LabelPacks({
+      dimension,
+      count: () => this.records.count,
+      slotsWithLabel: (label) => this.records.slotsWithLabel(label),
+      withLabel: (label) => this.records.withLabel(label),
+      vectorAt: (slot) => this.vectors.at(slot),
+    });
   }
 
   static async open(dir: string, name: string, dimension: number, options: LocalIndexOptions = {}): Promise<LocalVectorIndex> {
@@ -177,18 +186,21 @@ export class LocalVectorIndex implements VectorIndex {
     const members = q.label === undefined ? 0 : this.records.labelCount(q.label);
     if (q.label !== undefined && members * 4 < this.records.count) {
       // A label's own vectors only (exact): a fraction of the index instead of all of it, packed
-      // together (kept until the index changes) so that one native MatMul scores them.
+      // together (and kept in step with the index) so that one native MatMul scores them.
       if (members === 0) return [];
-      const packed = this.packedLabel(q.label);
-      if (packed.slots.length >= NATIVE_SCAN_MIN_VECTORS) {
+      let pack = this.labelPacks.get(q.label);
+      if (pack.members >= NATIVE_SCAN_MIN_VECTORS) {
         const before = this.mutations;
-        const scores = await nativeScores(packed.vectors, packed.slots.length, d, v);
+        const scores = await nativeScores(pack.rowVectors(), pack.rows, d, v);
         if (this.mutations === before) {
-          for (let i = 0; i < packed.slots.length; i += 1) consider(packed.slots[i]!, scores[i]!);
+          for (let row = 0; row < pack.rows; row += 1) if (pack.slots[row] !== VACANT) consider(pack.slots[row]!, scores[row]!);
           return this.matches(top);
         }
+        // The index changed during the native call: the pack as it is now (asked for again, since a
+        // query for another label may have dropped this one meanwhile), scored in this tick.
+        pack = this.labelPacks.get(q.label);
       }
-      for (const slot of this.records.slotsWithLabel(q.label)) consider(slot, this.vectors.dot(slot, v));
+      for (let row = 0; row < pack.rows; row += 1) if (pack.slots[row] !== VACANT) consider(pack.slots[row]!, pack.dot(row, v));
       return this.matches(top);
     }
     const n = this.records.count;
@@ -207,28 +219,6 @@ export class LocalVectorIndex implements VectorIndex {
     }
     for (let slot = 0; slot < n; slot += 1) if (wanted(slot)) consider(slot, this.vectors.dot(slot, v));
     return this.matches(top);
-  }
-
-  /** The label's member slots and their vectors side by side, rebuilt only after the index changed. */
-  private packedLabel(label: string): { slots: Int32Array; vectors: Float32Array } {
-    const cached = this.packedLabels.get(label);
-    if (cached && cached.mutations === this.mutations) return cached;
-    const d = this.dimension;
-    const slots = this.records.slotsWithLabel(label);
-    const vectors = new Float32Array(slots.length * d);
-    for (let i = 0; i < slots.length; i += 1) vectors.set(this.vectors.at(slots[i]!), i * d);
-    const packed = { slots, vectors, mutations: this.mutations };
-    this.packedLabels.delete(label);
-    this.packedLabels.set(label, packed);
-    // Copies of at most the index's own size in all (the labels queried longest ago go first).
-    let total = 0;
-    for (const p of this.packedLabels.values()) total += p.slots.length;
-    for (const [name, p] of this.packedLabels) {
-      if (total <= this.records.count || name === label) break;
-      this.packedLabels.delete(name);
-      total -= p.slots.length;
-    }
-    return packed;
   }
 
   private matches(top: TopK): VectorMatch[] {
@@ -310,6 +300,7 @@ export class LocalVectorIndex implements VectorIndex {
       if (!sameVector(this.vectors.at(slot), vector)) this.approximate?.changed(slot);
     }
     this.vectors.set(slot, vector);
+    this.labelPacks.changed(slot);
   }
 
   /** Removes the id's vector (the last slot's moves into its place); false when the id is absent. */
@@ -321,6 +312,7 @@ export class LocalVectorIndex implements VectorIndex {
     this.records.remove(slot);
     if (slot !== last) this.vectors.copy(last, slot);
     this.vectors.release(this.records.count);
+    this.labelPacks.removed(slot, last);
     this.approximate?.moved(slot, this.records.count);
     return true;
   }

@@ -2,6 +2,7 @@ import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HnswAccelerator } from '../../../../shared/adapters/hnsw-accelerator';
+import { SlotRecords } from '../../../../shared/adapters/slot-records';
 import { LocalVectorStore, NATIVE_SCAN_MIN_VECTORS } from '../../../../shared/adapters/local-vector-index';
 import { l2Normalize } from '../../../../shared/image/tensor';
 
@@ -182,7 +183,7 @@ describe('LocalVectorIndex native scan (onnxruntime MatMul above NATIVE_SCAN_MIN
         .map((x) => `x-${x.i}`);
     const qx = randomUnit(32, r);
     expect((await index.query({ vector: qx, topK: 10, label: 'x' })).map((m) => m.id)).toEqual(bruteX(qx, 10, new Set()));
-    // Deleting the best member invalidates the packed copy.
+    // The packed copy follows a delete.
     const best = Number(bruteX(qx, 1, new Set())[0]!.slice(2));
     await index.delete([`x-${best}`]);
     expect((await index.query({ vector: qx, topK: 10, label: 'x' })).map((m) => m.id)).toEqual(bruteX(qx, 10, new Set([best])));
@@ -195,6 +196,86 @@ describe('LocalVectorIndex native scan (onnxruntime MatMul above NATIVE_SCAN_MIN
     expect(answer.map((m) => m.id)).not.toContain(victim);
     const alive = (i: number) => `id-${i}` !== victim;
     expect(answer.map((m) => m.id)).toEqual(brute(q, 10, alive));
+  });
+  it("keeps a label's packed copy in step through every kind of change (built once, exact after each)", async () => {
+    const DIM = 16;
+    const index = await storeAt(mkdtempSync(join(tmpdir(), 'vectors-packs-'))).ensureIndex('emb-packs', DIM);
+    const r = rng(21);
+    // The test's own model of the index: id -> vector and label.
+    const model = new Map<string, { vector: Float32Array; label?: string; pseudo?: string }>();
+    const put = async (entries: Array<[string, { vector: Float32Array; label?: string; pseudo?: string }]>) => {
+      for (const [id, e] of entries) model.set(id, e);
+      await index.put(
+        entries.map(([id, e]) => ({
+          id,
+          vector: e.vector,
+          metadata: { key: id, modelVersion: 'v0', ...(e.label ? { label: e.label } : {}), ...(e.pseudo ? { pseudoLabel: e.pseudo } : {}) },
+        })),
+      );
+    };
+    const members = () => [...model].filter(([, e]) => e.label === 'rare' || e.pseudo === 'rare');
+    const check = async (what: string) => {
+      // The packed path: enough members for the native scan, under a quarter of the index.
+      expect(members().length).toBeGreaterThanOrEqual(NATIVE_SCAN_MIN_VECTORS);
+      expect(members().length * 4).toBeLessThan(model.size);
+      for (let t = 0; t < 3; t += 1) {
+        const q = randomUnit(DIM, r);
+        const want = members()
+          .map(([id, e]) => ({ id, dot: e.vector.reduce((acc, x, j) => acc + x * q[j]!, 0) }))
+          .sort((a, b) => b.dot - a.dot)
+          .slice(0, 8)
+          .map((x) => x.id);
+        expect({ what, got: (await index.query({ vector: q, topK: 8, label: 'rare' })).map((m) => m.id) }).toEqual({ what, got: want });
+      }
+    };
+    const built = jest.spyOn(SlotRecords.prototype, 'slotsWithLabel');
+    await put(Array.from({ length: 6000 }, (_, i) => [`id-${i}`, { vector: randomUnit(DIM, r), ...(i % 6 === 0 ? { label: 'rare' } : {}) }]));
+    await check('built');
+    // New members beyond the pack's spare rows (it grows), and new non-members.
+    await put(Array.from({ length: 500 }, (_, i) => [`new-${i}`, { vector: randomUnit(DIM, r), ...(i % 2 === 0 ? { pseudo: 'rare' } : {}) }]));
+    await check('appended');
+    // Members' vectors replaced in place.
+    await put(
+      members()
+        .slice(0, 200)
+        .map(([id, e]) => [id, { ...e, vector: randomUnit(DIM, r) }]),
+    );
+    await check('replaced');
+    // Relabelled: members leave (vacant rows), non-members join as pseudo-labels.
+    const leaving = members().slice(0, 150);
+    const joining = [...model].filter(([, e]) => !e.label && !e.pseudo).slice(0, 150);
+    await put([
+      ...leaving.map(([id, e]) => [id, { vector: e.vector, label: 'other' }] as [string, typeof e]),
+      ...joining.map(([id, e]) => [id, { vector: e.vector, pseudo: 'rare' }] as [string, typeof e]),
+    ]);
+    await check('relabelled');
+    // Deletes: each moves the last slot (a member or not) into the freed one.
+    const gone = [...model.keys()].filter((_, i) => i % 9 === 4);
+    for (const id of gone) model.delete(id);
+    await index.delete(gone);
+    await check('deleted');
+    // The newest members, which the deletes moved out of the last slots, change again.
+    await put(
+      members()
+        .slice(-150)
+        .map(([id, e]) => [id, { ...e, vector: randomUnit(DIM, r) }]),
+    );
+    await check('moved, then replaced');
+    // Enough members leave that vacant rows pass a quarter of the pack: it is squeezed before the scan.
+    const many = members().slice(0, 400);
+    await put(many.map(([id, e]) => [id, { vector: e.vector }]));
+    await check('squeezed');
+    // The newest ids deleted, members among them (most sit in the last slots, where moves come from).
+    const tail = [...model.keys()].slice(-300);
+    for (const id of tail) model.delete(id);
+    await index.delete(tail);
+    await check('tail deleted');
+    // A member put while a filtered scan is in flight: the answer is exact for the index afterwards.
+    const q = randomUnit(DIM, r);
+    const [during] = await Promise.all([index.query({ vector: q, topK: 3, label: 'rare' }), put([['during', { vector: q, label: 'rare' }]])]);
+    expect(during[0]?.id).toBe('during');
+    expect(built.mock.calls.filter(([label]) => label === 'rare')).toHaveLength(1);
+    built.mockRestore();
   });
 });
 
