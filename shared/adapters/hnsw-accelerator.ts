@@ -3,8 +3,8 @@
  * indexes too large for an exact scan within the query budget (LocalVectorIndex uses it from
  * APPROXIMATE_MIN_VECTORS vectors on). The index's journal stays the only source of truth: the
  * graph is derived from the in-memory slots, its key for a vector is the vector's slot, and it is
- * brought up to date in the background, a chunk per event-loop turn, so neither a build nor a
- * restart blocks the stack. Until it is in step with every slot, queries are answered exactly.
+ * brought up to date in the background, a chunk of about 10 ms per event-loop turn, so neither a
+ * build nor a restart blocks the stack. Until it is in step with every slot, queries are answered exactly.
  *
  * A snapshot (`hnsw.usearch`, then `hnsw.json` naming how many journal records it reflects) is saved
  * when a build finishes and when the index closes. On open, the journal's records after that count
@@ -30,8 +30,14 @@ export interface HnswSettings {
 /** Measured on real-encoder embeddings of Fashion-MNIST at 1M vectors (npm run bench -- ann). */
 export const DEFAULT_HNSW: HnswSettings = { connectivity: 32, expansionAdd: 128, expansionSearch: 128 };
 
-/** Slots added or replaced per event-loop turn while catching up (tens of ms of native work at 1M vectors). */
-const CHUNK = 256;
+/**
+ * Native work per event-loop turn while catching up: the chunk of slots added or replaced in a turn
+ * is sized to take about this long, so that requests and writes go on during a build. A fixed 256
+ * slots held the loop 60 ms a turn at 150,000 vectors and about 190 ms at 1M (p99, bench ann).
+ */
+const TURN_MS = 10;
+const FIRST_CHUNK = 64;
+const MAX_CHUNK = 4096;
 /** Native threads for a chunk's inserts: a build uses the machine, in short turns. */
 const ADD_THREADS = Math.max(1, availableParallelism());
 const SNAPSHOT_FILE = 'hnsw.usearch';
@@ -60,6 +66,8 @@ export class HnswAccelerator {
   private graphEnd = 0;
   private readonly dirty = new Set<number>();
   private syncing: Promise<void> | undefined;
+  /** Slots per turn, adjusted to TURN_MS from the turns before. */
+  private chunk = FIRST_CHUNK;
   private saving: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -150,7 +158,11 @@ export class HnswAccelerator {
 
   private async sync(onReady?: () => void): Promise<void> {
     while (!this.closed && !this.ready) {
-      this.step();
+      const started = performance.now();
+      const done = this.step();
+      // Scaled towards TURN_MS from what this turn took (at most halved or doubled at once).
+      const ratio = TURN_MS / Math.max(0.01, performance.now() - started);
+      if (done === this.chunk) this.chunk = Math.round(Math.min(MAX_CHUNK, Math.max(1, this.chunk * Math.min(2, Math.max(0.5, ratio)))));
       await new Promise((r) => setImmediate(r));
     }
     if (this.ready) onReady?.();
@@ -193,17 +205,17 @@ export class HnswAccelerator {
     this.closed = true;
   }
 
-  /** One chunk of catching up: stale keys first, then changed slots, then slots never added. */
-  private step(): void {
+  /** One chunk of catching up: stale keys first, then changed slots, then slots never added. Returns the slots done. */
+  private step(): number {
     const count = this.source.slotCount();
-    let budget = CHUNK;
+    let budget = this.chunk;
     while (budget > 0 && this.graphEnd > this.cleanUpTo) {
       this.graphEnd -= 1;
       this.graph.remove(BigInt(this.graphEnd));
       budget -= 1;
     }
     for (const slot of this.dirty) {
-      if (budget === 0) return;
+      if (budget === 0) return this.chunk;
       this.dirty.delete(slot);
       if (slot >= count) continue;
       this.replace(slot);
@@ -220,9 +232,11 @@ export class HnswAccelerator {
         vectors.set(this.source.vectorAt(slot), i * this.source.dimension);
       }
       this.graph.add(keys, vectors, ADD_THREADS);
+      budget -= keys.length;
       this.cleanUpTo = end;
       this.graphEnd = Math.max(this.graphEnd, end);
     }
+    return this.chunk - budget;
   }
 
   private replace(slot: number): void {
