@@ -161,7 +161,14 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     // The lifecycle tick (a scheduled function in AWS): retrain trigger, index retention, rollout.
     let ticking = false;
     let lastRollout = '';
-    const lifecycleDeps = { ...common, embedQueue: embed, launcher, policy: config.retrain, indexRetentionMs: config.indexRetentionMs };
+    const lifecycleDeps = {
+      ...common,
+      embedQueue: embed,
+      launcher,
+      policy: config.retrain,
+      indexRetentionMs: config.indexRetentionMs,
+      backlog: config.rolloutBacklog,
+    };
     const lifecycle = setInterval(() => {
       if (ticking) return;
       ticking = true;

@@ -35,6 +35,7 @@ const pipelineShape = {
   RETRAIN_INTERVAL_MINUTES: intFrom(0, 0, 525_600),
   TRAIN_MAX_MINUTES: intFrom(10, 1, 24 * 60),
   INDEX_RETENTION_HOURS: intFrom(24, 0, 24 * 365),
+  ROLLOUT_BACKLOG: intFrom(1000, 1, 1_000_000),
 };
 
 export interface PipelineSettings {
@@ -87,6 +88,8 @@ export interface LocalStackConfig extends PipelineSettings {
   workerConcurrency: number;
   logLevel: string;
   lifecycleIntervalMs: number;
+  /** Embed-queue messages a rollout's backfill keeps waiting (RolloutDeps.backlog). */
+  rolloutBacklog: number;
 }
 
 export function parseLocalStackConfig(env: Env): LocalStackConfig {
@@ -117,6 +120,7 @@ export function parseLocalStackConfig(env: Env): LocalStackConfig {
     workerConcurrency: raw.WORKER_CONCURRENCY,
     logLevel: raw.LOG_LEVEL ?? 'warn',
     lifecycleIntervalMs: raw.LIFECYCLE_INTERVAL_SECONDS * 1000,
+    rolloutBacklog: raw.ROLLOUT_BACKLOG,
   };
 }
 
@@ -129,6 +133,8 @@ export interface LambdaConfig extends PipelineSettings {
   /** The source queues' maxReceiveCount: a record's last attempt writes its error for GET /dead-letters. */
   maxReceiveCount?: number;
   deadLetterQueues: Array<{ name: 'ingest' | 'embed'; url: string; arn: string }>;
+  /** Embed-queue messages a rollout's backfill keeps waiting (RolloutDeps.backlog). */
+  rolloutBacklog: number;
   training?: { clusterArn: string; taskDefinitionArn: string; capacityProvider: string; containerName: string };
 }
 
@@ -163,6 +169,7 @@ export function parseLambdaConfig(env: Env, needs: { embedQueue?: boolean; inges
     embedQueueUrl: raw.EMBED_QUEUE_URL,
     ingestQueueUrl: raw.INGEST_QUEUE_URL,
     maxReceiveCount: raw.MAX_RECEIVE_COUNT || undefined,
+    rolloutBacklog: raw.ROLLOUT_BACKLOG,
     deadLetterQueues: [
       ...(raw.INGEST_DLQ_URL && raw.INGEST_DLQ_ARN ? [{ name: 'ingest' as const, url: raw.INGEST_DLQ_URL, arn: raw.INGEST_DLQ_ARN }] : []),
       ...(raw.EMBED_DLQ_URL && raw.EMBED_DLQ_ARN ? [{ name: 'embed' as const, url: raw.EMBED_DLQ_URL, arn: raw.EMBED_DLQ_ARN }] : []),

@@ -13,6 +13,7 @@ export const handler = createLifecycleHandler(
     embedQueue: aws.embedQueue(),
     policy: config.retrain,
     indexRetentionMs: config.indexRetentionMs,
+    backlog: config.rolloutBacklog,
     migration: { imagesBucket: config.imagesBucket, ingestQueue: aws.ingestQueue(), sizes: config.derived },
   },
   new Logger({ serviceName: 'lifecycle' }),

@@ -67,6 +67,13 @@ export const PipelineConfigSchema = z
     retrainMinNewLabels: z.number().int().min(0).default(100),
     indexRetentionHours: z.number().int().min(0).default(24),
     lifecycleRateMinutes: z.number().int().min(1).max(60).default(1),
+    /**
+     * Embed-queue messages a rollout's backfill keeps waiting, topped up each lifecycle tick: the
+     * rollout then runs as fast as the embed function drains its queue (embedMaxConcurrency), and an
+     * upload's message waits behind at most this many. 500 a tick made a rollout of 1M images take
+     * 33 hours at one tick a minute.
+     */
+    rolloutBacklog: z.number().int().min(1).max(1_000_000).default(10_000),
     apiThrottleRateLimit: z.number().min(1).default(50),
     apiThrottleBurstLimit: z.number().int().min(1).default(100),
     /** CloudWatch Logs retention: one of the values CloudFormation accepts. */

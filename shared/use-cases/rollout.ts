@@ -22,9 +22,19 @@ import type { BucketsDeps, Clock, ModelsDeps } from './deps';
 
 export interface RolloutDeps extends BucketsDeps, ModelsDeps, Clock {
   embedQueue: Queue;
-  /** Images sent for re-embedding per tick: the rate limit of the backfill. */
+  /** Images listed and sent for re-embedding at a time (one listing page, one send). */
   pageSize?: number;
+  /**
+   * Messages the backfill keeps in the embed queue: a tick sends pages while the queue holds fewer
+   * (waiting plus in flight), so the backfill runs as fast as the embedders drain the queue, and an
+   * upload's message waits behind at most this many. Default: one page (one page a tick when the
+   * queue is empty, none while it is not).
+   */
+  backlog?: number;
 }
+
+/** Pages one tick sends at most, so that a tick stays short whatever the backlog. */
+export const MAX_PAGES_PER_TICK = 100;
 
 export type RolloutTick =
   | { state: 'idle' }
@@ -75,9 +85,15 @@ export async function advanceRollout(deps: RolloutDeps): Promise<RolloutTick> {
   };
   const candidateIndex = await deps.indexes.forWriting(candidatePointer, manifest.encoder.embeddingDim);
 
-  // 1. backfill, one page per tick
+  // 1. backfill: pages until the embed queue holds `backlog` messages. The depth is read once a tick
+  // and what this tick sent is counted on top (SQS's counts are approximate and lag behind sends).
+  const pageSize = deps.pageSize ?? 500;
+  let room = 0;
   if (!record.enqueueComplete) {
-    const pageSize = deps.pageSize ?? 500;
+    const depth = await deps.embedQueue.depth();
+    room = (deps.backlog ?? pageSize) - (depth.visible + depth.inFlight);
+  }
+  for (let pages = 0; !record.enqueueComplete && room > 0 && pages < MAX_PAGES_PER_TICK; pages += 1) {
     const page: EmbedMessage[] = [];
     for await (const obj of deps.store.list(deps.imagesBucket, undefined, record.cursor ?? undefined)) {
       page.push({ key: obj.key, imageId: imageIdForKey(obj.key), sequencer: `rollout-${version}`, versions: [version] });
@@ -87,6 +103,8 @@ export async function advanceRollout(deps: RolloutDeps): Promise<RolloutTick> {
     record.cursor = page.at(-1)?.key ?? record.cursor;
     record.enqueued += page.length;
     record.enqueueComplete = page.length < pageSize;
+    room -= page.length;
+    // After every page: a tick cut short (a timeout, a crash) resumes after the last page sent.
     await saveRollout(deps, record);
   }
 
@@ -101,7 +119,7 @@ export async function advanceRollout(deps: RolloutDeps): Promise<RolloutTick> {
     if (record.enqueueComplete && servingIndex) {
       const depth = await deps.embedQueue.depth();
       if (depth.visible + depth.inFlight === 0) {
-        missing = await missingIds(servingIndex, candidateIndex, deps.pageSize ?? 500);
+        missing = await missingIds(servingIndex, candidateIndex, pageSize);
         const records = await servingIndex.get(missing);
         await deps.embedQueue.send(records.map((r) => ({ key: r.metadata.key, imageId: r.id, sequencer: `rollout-${version}`, versions: [version] })));
       }

@@ -1,6 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { ALARMS } from '../../../infra/lib/operations';
+import { parseLambdaConfig } from '../../../shared/config';
 import { SCHEDULED_TRAINING_EVENT } from '../../../shared/schedule-events';
 import { buildApp } from '../../../infra/lib/app';
 import { parsePipelineConfig } from '../../../infra/lib/config';
@@ -144,6 +145,13 @@ describe('StatelessStack', () => {
       MaximumRetryAttempts: 0,
       DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^LifecycleFailures'), 'Arn'] } } },
     });
+  });
+
+  it("gives the lifecycle function the rollout's embed-queue backlog, and the Lambda config reads it", () => {
+    const env = envOf('Lifecycle');
+    expect(env.ROLLOUT_BACKLOG).toBe('10000');
+    const strings = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, typeof v === 'string' ? v : 'x']));
+    expect(parseLambdaConfig(strings, { embedQueue: true }).rolloutBacklog).toBe(10_000);
   });
 
   it('reports partial batch failures from both SQS event sources, with batching and a concurrency cap', () => {

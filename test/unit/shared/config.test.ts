@@ -4,6 +4,9 @@ import { parseLambdaConfig, parseLocalStackConfig } from '../../../shared/config
 describe('parseLocalStackConfig', () => {
   it('uses the contract defaults', () => {
     expect(parseLocalStackConfig({})).toMatchObject({ dataDir: '.data', s3Port: 4566, apiPort: 3000, host: '127.0.0.1', augmentViews: 2 });
+    expect(parseLocalStackConfig({}).rolloutBacklog).toBe(1000);
+    expect(parseLocalStackConfig({ ROLLOUT_BACKLOG: '250' }).rolloutBacklog).toBe(250);
+    expect(() => parseLocalStackConfig({ ROLLOUT_BACKLOG: '0' })).toThrow(/ROLLOUT_BACKLOG must be an integer between 1 and 1000000/);
   });
 
   it('fails fast naming a malformed key', () => {

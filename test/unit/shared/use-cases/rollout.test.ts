@@ -74,6 +74,48 @@ describe('advanceRollout', () => {
     expect(await readRollout(p, 'v1')).toMatchObject({ state: 'serving', previous: 'v0', enqueued: 5, enqueueComplete: true });
   });
 
+  it('keeps the embed queue topped up to its backlog: several pages a tick while it drains, none while it is full', async () => {
+    const p = await withImages(13);
+    await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
+    const queue = new DrainableQueue();
+    const deps = { ...p, embedQueue: queue, pageSize: 2, backlog: 5 };
+    // Empty queue: pages until 5 are waiting (three pages of 2).
+    await advanceRollout(deps);
+    expect(queue.pending).toHaveLength(6);
+    // Nothing drained: the queue holds more than the backlog, so the tick sends nothing.
+    await advanceRollout(deps);
+    expect(queue.pending).toHaveLength(6);
+    expect(await readRollout(p, 'v1')).toMatchObject({ enqueued: 6, enqueueComplete: false });
+    // Four drained, two left: room for 3, two pages go.
+    for (const m of queue.pending.splice(0, 4).map((b) => JSON.parse(b) as EmbedMessage)) await embedImage(deps, m);
+    await advanceRollout(deps);
+    expect(queue.pending).toHaveLength(6);
+    expect(await readRollout(p, 'v1')).toMatchObject({ enqueued: 10 });
+    // Drained, and run to the end: every image once, then the flip.
+    let state = '';
+    for (let i = 0; i < 10 && state !== 'flipped'; i += 1) {
+      for (const m of queue.take()) await embedImage(deps, m);
+      state = (await advanceRollout(deps)).state;
+    }
+    expect(state).toBe('flipped');
+    expect(await readRollout(p, 'v1')).toMatchObject({ enqueued: 13, enqueueComplete: true, state: 'serving' });
+    expect(await (await p.vectorStore.openIndex('emb-v1'))!.count()).toBe(13);
+  });
+
+  it('without a backlog sends one page a tick into an empty queue, as it always did', async () => {
+    const p = await withImages(5);
+    await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
+    const queue = new DrainableQueue();
+    const deps = { ...p, embedQueue: queue, pageSize: 2 };
+    await advanceRollout(deps);
+    expect(queue.take()).toHaveLength(2);
+    await advanceRollout(deps);
+    expect(queue.pending).toHaveLength(2);
+    // Not drained: nothing more.
+    await advanceRollout(deps);
+    expect(queue.pending).toHaveLength(2);
+  });
+
   it('resumes after a crash before any tick and recovers re-embed messages that were lost', async () => {
     const p = await withImages(5);
     await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
