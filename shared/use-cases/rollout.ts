@@ -72,7 +72,8 @@ export async function advanceRollout(deps: RolloutDeps): Promise<RolloutTick> {
     return { state: 'discarded', version, reason: manifest ? 'its gate did not pass' : 'no manifest' };
   }
   const now = nowOf(deps).toISOString();
-  const record: RolloutRecord = (await readRollout(deps, version)) ?? {
+  const saved = await readRollout(deps, version);
+  const record: RolloutRecord = saved ?? {
     version,
     index: candidatePointer.index,
     previous: servingPointer?.version ?? null,
@@ -107,6 +108,8 @@ export async function advanceRollout(deps: RolloutDeps): Promise<RolloutTick> {
     // After every page: a tick cut short (a timeout, a crash) resumes after the last page sent.
     await saveRollout(deps, record);
   }
+  // A rollout that starts while the queue is full is recorded all the same (its start, its progress).
+  if (!saved && record.cursor === null && !record.enqueueComplete) await saveRollout(deps, record);
 
   // 2. completeness: the candidate's index holds as many images as the serving one. Sizes are
   // counts (O(1) per tick with stored counters); the ids are compared only when the embed queue has

@@ -102,6 +102,21 @@ describe('advanceRollout', () => {
     expect(await (await p.vectorStore.openIndex('emb-v1'))!.count()).toBe(13);
   });
 
+  it('records a rollout that starts while the embed queue is full, and sends its first page once it drains', async () => {
+    const p = await withImages(3);
+    await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
+    const queue = new DrainableQueue();
+    await queue.send([{ busy: 1 }, { busy: 2 }]);
+    const deps = { ...p, embedQueue: queue, pageSize: 2, backlog: 2 };
+    expect(await advanceRollout(deps)).toMatchObject({ state: 'backfilling', enqueued: 0 });
+    const started = await readRollout(p, 'v1');
+    expect(started).toMatchObject({ state: 'backfilling', enqueued: 0, cursor: null });
+    queue.take();
+    await advanceRollout(deps);
+    expect(queue.pending).toHaveLength(2);
+    expect(await readRollout(p, 'v1')).toMatchObject({ enqueued: 2, startedAt: started!.startedAt });
+  });
+
   it('without a backlog sends one page a tick into an empty queue, as it always did', async () => {
     const p = await withImages(5);
     await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
