@@ -66,32 +66,23 @@ export async function annBench(ctx: BenchContext): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'bench-ann-'));
     const store = new LocalVectorStore(dir, { approximateMinVectors: minVectors });
     const index = (await store.ensureIndex('emb-ann', DIM)) as LocalVectorIndex;
+    /** Stored image `j`'s vector and class under `id` (its own id: the same record written again). */
+    const storedAs = (j: number, id = String(j)) => ({
+      id,
+      vector: vectors.subarray(j * DIM, (j + 1) * DIM),
+      metadata: { key: `fm/${id}`, modelVersion: 'v1', label: `c${all.labels[j]}` },
+    });
     const t0 = performance.now();
     for (let i = 0; i < n; i += 2000) {
       const batch = [];
-      for (let j = i; j < Math.min(n, i + 2000); j += 1) {
-        batch.push({
-          id: String(j),
-          vector: vectors.subarray(j * DIM, (j + 1) * DIM),
-          metadata: { key: `fm/${j}`, modelVersion: 'v1', label: `c${all.labels[j]}` },
-        });
-      }
+      for (let j = i; j < Math.min(n, i + 2000); j += 1) batch.push(storedAs(j));
       await index.put(batch);
     }
     // From APPROXIMATE_MIN_VECTORS on, the graph is being built while the rest goes in.
     const putSeconds = round((performance.now() - t0) / 1000, 1);
     const t1 = performance.now();
-    const duringBuild = exact
-      ? undefined
-      : await whileBuilding(index, all.queries, (i) => {
-          // A stored image written again (the same vector and metadata): the journal's work, not the graph's.
-          const j = (i * 7919) % n;
-          return {
-            id: String(j),
-            vector: vectors.subarray(j * DIM, (j + 1) * DIM),
-            metadata: { key: `fm/${j}`, modelVersion: 'v1', label: `c${all.labels[j]}` },
-          };
-        });
+    // While the graph builds, a stored image written again: the journal's work, not the graph's.
+    const duringBuild = exact ? undefined : await whileBuilding(index, all.queries, (i) => storedAs((i * 7919) % n));
     const buildSeconds = round((performance.now() - t1) / 1000, 1);
     const approximate = index.approximateReady;
     // The process's memory with the index and its graph built (before the sweep loads more graphs).
@@ -131,9 +122,7 @@ export async function annBench(ctx: BenchContext): Promise<void> {
     // class) before each filtered query, so that every query follows a change of the index.
     const duringWritesTimes: number[] = [];
     for (const [i, q] of all.queries.slice(0, 200).entries()) {
-      const j = (i * 7919) % n;
-      const metadata = { key: `fm/written-${i}`, modelVersion: 'v1', label: `c${all.labels[j]}` };
-      await index.put([{ id: `written-${i}`, vector: vectors.subarray(j * DIM, (j + 1) * DIM), metadata }]);
+      await index.put([storedAs((i * 7919) % n, `written-${i}`)]);
       const s = performance.now();
       await index.query({ vector: q, topK: K, label: labelOf(i) });
       duringWritesTimes.push(performance.now() - s);

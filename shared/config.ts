@@ -24,7 +24,7 @@ const intFrom = (def: number, min: number, max: number) =>
 
 const required = z.string({ error: 'is required' }).min(1, 'is required');
 
-/** Settings every deployment shares: limits on input and the augmentation. */
+/** Settings every deployment shares: limits on input, the augmentation, training, retention and rollout. */
 const pipelineShape = {
   MAX_IMAGE_BYTES: intFrom(50 * 1024 * 1024, 1024, 5 * 1024 * 1024 * 1024),
   MAX_IMAGE_PIXELS: intFrom(100_000_000, 64, 1_000_000_000),

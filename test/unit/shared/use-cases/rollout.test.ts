@@ -21,8 +21,9 @@ class DrainableQueue implements Queue {
   async depth() {
     return { visible: this.pending.length, inFlight: 0 };
   }
-  take(): EmbedMessage[] {
-    return this.pending.splice(0).map((s) => JSON.parse(s) as EmbedMessage);
+  /** Takes the first `count` messages (all by default) out of the queue. */
+  take(count = this.pending.length): EmbedMessage[] {
+    return this.pending.splice(0, count).map((s) => JSON.parse(s) as EmbedMessage);
   }
 }
 
@@ -35,6 +36,13 @@ async function withImages(n: number): Promise<FakePipeline> {
   }
   for (const m of p.embedQueue.messages<EmbedMessage>()) await embedImage(p, m);
   return p;
+}
+
+/** `n` images embedded by v0, a candidate v1 that passed its gate, and an empty embed queue. */
+async function withCandidate(n: number): Promise<{ p: FakePipeline; queue: DrainableQueue }> {
+  const p = await withImages(n);
+  await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
+  return { p, queue: new DrainableQueue() };
 }
 
 /** Fresh in-memory state over the same storage: what a process restart after a crash sees. */
@@ -50,9 +58,7 @@ describe('advanceRollout', () => {
   });
 
   it('re-embeds every image into the candidate index page by page, then flips serving atomically', async () => {
-    const p = await withImages(5);
-    await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
-    const queue = new DrainableQueue();
+    const { p, queue } = await withCandidate(5);
     const deps = { ...p, embedQueue: queue, pageSize: 2 };
     const ticks: string[] = [];
     for (let i = 0; i < 10; i += 1) {
@@ -75,9 +81,7 @@ describe('advanceRollout', () => {
   });
 
   it('keeps the embed queue topped up to its backlog: several pages a tick while it drains, none while it is full', async () => {
-    const p = await withImages(13);
-    await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
-    const queue = new DrainableQueue();
+    const { p, queue } = await withCandidate(13);
     const deps = { ...p, embedQueue: queue, pageSize: 2, backlog: 5 };
     // Empty queue: pages until 5 are waiting (three pages of 2).
     await advanceRollout(deps);
@@ -87,7 +91,7 @@ describe('advanceRollout', () => {
     expect(queue.pending).toHaveLength(6);
     expect(await readRollout(p, 'v1')).toMatchObject({ enqueued: 6, enqueueComplete: false });
     // Four drained, two left: room for 3, two pages go.
-    for (const m of queue.pending.splice(0, 4).map((b) => JSON.parse(b) as EmbedMessage)) await embedImage(deps, m);
+    for (const m of queue.take(4)) await embedImage(deps, m);
     await advanceRollout(deps);
     expect(queue.pending).toHaveLength(6);
     expect(await readRollout(p, 'v1')).toMatchObject({ enqueued: 10 });
@@ -103,9 +107,7 @@ describe('advanceRollout', () => {
   });
 
   it('records a rollout that starts while the embed queue is full, and sends its first page once it drains', async () => {
-    const p = await withImages(3);
-    await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
-    const queue = new DrainableQueue();
+    const { p, queue } = await withCandidate(3);
     await queue.send([{ busy: 1 }, { busy: 2 }]);
     const deps = { ...p, embedQueue: queue, pageSize: 2, backlog: 2 };
     expect(await advanceRollout(deps)).toMatchObject({ state: 'backfilling', enqueued: 0 });
@@ -118,9 +120,7 @@ describe('advanceRollout', () => {
   });
 
   it('without a backlog sends one page a tick into an empty queue, as it always did', async () => {
-    const p = await withImages(5);
-    await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
-    const queue = new DrainableQueue();
+    const { p, queue } = await withCandidate(5);
     const deps = { ...p, embedQueue: queue, pageSize: 2 };
     await advanceRollout(deps);
     expect(queue.take()).toHaveLength(2);
@@ -132,9 +132,7 @@ describe('advanceRollout', () => {
   });
 
   it('resumes after a crash before any tick and recovers re-embed messages that were lost', async () => {
-    const p = await withImages(5);
-    await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
-    const queue = new DrainableQueue();
+    const { p, queue } = await withCandidate(5);
     let flipped = false;
     for (let i = 0; i < 20 && !flipped; i += 1) {
       const deps = restarted(p, queue);
@@ -150,9 +148,7 @@ describe('advanceRollout', () => {
   });
 
   it('finishes a rollout that crashed between the flip and removing the candidate pointer', async () => {
-    const p = await withImages(2);
-    await publishTestModel(p.store, ARTIFACTS, testManifest('v1', { parent: 'v0' }), 'candidate');
-    const queue = new DrainableQueue();
+    const { p, queue } = await withCandidate(2);
     const deps = { ...p, embedQueue: queue, pageSize: 10 };
     await advanceRollout(deps);
     for (const m of queue.take()) await embedImage(deps, m);
